@@ -1,0 +1,137 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "clipping-worker",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "delivery-bench", targets: ["delivery-bench"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // libcurl, seen by CurlTransport only.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        // Domain types and the seams (store, sender, clock); no I/O.
+        .target(
+            name: "WebhookCore",
+            dependencies: [],
+            swiftSettings: strictSettings
+        ),
+        // Standard Webhooks signing and verification.
+        .target(
+            name: "WebhookSigning",
+            dependencies: [
+                "WebhookCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The libcurl multi sender.
+        .target(
+            name: "CurlTransport",
+            dependencies: ["CCurl", "WebhookCore"],
+            swiftSettings: strictSettings
+        ),
+        // The durable outbox on SQLite.
+        .target(
+            name: "OutboxSQLite",
+            dependencies: [
+                "WebhookCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // JSON-lines delivery log.
+        .target(
+            name: "DeliveryLog",
+            dependencies: ["WebhookCore"],
+            swiftSettings: strictSettings
+        ),
+        // Dispatcher, throttle, publisher.
+        .target(
+            name: "WebhookDispatch",
+            dependencies: [
+                "WebhookCore",
+                "WebhookSigning",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Test doubles and a scriptable loopback HTTP receiver, shared by tests and the benchmark.
+        .target(
+            name: "WebhookTestSupport",
+            dependencies: [
+                "WebhookCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "delivery-bench",
+            dependencies: [
+                "WebhookCore", "WebhookSigning", "CurlTransport", "OutboxSQLite", "DeliveryLog",
+                "WebhookDispatch", "WebhookTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "WebhookCoreTests",
+            dependencies: ["WebhookCore", "WebhookTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "WebhookSigningTests",
+            dependencies: ["WebhookCore", "WebhookSigning"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "CurlTransportTests",
+            dependencies: ["CurlTransport", "WebhookCore", "WebhookTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "OutboxSQLiteTests",
+            dependencies: ["OutboxSQLite", "WebhookCore", "WebhookTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "DeliveryLogTests",
+            dependencies: ["DeliveryLog", "WebhookCore"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "WebhookDispatchTests",
+            dependencies: [
+                "WebhookDispatch", "WebhookCore", "WebhookSigning", "WebhookTestSupport",
+                "CurlTransport", "OutboxSQLite", "DeliveryLog",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+    ]
+)

@@ -1,0 +1,34 @@
+public import WebhookCore
+
+/// Settings of a ``CurlHTTPClient``.
+///
+/// - `connectTimeout` (`WEBHOOK_CONNECT_TIMEOUT_SECONDS`, default 5 s): per attempt.
+/// - `totalTimeout` (`WEBHOOK_TIMEOUT_SECONDS`, default 10 s): per attempt, connect included.
+/// - `maxResponseBytes` (default 64 KiB): a body is read this far, then the transfer ends; the
+///   status already received stands.
+/// - `maxCachedConnections` (default 256): idle keep-alive connections kept for reuse.
+/// - `networkPolicy` (default: refuse non-public addresses): checked on every resolved address
+///   before a socket is opened; nil turns the check off (tests only).
+/// - `proxy` (default none): libcurl would otherwise obey `http_proxy` & co. from the environment.
+public struct CurlClientConfiguration: Sendable {
+    public var connectTimeout: Duration
+    public var totalTimeout: Duration
+    public var maxResponseBytes: Int
+    public var maxCachedConnections: Int
+    public var networkPolicy: NetworkPolicy?
+    public var proxy: String?
+
+    /// Creates a configuration.
+    public init(
+        connectTimeout: Duration = .seconds(5), totalTimeout: Duration = .seconds(10),
+        maxResponseBytes: Int = 64 * 1024, maxCachedConnections: Int = 256,
+        networkPolicy: NetworkPolicy? = NetworkPolicy(), proxy: String? = nil
+    ) {
+        self.connectTimeout = connectTimeout
+        self.totalTimeout = totalTimeout
+        self.maxResponseBytes = maxResponseBytes
+        self.maxCachedConnections = maxCachedConnections
+        self.networkPolicy = networkPolicy
+        self.proxy = proxy
+    }
+}

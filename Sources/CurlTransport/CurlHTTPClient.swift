@@ -1,0 +1,153 @@
+import CCurl
+import Foundation
+public import WebhookCore
+
+/// An HTTP client on one libcurl multi handle, driven by one dedicated thread.
+///
+/// Callers `await` ``send(_:)``; the request is handed to the thread (which `curl_multi_wakeup`
+/// wakes) and the caller resumes when its transfer ends. All transfers share the multi handle's
+/// connection cache, so deliveries to one receiver reuse kept-alive connections. libcurl calls
+/// block, so none of them runs on Swift's cooperative pool.
+///
+/// ```swift
+/// try await CurlHTTPClient.withClient(configuration: .init()) { client in
+///     let response = try await client.send(request)
+/// }
+/// ```
+public final class CurlHTTPClient: WebhookSender, Sendable {
+    /// What the caller threads share with the multi thread.
+    struct Shared {
+        var incoming: [CurlTransfer] = []
+        var cancelled: [UInt64] = []
+        /// Ids submitted and not finished, so a cancel can tell "not yet here" from "already done".
+        var active: Set<UInt64> = []
+        var cancelledEarly: Set<UInt64> = []
+        var nextID: UInt64 = 1
+        var shuttingDown = false
+        var stopped = false
+    }
+
+    /// The multi handle: used by the loop thread only, except `curl_multi_wakeup`, which libcurl
+    /// documents as callable from any thread.
+    struct MultiHandle: @unchecked Sendable {
+        let pointer: UnsafeMutableRawPointer
+    }
+
+    // The transfer objects crossing threads inside `Shared` are handed over under the mutex and
+    // touched afterwards by the loop thread only.
+    private let shared: SharedState
+    private let multi: MultiHandle
+    private let configuration: CurlClientConfiguration
+    private let finished = DispatchSemaphore(value: 0)
+
+    /// `Shared` behind a lock. `@unchecked`: the transfers inside are non-Sendable objects that
+    /// are handed over under the lock and touched afterwards by the multi thread alone.
+    final class SharedState: @unchecked Sendable {
+        private let lock = NSLock()
+        private var shared = Shared()
+
+        func withLock<R>(_ body: (inout Shared) -> R) -> R {
+            lock.lock()
+            defer { lock.unlock() }
+            return body(&shared)
+        }
+    }
+
+    private static let globalInit: Void = {
+        curl_global_init(ccurl_global_all)
+        // NOSIGNAL removes libcurl's own SIGPIPE guard; a write to a closed socket must not kill us.
+        signal(SIGPIPE, SIG_IGN)
+    }()
+
+    /// Creates a client and starts its thread. Prefer ``withClient(configuration:_:)``; a client
+    /// made here must be stopped with ``shutdown()``.
+    public init(configuration: CurlClientConfiguration) {
+        _ = Self.globalInit
+        self.configuration = configuration
+        guard let handle = curl_multi_init() else {
+            fatalError("curl_multi_init failed: out of memory")
+        }
+        multi = MultiHandle(pointer: handle)
+        ccurl_multi_setopt_long(handle, CURLMOPT_MAXCONNECTS, configuration.maxCachedConnections)
+        shared = SharedState()
+        let loop = CurlMultiLoop(multi: multi, configuration: configuration, shared: shared, finished: finished)
+        let thread = Thread { loop.run() }
+        thread.name = "curl-multi"
+        thread.start()
+    }
+
+    /// Runs `body` with a client and shuts the client down afterwards, whatever happens.
+    public static func withClient<Result>(
+        configuration: CurlClientConfiguration,
+        _ body: (CurlHTTPClient) async throws -> Result
+    ) async rethrows -> Result {
+        let client = CurlHTTPClient(configuration: configuration)
+        do {
+            let result = try await body(client)
+            await client.shutdown()
+            return result
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+    }
+
+    /// Ends every transfer still running (their callers get `.shutdown`) and stops the thread.
+    public func shutdown() async {
+        let alreadyStopped = shared.withLock { box in
+            let was = box.shuttingDown
+            box.shuttingDown = true
+            return was
+        }
+        guard !alreadyStopped else { return }
+        curl_multi_wakeup(multi.pointer)
+        let semaphore = finished
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                semaphore.wait()
+                continuation.resume()
+            }
+        }
+        curl_multi_cleanup(multi.pointer)
+    }
+
+    /// Performs one POST. Cancelling the calling task aborts the transfer.
+    /// - Throws: ``TransportError`` when no HTTP status arrived.
+    public func send(_ request: WebhookRequest) async throws(TransportError) -> WebhookResponse {
+        let id = shared.withLock { box in
+            defer { box.nextID += 1 }
+            return box.nextID
+        }
+        let result = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Result<WebhookResponse, TransportError>, Never>) in
+                let transfer = CurlTransfer(
+                    id: id, request: request, policy: configuration.networkPolicy,
+                    maxResponseBytes: configuration.maxResponseBytes, continuation: continuation)
+                let rejection: TransportError? = shared.withLock { box in
+                    if box.shuttingDown { return TransportError(.shutdown, "the HTTP client is shut down") }
+                    if box.cancelledEarly.remove(id) != nil {
+                        return TransportError(.cancelled, "the delivery was cancelled")
+                    }
+                    box.active.insert(id)
+                    box.incoming.append(transfer)
+                    return nil
+                }
+                if let rejection {
+                    transfer.finish(.failure(rejection))
+                } else {
+                    curl_multi_wakeup(multi.pointer)
+                }
+            }
+        } onCancel: {
+            shared.withLock { box in
+                if box.active.contains(id) {
+                    box.cancelled.append(id)
+                } else {
+                    box.cancelledEarly.insert(id)
+                }
+            }
+            curl_multi_wakeup(multi.pointer)
+        }
+        return try result.get()
+    }
+}

@@ -1,0 +1,108 @@
+/// An outbox that lives in memory: for tests, demos and benchmarks that must not touch a disk.
+/// It loses everything with the process, so production uses `SQLiteOutboxStore`.
+public actor InMemoryOutboxStore: OutboxStore {
+    private var events: [EventID: OutboxEvent] = [:]
+    private var order: [EventID] = []
+    private var attempts: [EventID: [AttemptRecord]] = [:]
+    private var reasons: [EventID: String] = [:]
+    private var nextSequence: [String: Int64] = [:]
+    private var goneJobs: Set<String> = []
+
+    /// Creates an empty store.
+    public init() {}
+
+    public func append(_ drafts: [EventDraft], at time: Timestamp) throws(OutboxError) -> [OutboxEvent] {
+        var stored = [OutboxEvent]()
+        for draft in drafts {
+            let sequence = (nextSequence[draft.jobID] ?? 1)
+            nextSequence[draft.jobID] = sequence + 1
+            let id = EventID.generate(at: time)
+            var event = OutboxEvent(
+                id: id, jobID: draft.jobID, sequence: sequence, kind: draft.kind, callbackURL: draft.callbackURL,
+                body: draft.body(id: id, sequence: sequence), createdAt: time)
+            if goneJobs.contains(draft.jobID) {
+                event.state = draft.kind.isTerminal ? .failed : .dropped
+                reasons[id] = "callback gone (410)"
+            }
+            events[id] = event
+            order.append(id)
+            stored.append(event)
+        }
+        return stored
+    }
+
+    public func apply(_ changes: [OutboxChange]) throws(OutboxError) {
+        for change in changes {
+            switch change {
+            case .attempted(let id, let record, let next):
+                guard var event = events[id] else { continue }
+                event.attempts = max(event.attempts, record.attempt)
+                event.seriesAttempts += 1
+                event.state = record.outcome.state
+                if let next { event.nextAttemptAt = next }
+                events[id] = event
+                attempts[id, default: []].append(record)
+            case .finished(let id, let state, let reason, _):
+                guard var event = events[id] else { continue }
+                event.state = state
+                events[id] = event
+                reasons[id] = reason
+            case .callbackGone(let jobID, _):
+                goneJobs.insert(jobID)
+            }
+        }
+    }
+
+    public func pendingEvents(after cursor: PendingCursor, limit: Int) throws(OutboxError)
+        -> (events: [OutboxEvent], next: PendingCursor)
+    {
+        var page = [OutboxEvent]()
+        var position = Int(cursor.position)
+        while position < order.count, page.count < limit {
+            if var event = events[order[position]], event.state == .pending {
+                event.body = nil
+                page.append(event)
+            }
+            position += 1
+        }
+        return (page, PendingCursor(position: Int64(position)))
+    }
+
+    public func body(of id: EventID) throws(OutboxError) -> [UInt8] {
+        guard let body = events[id]?.body else { throw OutboxError(.notFound, "no event \(id)") }
+        return body
+    }
+
+    public func redeliver(_ id: EventID, at time: Timestamp) throws(OutboxError) -> OutboxEvent {
+        guard var event = events[id] else { throw OutboxError(.notFound, "no event \(id)") }
+        event.state = .pending
+        event.seriesStartedAt = time
+        event.seriesAttempts = 0
+        event.nextAttemptAt = time
+        events[id] = event
+        reasons[id] = nil
+        // Move it to the end so a pending listing sees it after the rest of its job's backlog.
+        order.removeAll { $0 == id }
+        order.append(id)
+        return event
+    }
+
+    public func history(of id: EventID) throws(OutboxError) -> EventHistory? {
+        guard let event = events[id] else { return nil }
+        let list = attempts[id] ?? []
+        return EventHistory(event: event, attempts: list, lastStatusCode: list.last?.statusCode, finalReason: reasons[id])
+    }
+
+    public func histories(ofJob jobID: String) throws(OutboxError) -> [EventHistory] {
+        order.compactMap { events[$0] }.filter { $0.jobID == jobID }.sorted { $0.sequence < $1.sequence }.map {
+            let list = attempts[$0.id] ?? []
+            return EventHistory(event: $0, attempts: list, lastStatusCode: list.last?.statusCode, finalReason: reasons[$0.id])
+        }
+    }
+
+    public func pendingCount() throws(OutboxError) -> Int {
+        events.values.count { $0.state == .pending }
+    }
+
+    public func isReachable() -> Bool { true }
+}

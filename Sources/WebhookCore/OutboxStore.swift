@@ -1,0 +1,44 @@
+/// The durable outbox: every event is stored here before its first attempt.
+///
+/// The dispatcher never holds an event that the store has not committed, and reports every
+/// attempt back so the store can resume after a crash. A store shared by several workers
+/// (PostgreSQL) implements ``pendingEvents(after:limit:)`` by claiming job leases
+/// (`FOR UPDATE SKIP LOCKED`, lease expiry), so one job's events go through one worker at a time;
+/// the embedded SQLite store is owned by one process and returns every pending event.
+public protocol OutboxStore: Sendable {
+    /// Stores events, assigning each an id and the next sequence number of its job.
+    ///
+    /// Returns once the events are committed (durable), with their bodies. Events of a job whose
+    /// callback is gone are stored as `failed` (terminal) or `dropped` (progress) at once.
+    /// - Throws: ``OutboxError`` when the events could not be stored; then none was.
+    func append(_ drafts: [EventDraft], at time: Timestamp) async throws(OutboxError) -> [OutboxEvent]
+
+    /// Makes attempts and state changes durable, in order.
+    /// - Throws: ``OutboxError`` when the changes could not be stored.
+    func apply(_ changes: [OutboxChange]) async throws(OutboxError)
+
+    /// Pending events without bodies, in (job, sequence) order within each job, one page at a time.
+    /// - Returns: the page and where the next page starts; an empty page ends the listing.
+    func pendingEvents(after cursor: PendingCursor, limit: Int) async throws(OutboxError)
+        -> (events: [OutboxEvent], next: PendingCursor)
+
+    /// The exact body bytes of an event.
+    func body(of id: EventID) async throws(OutboxError) -> [UInt8]
+
+    /// Starts a new series of attempts for an event (operator redelivery): state `pending`, due
+    /// at `time`, same id and body.
+    /// - Throws: ``OutboxError`` with code `.notFound` for an unknown id.
+    func redeliver(_ id: EventID, at time: Timestamp) async throws(OutboxError) -> OutboxEvent
+
+    /// One event with its attempts, or nil.
+    func history(of id: EventID) async throws(OutboxError) -> EventHistory?
+
+    /// Every event of a job, by sequence, with attempts.
+    func histories(ofJob jobID: String) async throws(OutboxError) -> [EventHistory]
+
+    /// How many events are pending.
+    func pendingCount() async throws(OutboxError) -> Int
+
+    /// True while the store answers (for `/readyz`).
+    func isReachable() async -> Bool
+}

@@ -1,0 +1,58 @@
+/// Parses `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP date.
+public enum RetryAfter {
+    /// The delay the header asks for, measured from `now`, or nil when it is absent or unusable.
+    /// A date in the past yields zero.
+    public static func delay(_ header: String?, now: Timestamp) -> Duration? {
+        guard let raw = header?.trimmingSpaces, !raw.isEmpty else { return nil }
+        if raw.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) {
+            guard let seconds = Int64(raw) else { return .seconds(Int64.max / 2_000_000_000_000) }
+            return .seconds(seconds)
+        }
+        guard let date = parseHTTPDate(raw) else { return nil }
+        return .milliseconds(max(0, date.milliseconds - now.milliseconds))
+    }
+
+    private static let months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+
+    /// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), RFC 850 (`Sunday, 06-Nov-94 08:49:37 GMT`)
+    /// and asctime (`Sun Nov  6 08:49:37 1994`).
+    static func parseHTTPDate(_ text: String) -> Timestamp? {
+        let parts = text.split(whereSeparator: { $0 == " " || $0 == "," || $0 == "-" }).map(String.init)
+        var day: Int?
+        var month: Int?
+        var year: Int?
+        var clock: [Int]?
+        for part in parts {
+            let lower = part.lowercased()
+            if let index = months.firstIndex(of: lower) {
+                month = index + 1
+            } else if part.contains(":") {
+                let fields = part.split(separator: ":").compactMap { Int($0) }
+                guard fields.count == 3 else { return nil }
+                clock = fields
+            } else if let number = Int(part) {
+                if day == nil && number <= 31 && part.count <= 2 {
+                    day = number
+                } else {
+                    year = part.count == 2 ? (number < 70 ? 2000 + number : 1900 + number) : number
+                }
+            }
+        }
+        guard let day, let month, let year, let clock else { return nil }
+        func pad(_ v: Int, _ n: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, n - s.count)) + s
+        }
+        let iso = "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(clock[0], 2)):\(pad(clock[1], 2)):\(pad(clock[2], 2))Z"
+        return Timestamp(iso8601: iso)
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var slice = Substring(self)
+        while let first = slice.first, first == " " || first == "\t" { slice = slice.dropFirst() }
+        while let last = slice.last, last == " " || last == "\t" { slice = slice.dropLast() }
+        return String(slice)
+    }
+}

@@ -1,0 +1,96 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A wall-clock instant in Unix milliseconds.
+///
+/// Stored times (next attempt, creation, log lines) must survive a restart, so they are wall-clock
+/// values rather than monotonic instants; integer milliseconds keep them exact in SQLite and JSON.
+public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// Milliseconds since 1970-01-01T00:00:00Z.
+    public var milliseconds: Int64
+
+    /// Creates a timestamp from Unix milliseconds.
+    public init(milliseconds: Int64) {
+        self.milliseconds = milliseconds
+    }
+
+    /// Creates a timestamp from (possibly fractional) Unix seconds.
+    public init(seconds: Double) {
+        self.milliseconds = Int64((seconds * 1000).rounded())
+    }
+
+    /// Whole Unix seconds, as sent in `webhook-timestamp`.
+    public var unixSeconds: Int64 { milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000 }
+
+    public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool { lhs.milliseconds < rhs.milliseconds }
+
+    /// This instant moved by `duration`.
+    public func advanced(by duration: Duration) -> Timestamp {
+        Timestamp(milliseconds: milliseconds + duration.wholeMilliseconds)
+    }
+
+    /// The time from `self` to `other` (negative when `other` is earlier).
+    public func duration(to other: Timestamp) -> Duration {
+        .milliseconds(other.milliseconds - milliseconds)
+    }
+
+    /// ISO 8601 UTC with milliseconds, e.g. `2025-01-15T10:31:00.000Z` (SPEC section 5).
+    public var iso8601: String {
+        var buffer = [UInt8](repeating: 0, count: 24)
+        writeISO8601(into: &buffer)
+        return String(decoding: buffer, as: UTF8.self)
+    }
+
+    /// Writes the 24 bytes of ``iso8601`` without allocating a String; used by the delivery log.
+    public func writeISO8601(into buffer: inout [UInt8]) {
+        let ms = Int(((milliseconds % 1000) + 1000) % 1000)
+        var seconds = time_t(unixSeconds)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        var out = [UInt8]()
+        out.reserveCapacity(24)
+        func digits(_ value: Int, _ count: Int) {
+            var divisor = 1
+            for _ in 1..<count { divisor *= 10 }
+            var v = value
+            while divisor > 0 {
+                out.append(UInt8(ascii: "0") + UInt8((v / divisor) % 10))
+                v %= divisor
+                divisor /= 10
+            }
+        }
+        digits(Int(parts.tm_year) + 1900, 4); out.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mon) + 1, 2); out.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mday), 2); out.append(UInt8(ascii: "T"))
+        digits(Int(parts.tm_hour), 2); out.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_min), 2); out.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_sec), 2); out.append(UInt8(ascii: "."))
+        digits(ms, 3); out.append(UInt8(ascii: "Z"))
+        if buffer.count == 24 {
+            buffer.withUnsafeMutableBufferPointer { dst in
+                for i in 0..<24 { dst[i] = out[i] }
+            }
+        } else {
+            buffer.append(contentsOf: out)
+        }
+    }
+
+    public var description: String { iso8601 }
+}
+
+extension Duration {
+    /// The duration in whole milliseconds, rounded toward zero.
+    public var wholeMilliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+
+    /// The duration in (fractional) seconds.
+    public var secondsDouble: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}

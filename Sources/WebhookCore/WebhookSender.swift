@@ -1,0 +1,112 @@
+/// One HTTP POST of a webhook.
+public struct WebhookRequest: Sendable {
+    /// The callback URL.
+    public var url: String
+    /// Header lines, `Name: value`, in order.
+    public var headers: [String]
+    /// The exact bytes to send.
+    public var body: [UInt8]
+
+    /// Creates a request.
+    public init(url: String, headers: [String], body: [UInt8]) {
+        self.url = url
+        self.headers = headers
+        self.body = body
+    }
+}
+
+/// What a receiver answered.
+public struct WebhookResponse: Sendable, Hashable {
+    /// The HTTP status code (3xx included: redirects are never followed).
+    public var statusCode: Int
+    /// The raw `Retry-After` header, if any.
+    public var retryAfter: String?
+    /// The first bytes of the body (at most ``WebhookResponse/keptBodyBytes``), for diagnostics.
+    public var bodyPrefix: [UInt8]
+    /// True when the body was cut at the read limit or by an error after the status arrived.
+    public var bodyTruncated: Bool
+    /// From the start of the transfer to its end.
+    public var duration: Duration
+
+    /// How much of a response body is kept for the log and API.
+    public static let keptBodyBytes = 512
+
+    /// Creates a response.
+    public init(statusCode: Int, retryAfter: String?, bodyPrefix: [UInt8], bodyTruncated: Bool, duration: Duration) {
+        self.statusCode = statusCode
+        self.retryAfter = retryAfter
+        self.bodyPrefix = bodyPrefix
+        self.bodyTruncated = bodyTruncated
+        self.duration = duration
+    }
+}
+
+/// Why an attempt got no HTTP answer.
+public struct TransportError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The class of failure; cases may be added.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Base: String, Hashable, Sendable {
+            case invalidURL = "invalid_url"
+            case refusedByPolicy = "refused_by_policy"
+            case dnsFailed = "dns_failed"
+            case connectFailed = "connect_failed"
+            case timedOut = "timed_out"
+            case connectionReset = "connection_reset"
+            case tlsFailed = "tls_failed"
+            case protocolError = "protocol_error"
+            case cancelled
+            case shutdown
+            case internalError = "internal_error"
+        }
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        /// Not an http(s) URL, or otherwise unusable.
+        public static let invalidURL = Code(.invalidURL)
+        /// The URL or the address it resolved to is not allowed (SSRF policy).
+        public static let refusedByPolicy = Code(.refusedByPolicy)
+        /// The host name did not resolve.
+        public static let dnsFailed = Code(.dnsFailed)
+        /// No connection could be made (refused, unreachable).
+        public static let connectFailed = Code(.connectFailed)
+        /// The connect or total timeout passed.
+        public static let timedOut = Code(.timedOut)
+        /// The connection broke before a complete answer.
+        public static let connectionReset = Code(.connectionReset)
+        /// TLS could not be established.
+        public static let tlsFailed = Code(.tlsFailed)
+        /// The receiver spoke something other than HTTP.
+        public static let protocolError = Code(.protocolError)
+        /// The awaiting task was cancelled.
+        public static let cancelled = Code(.cancelled)
+        /// The sender was shut down.
+        public static let shutdown = Code(.shutdown)
+        /// A failure inside the sender itself.
+        public static let internalError = Code(.internalError)
+
+        public var description: String { base.rawValue }
+    }
+
+    public var code: Code
+    /// A message safe to log (no URL query, no secrets).
+    public var message: String
+    /// The raw `CURLcode`, when libcurl reported the failure.
+    public var curlCode: Int32?
+
+    /// Creates a transport error.
+    public init(_ code: Code, _ message: String, curlCode: Int32? = nil) {
+        self.code = code
+        self.message = message
+        self.curlCode = curlCode
+    }
+
+    public var description: String { "\(code): \(message)" }
+}
+
+/// Sends one webhook request. The real one is `CurlWebhookSender`; tests may script their own.
+public protocol WebhookSender: Sendable {
+    /// Performs one attempt.
+    /// - Returns: the response, whatever its status.
+    /// - Throws: ``TransportError`` when no HTTP status arrived.
+    func send(_ request: WebhookRequest) async throws(TransportError) -> WebhookResponse
+}

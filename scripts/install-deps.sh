@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the system packages clipping-worker builds and tests with (Debian/Ubuntu).
+# Skips what is already there; safe to run again. Set WITH_POSTGRES=1 to add the server.
+set -euo pipefail
+
+packages=(libcurl4-openssl-dev pkg-config libsqlite3-dev)
+if [ "${WITH_POSTGRES:-0}" = 1 ]; then
+    packages+=(postgresql)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "install-deps: installing ${missing[*]}"
+    sudo_cmd=""
+    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo_cmd apt-get update -qq
+    $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+    echo "install-deps: system packages present"
+fi
+
+command -v swift >/dev/null || { echo "install-deps: swift is not on PATH (needs Swift 6.x)" >&2; exit 1; }
