@@ -1,0 +1,179 @@
+import CurlTransport
+import Testing
+import WebhookCore
+import WebhookTestSupport
+
+/// The sender against a real loopback server.
+@Suite(.timeLimit(.minutes(1)))
+struct CurlHTTPClientTests {
+    static let loopbackAllowed = CurlClientConfiguration(
+        connectTimeout: .seconds(2), totalTimeout: .milliseconds(800),
+        networkPolicy: NetworkPolicy(allowedNetworks: [CIDRBlock("127.0.0.0/8")!]))
+
+    func withServer<R>(
+        _ reply: @escaping @Sendable (ScriptedHTTPServer.Request) -> ScriptedHTTPServer.Reply,
+        configuration: CurlClientConfiguration = loopbackAllowed,
+        _ body: (ScriptedHTTPServer, CurlHTTPClient) async throws -> R
+    ) async throws -> R {
+        let server = try await ScriptedHTTPServer.start(reply: reply)
+        do {
+            let result = try await CurlHTTPClient.withClient(configuration: configuration) { try await body(server, $0) }
+            try await server.shutdown()
+            return result
+        } catch {
+            try await server.shutdown()
+            throw error
+        }
+    }
+
+    func post(_ url: String, body: String = #"{"a":1}"#) -> WebhookRequest {
+        WebhookRequest(url: url, headers: ["Content-Type: application/json", "webhook-id: evt_x"], body: Array(body.utf8))
+    }
+
+    @Test func deliversBodyAndHeadersAndReusesTheConnection() async throws {
+        try await withServer({ _ in .noContent }) { server, client in
+            for index in 0..<20 {
+                let response = try await client.send(post(server.url(), body: "{\"n\":\(index)}"))
+                #expect(response.statusCode == 204)
+            }
+            let requests = try await server.received.wait(count: 20)
+            #expect(requests[7].method == "POST")
+            #expect(requests[7].body == Array("{\"n\":7}".utf8))
+            #expect(requests[7].header("webhook-id") == "evt_x")
+            #expect(requests[7].header("content-type") == "application/json")
+            #expect(requests[7].header("expect") == nil)
+            // Keep-alive: twenty sequential requests share one connection.
+            #expect(server.connectionsAccepted == 1)
+        }
+    }
+
+    @Test func reportsStatusAndRetryAfter() async throws {
+        try await withServer({ _ in .status(429, headers: [("Retry-After", "17")]) }) { server, client in
+            let response = try await client.send(post(server.url()))
+            #expect(response.statusCode == 429)
+            #expect(response.retryAfter == "17")
+        }
+    }
+
+    @Test func doesNotFollowRedirects() async throws {
+        let target = try await ScriptedHTTPServer.start { _ in .noContent }
+        try await withServer({ _ in .status(302, headers: [("Location", target.url())]) }) { server, client in
+            let response = try await client.send(post(server.url()))
+            #expect(response.statusCode == 302)
+        }
+        #expect(target.received.values.isEmpty)
+        try await target.shutdown()
+    }
+
+    @Test func hangingReceiverTimesOut() async throws {
+        try await withServer({ _ in .hang }) { server, client in
+            let start = ContinuousClock.now
+            let error = await #expect(throws: TransportError.self) { try await client.send(post(server.url())) }
+            #expect(error?.code == .timedOut)
+            #expect(ContinuousClock.now - start < .seconds(5))
+        }
+    }
+
+    @Test func resetConnectionIsATransportError() async throws {
+        try await withServer({ _ in .reset }) { server, client in
+            let error = await #expect(throws: TransportError.self) { try await client.send(post(server.url())) }
+            #expect(error?.code == .connectionReset)
+        }
+    }
+
+    @Test func closedWithoutAnswerIsATransportError() async throws {
+        try await withServer({ _ in .close }) { server, client in
+            let error = await #expect(throws: TransportError.self) { try await client.send(post(server.url())) }
+            #expect(error?.code == .connectionReset)
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func hugeBodyIsCutAndTheStatusStands(chunked: Bool) async throws {
+        try await withServer({ _ in .largeBody(status: 200, bytes: 5 * 1024 * 1024, chunked: chunked) }) { server, client in
+            let response = try await client.send(post(server.url()))
+            #expect(response.statusCode == 200)
+            #expect(response.bodyTruncated)
+            #expect(response.bodyPrefix.count == WebhookResponse.keptBodyBytes)
+        }
+    }
+
+    @Test func bodyUnderTheLimitIsReadWhole() async throws {
+        try await withServer({ _ in .largeBody(status: 500, bytes: 60 * 1024, chunked: true) }) { server, client in
+            let response = try await client.send(post(server.url()))
+            #expect(response.statusCode == 500)
+            #expect(!response.bodyTruncated)
+        }
+    }
+
+    @Test func statusThatArrivedStandsWhenTheBodyStalls() async throws {
+        try await withServer({ _ in .headersThenHang(status: 200) }) { server, client in
+            let response = try await client.send(post(server.url()))
+            #expect(response.statusCode == 200)
+            #expect(response.bodyTruncated)
+        }
+    }
+
+    @Test func refusedConnectionIsConnectFailed() async throws {
+        // Bind a server, note its port, stop it: nothing listens there any more.
+        let server = try await ScriptedHTTPServer.start { _ in .noContent }
+        let url = server.url()
+        try await server.shutdown()
+        await CurlHTTPClient.withClient(configuration: Self.loopbackAllowed) { client in
+            let error = await #expect(throws: TransportError.self) { try await client.send(post(url)) }
+            #expect(error?.code == .connectFailed)
+        }
+    }
+
+    @Test func policyRefusesLoopbackAfterResolution() async throws {
+        // "localhost" is a name: only the connect-time check on the resolved address can refuse it.
+        var configuration = Self.loopbackAllowed
+        configuration.networkPolicy = NetworkPolicy()
+        try await withServer({ _ in .noContent }, configuration: configuration) { server, client in
+            for url in [server.url(), "http://localhost:\(server.port)/hook"] {
+                let error = await #expect(throws: TransportError.self) { try await client.send(post(url)) }
+                #expect(error?.code == .refusedByPolicy)
+            }
+            #expect(server.received.values.isEmpty)
+        }
+    }
+
+    @Test func onlyHTTPSchemes() async throws {
+        await CurlHTTPClient.withClient(configuration: Self.loopbackAllowed) { client in
+            let error = await #expect(throws: TransportError.self) { try await client.send(post("ftp://127.0.0.1/x")) }
+            #expect(error?.code == .invalidURL)
+        }
+    }
+
+    @Test func cancellingTheTaskAbortsTheTransfer() async throws {
+        var configuration = Self.loopbackAllowed
+        configuration.totalTimeout = .seconds(30)
+        try await withServer({ _ in .hang }, configuration: configuration) { server, client in
+            let task = Task { try await client.send(post(server.url())) }
+            try await server.received.wait(count: 1)
+            let start = ContinuousClock.now
+            task.cancel()
+            let result = await task.result
+            #expect(ContinuousClock.now - start < .seconds(5))
+            guard case .failure(let error as TransportError) = result else {
+                Issue.record("expected a cancellation error, got \(result)")
+                return
+            }
+            #expect(error.code == .cancelled)
+        }
+    }
+
+    @Test func manyConcurrentRequests() async throws {
+        try await withServer({ _ in .noContent }) { server, client in
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for index in 0..<200 {
+                    group.addTask { try await client.send(post(server.url(), body: "{\"i\":\(index)}")).statusCode }
+                }
+                var statuses = [Int]()
+                for try await status in group { statuses.append(status) }
+                #expect(statuses.count == 200)
+                #expect(statuses.allSatisfy { $0 == 204 })
+            }
+        }
+    }
+}
