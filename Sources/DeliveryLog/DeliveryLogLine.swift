@@ -1,0 +1,123 @@
+public import WebhookCore
+
+/// One line of `deliveries.jsonl` (SPEC section 7). Every key is on every line, `null` where
+/// it does not apply.
+public struct DeliveryLogLine: Codable, Sendable, Hashable {
+    public var ts: String
+    public var eventID: String
+    public var jobID: String
+    public var event: String
+    public var sequence: Int64
+    public var attempt: Int?
+    /// Query values redacted.
+    public var url: String
+    public var statusCode: Int?
+    public var outcome: String
+    public var durationMs: Int64?
+    public var error: String?
+    public var nextAttemptAt: String?
+
+    enum CodingKeys: String, CodingKey {
+        case ts
+        case eventID = "event_id"
+        case jobID = "job_id"
+        case event, sequence, attempt, url
+        case statusCode = "status_code"
+        case outcome
+        case durationMs = "duration_ms"
+        case error
+        case nextAttemptAt = "next_attempt_at"
+    }
+
+    /// The line for a record.
+    public init(_ record: DeliveryRecord) {
+        ts = record.time.iso8601
+        eventID = record.eventID.description
+        jobID = record.jobID
+        event = record.kind.rawValue
+        sequence = record.sequence
+        attempt = record.attempt
+        url = URLRedaction.redact(record.url)
+        statusCode = record.statusCode
+        outcome = record.outcome.rawValue
+        durationMs = record.durationMs
+        error = record.error
+        nextAttemptAt = record.nextAttemptAt?.iso8601
+    }
+
+    /// Serializes to one JSON line (with the trailing newline), by hand: this runs once per
+    /// attempt, and a general-purpose encoder costs several times more.
+    public func jsonLine() -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(320)
+        func key(_ name: String, first: Bool = false) {
+            if !first { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "\""))
+            out.append(contentsOf: name.utf8)
+            out.append(contentsOf: "\":".utf8)
+        }
+        func string(_ value: String?) {
+            guard let value else { return out.append(contentsOf: "null".utf8) }
+            JSONText.appendQuoted(value, to: &out)
+        }
+        func number<N: BinaryInteger>(_ value: N?) {
+            guard let value else { return out.append(contentsOf: "null".utf8) }
+            out.append(contentsOf: String(value).utf8)
+        }
+        out.append(UInt8(ascii: "{"))
+        key("ts", first: true); string(ts)
+        key("event_id"); string(eventID)
+        key("job_id"); string(jobID)
+        key("event"); string(event)
+        key("sequence"); number(sequence)
+        key("attempt"); number(attempt)
+        key("url"); string(url)
+        key("status_code"); number(statusCode)
+        key("outcome"); string(outcome)
+        key("duration_ms"); number(durationMs)
+        key("error"); string(error)
+        key("next_attempt_at"); string(nextAttemptAt)
+        out.append(contentsOf: "}\n".utf8)
+        return out
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(ts, forKey: .ts)
+        try container.encode(eventID, forKey: .eventID)
+        try container.encode(jobID, forKey: .jobID)
+        try container.encode(event, forKey: .event)
+        try container.encode(sequence, forKey: .sequence)
+        try container.encode(attempt, forKey: .attempt)
+        try container.encode(url, forKey: .url)
+        try container.encode(statusCode, forKey: .statusCode)
+        try container.encode(outcome, forKey: .outcome)
+        try container.encode(durationMs, forKey: .durationMs)
+        try container.encode(error, forKey: .error)
+        try container.encode(nextAttemptAt, forKey: .nextAttemptAt)
+    }
+}
+
+/// Minimal JSON string quoting (RFC 8259): quotes, backslashes and control characters escaped.
+public enum JSONText {
+    /// Appends `"value"` with escapes.
+    public static func appendQuoted(_ value: String, to out: inout [UInt8]) {
+        let hex = Array("0123456789abcdef".utf8)
+        out.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case 0x0A: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case 0x0D: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case 0..<0x20:
+                out.append(contentsOf: "\\u00".utf8)
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 0x0F)])
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}

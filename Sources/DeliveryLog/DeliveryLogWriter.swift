@@ -1,0 +1,160 @@
+import Foundation
+public import WebhookCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Appends delivery records to `<directory>/deliveries.jsonl`, one JSON object per line.
+///
+/// ``record(_:)`` only formats the line and queues it, so the dispatcher never waits on the disk;
+/// a background queue writes whatever has gathered with one `write(2)`. When the file would pass
+/// `maxFileBytes` it is renamed to `deliveries.jsonl.1` (older ones shift up to `keepFiles`) and a
+/// new file is started, always between two whole lines, so no line is lost or split. A reader
+/// following the file (`deliveries tail -f`) notices the rename by inode.
+public final class DeliveryLogWriter: DeliveryObserver, @unchecked Sendable {
+    // @unchecked: `buffer`, `scheduled` and `closed` are guarded by `lock`; the file
+    // descriptor and size are touched only on `queue`.
+    private let lock = NSLock()
+    private var buffer: [UInt8] = []
+    private var scheduled = false
+    private var closed = false
+    private let queue = DispatchQueue(label: "delivery-log.writer")
+    private var descriptor: Int32 = -1
+    private var fileSize = 0
+
+    /// The file being written.
+    public let path: String
+    public let maxFileBytes: Int
+    public let keepFiles: Int
+
+    /// Opens (creating the directory if needed) the log for appending.
+    /// - Parameters:
+    ///   - directory: `<data dir>/logs`.
+    ///   - maxFileBytes: rotate past this size (default 64 MiB).
+    ///   - keepFiles: rotated files kept (default 5).
+    /// - Throws: `DeliveryLogError` when the directory or file cannot be opened.
+    public init(directory: String, maxFileBytes: Int = 64 << 20, keepFiles: Int = 5) throws {
+        self.path = directory + "/deliveries.jsonl"
+        self.maxFileBytes = max(4096, maxFileBytes)
+        self.keepFiles = max(1, keepFiles)
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw DeliveryLogError(message: "cannot create \(directory): \(error)")
+        }
+        try openFile()
+    }
+
+    public func record(_ record: DeliveryRecord) {
+        let line = DeliveryLogLine(record).jsonLine()
+        lock.lock()
+        guard !closed else {
+            lock.unlock()
+            return
+        }
+        buffer.append(contentsOf: line)
+        let start = !scheduled
+        scheduled = true
+        lock.unlock()
+        if start { queue.async { self.drain() } }
+    }
+
+    /// Waits until every queued line is written.
+    public func flush() {
+        queue.sync {}
+        lock.lock()
+        let pending = scheduled
+        lock.unlock()
+        if pending { queue.sync {} }
+    }
+
+    /// Writes what is queued and closes the file; later records are ignored.
+    public func close() {
+        flush()
+        lock.lock()
+        closed = true
+        lock.unlock()
+        queue.sync {
+            if descriptor >= 0 { Glibc.close(descriptor) }
+            descriptor = -1
+        }
+    }
+
+    private func openFile() throws {
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw DeliveryLogError(message: "cannot open \(path): errno \(errno)") }
+        var info = stat()
+        fstat(fd, &info)
+        descriptor = fd
+        fileSize = Int(info.st_size)
+    }
+
+    private func drain() {
+        while true {
+            lock.lock()
+            if buffer.isEmpty {
+                scheduled = false
+                lock.unlock()
+                return
+            }
+            let chunk = buffer
+            buffer.removeAll(keepingCapacity: true)
+            lock.unlock()
+            write(chunk)
+        }
+    }
+
+    /// Writes whole lines in as few `write(2)` calls as possible, rotating between lines when
+    /// the file would pass the limit (a single line larger than the limit still goes out whole).
+    private func write(_ chunk: [UInt8]) {
+        var runStart = 0
+        var position = 0
+        while position < chunk.count {
+            let lineEnd = chunk[position...].firstIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? chunk.count
+            let runBytes = position - runStart
+            if fileSize + runBytes + (lineEnd - position) > maxFileBytes && fileSize + runBytes > 0 {
+                writeAll(chunk[runStart..<position])
+                rotate()
+                runStart = position
+            }
+            position = lineEnd
+        }
+        writeAll(chunk[runStart..<position])
+    }
+
+    private func writeAll(_ bytes: ArraySlice<UInt8>) {
+        guard descriptor >= 0, !bytes.isEmpty else { return }
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return
+                }
+                offset += written
+            }
+        }
+        fileSize += bytes.count
+    }
+
+    private func rotate() {
+        if descriptor >= 0 { Glibc.close(descriptor) }
+        descriptor = -1
+        let manager = FileManager.default
+        try? manager.removeItem(atPath: "\(path).\(keepFiles)")
+        if keepFiles > 1 {
+            for index in stride(from: keepFiles - 1, through: 1, by: -1) {
+                rename("\(path).\(index)", "\(path).\(index + 1)")
+            }
+        }
+        rename(path, "\(path).1")
+        try? openFile()
+    }
+}
+
+/// The delivery log could not be opened.
+public struct DeliveryLogError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}

@@ -1,0 +1,139 @@
+import Foundation
+import GRDB
+import WebhookCore
+
+/// Runs write requests in shared transactions: whatever arrives while one commit is under way
+/// goes into the next, so a burst of N events pays for one fsync instead of N (with
+/// `synchronous = FULL` a single-row commit costs ~0.3 ms here; a shared one ~10 µs a row).
+///
+/// Each request runs inside its own savepoint, so one failing request cannot leave half its
+/// writes in the shared transaction. Requests run in arrival order.
+final class GroupCommitter: @unchecked Sendable {
+    // @unchecked: `pending` and `draining` are guarded by `lock`; `state` is touched only on `queue`.
+    private struct Request {
+        let run: (Database) throws -> Void
+        let finish: (Result<Void, OutboxError>) -> Void
+    }
+
+    private let writer: DatabasePool
+    private let queue = DispatchQueue(label: "outbox.group-commit")
+    private let lock = NSLock()
+    private var pending: [Request] = []
+    private var draining = false
+    private var closed = false
+
+    /// Largest batch in one transaction, so a huge backlog still commits in bounded steps.
+    private let maxBatch = 2048
+
+    /// Called on the writer queue when a request or a whole commit failed, so caches filled
+    /// inside the rolled-back work can be dropped.
+    private let onRollback: @Sendable () -> Void
+
+    init(writer: DatabasePool, onRollback: @escaping @Sendable () -> Void) {
+        self.writer = writer
+        self.onRollback = onRollback
+    }
+
+    /// Runs `work` in the next shared transaction and returns its result once committed.
+    func write<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws(OutboxError) -> T {
+        let result: Result<T, OutboxError> = await withCheckedContinuation { continuation in
+            let box = ResultBox<T>()
+            let request = Request(
+                run: { db in box.value = try work(db) },
+                finish: { outcome in
+                    switch outcome {
+                    case .success:
+                        if let value = box.value {
+                            continuation.resume(returning: .success(value))
+                        } else {
+                            continuation.resume(returning: .failure(OutboxError(.writeFailed, "write produced no result")))
+                        }
+                    case .failure(let error):
+                        continuation.resume(returning: .failure(error))
+                    }
+                })
+            enqueue(request)
+        }
+        return try result.get()
+    }
+
+    /// Refuses further writes; those already queued still run.
+    func close() {
+        lock.lock()
+        closed = true
+        lock.unlock()
+        queue.sync {}
+    }
+
+    private func enqueue(_ request: Request) {
+        lock.lock()
+        if closed {
+            lock.unlock()
+            request.finish(.failure(OutboxError(.closed, "the outbox is closed")))
+            return
+        }
+        pending.append(request)
+        let start = !draining
+        draining = true
+        lock.unlock()
+        if start { queue.async { self.drain() } }
+    }
+
+    private func drain() {
+        while true {
+            lock.lock()
+            if pending.isEmpty {
+                draining = false
+                lock.unlock()
+                return
+            }
+            let batch: [Request]
+            if pending.count <= maxBatch {
+                batch = pending
+                pending.removeAll(keepingCapacity: true)
+            } else {
+                batch = Array(pending.prefix(maxBatch))
+                pending.removeFirst(maxBatch)
+            }
+            lock.unlock()
+            commit(batch)
+        }
+    }
+
+    private func commit(_ batch: [Request]) {
+        var outcomes = [Result<Void, OutboxError>](repeating: .success(()), count: batch.count)
+        do {
+            try writer.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    for (index, request) in batch.enumerated() {
+                        do {
+                            try db.inSavepoint {
+                                try request.run(db)
+                                return .commit
+                            }
+                        } catch let error as OutboxError {
+                            outcomes[index] = .failure(error)
+                            onRollback()
+                        } catch {
+                            outcomes[index] = .failure(OutboxError(.writeFailed, "\(error)"))
+                            onRollback()
+                        }
+                    }
+                    return .commit
+                }
+            }
+        } catch {
+            onRollback()
+            let failure = OutboxError(.writeFailed, "commit failed: \(error)")
+            for request in batch { request.finish(.failure(failure)) }
+            return
+        }
+        for (request, outcome) in zip(batch, outcomes) { request.finish(outcome) }
+    }
+}
+
+/// Carries a write's result out of the transaction closure.
+private final class ResultBox<T>: @unchecked Sendable {
+    // @unchecked: written inside the transaction and read after it, on the same queue.
+    var value: T?
+}

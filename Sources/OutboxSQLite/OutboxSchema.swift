@@ -1,0 +1,57 @@
+import GRDB
+
+/// The outbox tables. Migrations are append-only: never edit one that has shipped.
+enum OutboxSchema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-outbox") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE webhook_events (
+                        id INTEGER PRIMARY KEY,
+                        event_id TEXT NOT NULL UNIQUE,
+                        job_id TEXT NOT NULL,
+                        sequence INTEGER NOT NULL,
+                        event_type TEXT NOT NULL
+                            CHECK (event_type IN ('job.started', 'job.progress', 'job.completed', 'job.failed')),
+                        callback_url TEXT NOT NULL,
+                        body BLOB NOT NULL,
+                        state TEXT NOT NULL
+                            CHECK (state IN ('pending', 'delivered', 'failed', 'dropped', 'superseded')),
+                        attempt_count INTEGER NOT NULL DEFAULT 0,
+                        created_at INTEGER NOT NULL,
+                        series_started_at INTEGER NOT NULL,
+                        series_attempts INTEGER NOT NULL DEFAULT 0,
+                        next_attempt_at INTEGER NOT NULL,
+                        last_status_code INTEGER,
+                        final_reason TEXT,
+                        updated_at INTEGER NOT NULL,
+                        UNIQUE (job_id, sequence)
+                    );
+                    CREATE INDEX webhook_events_pending ON webhook_events (id) WHERE state = 'pending';
+                    CREATE TABLE webhook_attempts (
+                        event_id TEXT NOT NULL,
+                        attempt INTEGER NOT NULL,
+                        started_at INTEGER NOT NULL,
+                        duration_ms INTEGER NOT NULL,
+                        status_code INTEGER,
+                        error TEXT,
+                        outcome TEXT NOT NULL
+                            CHECK (outcome IN ('delivered', 'retrying', 'failed', 'dropped', 'superseded')),
+                        PRIMARY KEY (event_id, attempt)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE webhook_gone_jobs (
+                        job_id TEXT PRIMARY KEY,
+                        gone_at INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    """)
+        }
+        return migrator
+    }
+
+    /// The columns every event listing reads, in the order ``eventFromRow(_:withBody:)`` expects.
+    static let eventColumns = """
+        event_id, job_id, sequence, event_type, callback_url, created_at, state, attempt_count,
+        series_started_at, series_attempts, next_attempt_at, last_status_code, final_reason
+        """
+}

@@ -1,0 +1,331 @@
+import Foundation
+import GRDB
+public import WebhookCore
+
+/// The embedded outbox: one SQLite file in WAL mode, owned by one process.
+///
+/// Durability: `synchronous = FULL` by default, so a committed event survives power loss and
+/// not only `kill -9`. That costs an fsync per commit, which ``GroupCommitter`` shares among every
+/// write that arrives meanwhile. `.normal` (GRDB's WAL default) survives process crashes only.
+///
+/// ```swift
+/// let store = try SQLiteOutboxStore(path: "data/outbox.sqlite")
+/// let stored = try await store.append([draft], at: clock.now)
+/// ```
+public final class SQLiteOutboxStore: OutboxStore {
+    /// How hard each commit works to reach the disk.
+    public enum Durability: String, Sendable {
+        /// fsync on every commit: survives power loss.
+        case full
+        /// WAL with `synchronous = NORMAL`: survives a process crash, may lose the last commits on power loss.
+        case normal
+    }
+
+    private let pool: DatabasePool
+    private let committer: GroupCommitter
+    private let jobs = JobCache()
+    /// The database file.
+    public let path: String
+
+    /// Opens (creating if needed) the outbox at `path` and brings its schema up to date.
+    /// - Throws: ``OutboxError`` `.unavailable` when the file cannot be opened or migrated.
+    public init(path: String, durability: Durability = .full) throws(OutboxError) {
+        self.path = path
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        configuration.maximumReaderCount = 4
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            // GRDB sets synchronous = NORMAL when it enables WAL, after prepareDatabase: set ours after opening.
+            try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
+            }
+            try OutboxSchema.migrator.migrate(pool)
+        } catch {
+            throw OutboxError(.unavailable, "cannot open the outbox at \(path): \(error)")
+        }
+        let jobs = self.jobs
+        committer = GroupCommitter(writer: pool, onRollback: { jobs.reset() })
+    }
+
+    /// Waits for queued writes and refuses new ones.
+    public func close() {
+        committer.close()
+    }
+
+    /// The `synchronous` setting in force (0 off, 1 normal, 2 full), for tests and diagnostics.
+    public func synchronousSetting() async throws -> Int {
+        try await pool.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
+    public func append(_ drafts: [EventDraft], at time: Timestamp) async throws(OutboxError) -> [OutboxEvent] {
+        let jobs = self.jobs
+        // Ids and bodies are made here, outside the single writer.
+        let ids = drafts.map { _ in EventID.generate(at: time) }
+        return try await committer.write { db in
+            var stored = [OutboxEvent]()
+            stored.reserveCapacity(drafts.count)
+            let insert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO webhook_events (event_id, job_id, sequence, event_type, callback_url, body, state,
+                        created_at, series_started_at, next_attempt_at, final_reason, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+            for (draft, id) in zip(drafts, ids) {
+                let entry = try jobs.entry(for: draft.jobID, in: db)
+                let sequence = entry.nextSequence
+                let body = draft.body(id: id, sequence: sequence)
+                var event = OutboxEvent(
+                    id: id, jobID: draft.jobID, sequence: sequence, kind: draft.kind, callbackURL: draft.callbackURL,
+                    body: body, createdAt: time)
+                var reason: String?
+                if entry.gone {
+                    event.state = draft.kind.isTerminal ? .failed : .dropped
+                    reason = "callback gone (410)"
+                }
+                try insert.execute(arguments: [
+                    id.description, draft.jobID, sequence, draft.kind.rawValue, draft.callbackURL, Data(body),
+                    event.state.rawValue, time.milliseconds, time.milliseconds, time.milliseconds, reason,
+                    time.milliseconds,
+                ])
+                jobs.advance(draft.jobID, to: sequence + 1)
+                stored.append(event)
+            }
+            return stored
+        }
+    }
+
+    public func apply(_ changes: [OutboxChange]) async throws(OutboxError) {
+        guard !changes.isEmpty else { return }
+        let jobs = self.jobs
+        _ = try await committer.write { db in
+            let attempted = try db.cachedStatement(
+                sql: """
+                    UPDATE webhook_events SET state = ?, attempt_count = MAX(attempt_count, ?),
+                        series_attempts = series_attempts + 1, next_attempt_at = COALESCE(?, next_attempt_at),
+                        last_status_code = ?, final_reason = ?, updated_at = ?
+                    WHERE event_id = ?
+                    """)
+            let attempt = try db.cachedStatement(
+                sql: """
+                    INSERT OR REPLACE INTO webhook_attempts (event_id, attempt, started_at, duration_ms, status_code,
+                        error, outcome)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """)
+            let finished = try db.cachedStatement(
+                sql: "UPDATE webhook_events SET state = ?, final_reason = ?, updated_at = ? WHERE event_id = ?")
+            for change in changes {
+                switch change {
+                case .attempted(let id, let record, let next):
+                    let text = id.description
+                    let reason = record.outcome == .delivered || record.outcome == .retrying ? nil : record.error
+                    try attempted.execute(arguments: [
+                        record.outcome.state.rawValue, record.attempt, next?.milliseconds, record.statusCode, reason,
+                        record.startedAt.milliseconds + record.durationMs, text,
+                    ])
+                    try attempt.execute(arguments: [
+                        text, record.attempt, record.startedAt.milliseconds, record.durationMs, record.statusCode,
+                        record.error, record.outcome.rawValue,
+                    ])
+                case .finished(let id, let state, let reason, let time):
+                    try finished.execute(arguments: [state.rawValue, reason, time.milliseconds, id.description])
+                case .callbackGone(let jobID, let time):
+                    try db.execute(
+                        sql: "INSERT OR IGNORE INTO webhook_gone_jobs (job_id, gone_at) VALUES (?, ?)",
+                        arguments: [jobID, time.milliseconds])
+                    jobs.markGone(jobID)
+                }
+            }
+            return true
+        }
+    }
+
+    public func pendingEvents(after cursor: PendingCursor, limit: Int) async throws(OutboxError)
+        -> (events: [OutboxEvent], next: PendingCursor)
+    {
+        do {
+            return try await pool.read { db in
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT id, \(OutboxSchema.eventColumns) FROM webhook_events
+                        WHERE state = 'pending' AND id > ? ORDER BY id LIMIT ?
+                        """,
+                    arguments: [cursor.position, limit])
+                var events = [OutboxEvent]()
+                var last = cursor.position
+                for row in rows {
+                    last = row["id"]
+                    events.append(try Self.event(from: row, body: nil))
+                }
+                return (events, PendingCursor(position: last))
+            }
+        } catch {
+            throw Self.readError(error)
+        }
+    }
+
+    public func body(of id: EventID) async throws(OutboxError) -> [UInt8] {
+        let found: Data?
+        do {
+            found = try await pool.read { db in
+                try Data.fetchOne(db, sql: "SELECT body FROM webhook_events WHERE event_id = ?", arguments: [id.description])
+            }
+        } catch {
+            throw Self.readError(error)
+        }
+        guard let found else { throw OutboxError(.notFound, "no event \(id)") }
+        return Array(found)
+    }
+
+    public func redeliver(_ id: EventID, at time: Timestamp) async throws(OutboxError) -> OutboxEvent {
+        let history = try await committer.write { db -> EventHistory? in
+            try db.execute(
+                sql: """
+                    UPDATE webhook_events SET state = 'pending', series_started_at = ?, series_attempts = 0,
+                        next_attempt_at = ?, final_reason = NULL, updated_at = ?
+                    WHERE event_id = ?
+                    """,
+                arguments: [time.milliseconds, time.milliseconds, time.milliseconds, id.description])
+            guard db.changesCount > 0 else { return nil }
+            return try Self.history(of: id, in: db)
+        }
+        guard let history else { throw OutboxError(.notFound, "no event \(id)") }
+        return history.event
+    }
+
+    public func history(of id: EventID) async throws(OutboxError) -> EventHistory? {
+        do {
+            return try await pool.read { db in try Self.history(of: id, in: db) }
+        } catch {
+            throw Self.readError(error)
+        }
+    }
+
+    public func histories(ofJob jobID: String) async throws(OutboxError) -> [EventHistory] {
+        do {
+            return try await pool.read { db in
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: "SELECT \(OutboxSchema.eventColumns), body FROM webhook_events WHERE job_id = ? ORDER BY sequence",
+                    arguments: [jobID])
+                let attemptRows = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT a.* FROM webhook_attempts a JOIN webhook_events e ON e.event_id = a.event_id
+                        WHERE e.job_id = ? ORDER BY a.event_id, a.attempt
+                        """,
+                    arguments: [jobID])
+                var attempts = [String: [AttemptRecord]]()
+                for row in attemptRows {
+                    attempts[row["event_id"], default: []].append(try Self.attempt(from: row))
+                }
+                return try rows.map { row in
+                    let event = try Self.event(from: row, body: Array(row["body"] as Data))
+                    return EventHistory(
+                        event: event, attempts: attempts[event.id.description] ?? [],
+                        lastStatusCode: row["last_status_code"], finalReason: row["final_reason"])
+                }
+            }
+        } catch let error as OutboxError {
+            throw error
+        } catch {
+            throw Self.readError(error)
+        }
+    }
+
+    public func pendingCount() async throws(OutboxError) -> Int {
+        do {
+            return try await pool.read { db in
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM webhook_events WHERE state = 'pending'") ?? 0
+            }
+        } catch {
+            throw Self.readError(error)
+        }
+    }
+
+    public func isReachable() async -> Bool {
+        (try? await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }) == 1
+    }
+
+    // MARK: - Rows
+
+    private static func history(of id: EventID, in db: Database) throws -> EventHistory? {
+        guard
+            let row = try Row.fetchOne(
+                db, sql: "SELECT \(OutboxSchema.eventColumns), body FROM webhook_events WHERE event_id = ?",
+                arguments: [id.description])
+        else { return nil }
+        let attempts = try Row.fetchAll(
+            db, sql: "SELECT * FROM webhook_attempts WHERE event_id = ? ORDER BY attempt", arguments: [id.description]
+        ).map(attempt(from:))
+        return EventHistory(
+            event: try event(from: row, body: Array(row["body"] as Data)), attempts: attempts,
+            lastStatusCode: row["last_status_code"], finalReason: row["final_reason"])
+    }
+
+    private static func event(from row: Row, body: [UInt8]?) throws -> OutboxEvent {
+        let idText: String = row["event_id"]
+        guard let id = EventID(idText), let kind = EventKind(rawValue: row["event_type"]),
+            let state = DeliveryState(rawValue: row["state"])
+        else { throw OutboxError(.corrupt, "unreadable event row \(idText)") }
+        return OutboxEvent(
+            id: id, jobID: row["job_id"], sequence: row["sequence"], kind: kind, callbackURL: row["callback_url"],
+            body: body, createdAt: Timestamp(milliseconds: row["created_at"]), state: state,
+            attempts: row["attempt_count"], seriesStartedAt: Timestamp(milliseconds: row["series_started_at"]),
+            seriesAttempts: row["series_attempts"], nextAttemptAt: Timestamp(milliseconds: row["next_attempt_at"]))
+    }
+
+    private static func attempt(from row: Row) throws -> AttemptRecord {
+        guard let outcome = AttemptOutcome(rawValue: row["outcome"]) else {
+            throw OutboxError(.corrupt, "unreadable attempt outcome")
+        }
+        return AttemptRecord(
+            attempt: row["attempt"], startedAt: Timestamp(milliseconds: row["started_at"]),
+            durationMs: row["duration_ms"], statusCode: row["status_code"], error: row["error"], outcome: outcome)
+    }
+
+    private static func readError(_ error: any Error) -> OutboxError {
+        if let error = error as? OutboxError { return error }
+        return OutboxError(.readFailed, "\(error)")
+    }
+}
+
+/// Per-job sequence counters and gone flags, read from the database on first use.
+/// Touched only inside write transactions, which the group committer runs one at a time.
+final class JobCache: @unchecked Sendable {
+    // @unchecked: used only on the group committer's serial queue.
+    struct Entry {
+        var nextSequence: Int64
+        var gone: Bool
+    }
+    private var entries: [String: Entry] = [:]
+    /// Bounds memory over millions of jobs; a dropped entry is simply read again.
+    private let capacity = 50_000
+
+    func entry(for jobID: String, in db: Database) throws -> Entry {
+        if let entry = entries[jobID] { return entry }
+        let maximum = try Int64.fetchOne(
+            db, sql: "SELECT MAX(sequence) FROM webhook_events WHERE job_id = ?", arguments: [jobID]) ?? 0
+        let gone = try Bool.fetchOne(db, sql: "SELECT 1 FROM webhook_gone_jobs WHERE job_id = ?", arguments: [jobID]) ?? false
+        if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+        let entry = Entry(nextSequence: maximum + 1, gone: gone)
+        entries[jobID] = entry
+        return entry
+    }
+
+    func advance(_ jobID: String, to next: Int64) {
+        entries[jobID]?.nextSequence = next
+    }
+
+    func reset() {
+        entries.removeAll()
+    }
+
+    func markGone(_ jobID: String) {
+        entries[jobID]?.gone = true
+    }
+}

@@ -1,0 +1,50 @@
+public import WebhookCore
+
+/// Settings of a ``WebhookDispatcher``.
+///
+/// - `retryPolicy` (`WEBHOOK_RETRY_SCHEDULE`, `WEBHOOK_MAX_AGE_HOURS`): see ``RetryPolicy``.
+/// - `progressMinInterval` (`WEBHOOK_PROGRESS_MIN_INTERVAL_SECONDS`, default 5 s): per-job throttle.
+/// - `perOriginConcurrency` (default 32): attempts in flight to one origin, so a slow receiver
+///   holds at most this many and cannot starve the others.
+/// - `breakerFailureThreshold` (default 5), `firstProbeDelay` (5 s), `maxProbeInterval` (30 s):
+///   see ``OriginBreaker``.
+/// - `bodyCacheBytes` (default 8 MiB): event bodies kept in memory for quick sending; beyond it
+///   bodies are read back from the store when due, so a large backlog costs little memory.
+/// - `recoveryPageSize` (default 1000): pending events read per page at start.
+public struct DispatcherConfiguration: Sendable {
+    public var retryPolicy: RetryPolicy
+    public var progressMinInterval: Duration
+    public var perOriginConcurrency: Int
+    public var breakerFailureThreshold: Int
+    public var firstProbeDelay: Duration
+    public var maxProbeInterval: Duration
+    public var bodyCacheBytes: Int
+    public var recoveryPageSize: Int
+
+    /// Creates a configuration.
+    public init(
+        retryPolicy: RetryPolicy = .standard, progressMinInterval: Duration = .seconds(5),
+        perOriginConcurrency: Int = 32, breakerFailureThreshold: Int = 5, firstProbeDelay: Duration = .seconds(5),
+        maxProbeInterval: Duration = .seconds(30), bodyCacheBytes: Int = 8 << 20, recoveryPageSize: Int = 1000
+    ) {
+        self.retryPolicy = retryPolicy
+        self.progressMinInterval = progressMinInterval
+        self.perOriginConcurrency = max(1, perOriginConcurrency)
+        self.breakerFailureThreshold = breakerFailureThreshold
+        self.firstProbeDelay = firstProbeDelay
+        self.maxProbeInterval = maxProbeInterval
+        self.bodyCacheBytes = bodyCacheBytes
+        self.recoveryPageSize = max(1, recoveryPageSize)
+    }
+}
+
+/// What a job learns when it awaits its terminal event.
+public enum TerminalDelivery: Sendable, Equatable {
+    /// A receiver answered 2xx.
+    case delivered(attempts: Int)
+    /// The quick attempts failed (or the origin is paused); the event stays queued and is retried
+    /// in the background from `nextAttemptAt`.
+    case queued(nextAttemptAt: Timestamp?)
+    /// No further automatic attempts (a final answer such as 400 or 410, or a gone callback).
+    case failed(reason: String)
+}

@@ -1,0 +1,49 @@
+public import WebhookCore
+
+/// The per-job progress throttle (SPEC section 6): at most one progress event per interval, the
+/// first never held back, the newest held update sent when the interval ends (trailing edge).
+/// Held updates are drafts, not events: coalesced ones never get a sequence number.
+public struct ProgressThrottle: Sendable {
+    /// What to do with an offered update.
+    public enum Decision: Sendable, Equatable {
+        /// Store and send it now.
+        case emitNow
+        /// It is held; make sure a timer fires at `until` (it may already be armed).
+        case held(until: Timestamp)
+    }
+
+    /// When the last progress event was emitted.
+    public private(set) var lastEmittedAt: Timestamp?
+    /// The newest update waiting for the interval to end.
+    public private(set) var held: EventDraft?
+
+    /// Creates an idle throttle.
+    public init() {}
+
+    /// Offers a progress update at `now`.
+    public mutating func offer(_ draft: EventDraft, now: Timestamp, interval: Duration) -> Decision {
+        if let last = lastEmittedAt {
+            let opens = last.advanced(by: interval)
+            if now < opens {
+                held = draft
+                return .held(until: opens)
+            }
+        }
+        lastEmittedAt = now
+        held = nil
+        return .emitNow
+    }
+
+    /// The held update, if its interval has ended at `now`; it counts as emitted.
+    public mutating func takeDue(now: Timestamp, interval: Duration) -> EventDraft? {
+        guard let draft = held, let last = lastEmittedAt, now >= last.advanced(by: interval) else { return nil }
+        held = nil
+        lastEmittedAt = now
+        return draft
+    }
+
+    /// Throws away the held update (a terminal event supersedes it).
+    public mutating func discardHeld() {
+        held = nil
+    }
+}
