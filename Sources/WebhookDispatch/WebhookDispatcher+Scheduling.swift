@@ -23,6 +23,7 @@ extension WebhookDispatcher {
 
     /// Takes a stored event into its job's queue (or reports it, when the store already ended it).
     func accept(_ event: OutboxEvent, redelivery: Bool, pumpNow: Bool = true) {
+        acceptedBeforeRecovery?.insert(event.id)
         let job = jobQueue(event.jobID, callbackURL: event.callbackURL)
         guard event.state == .pending else {
             // Stored already final: the job's callback is gone.
@@ -209,12 +210,12 @@ extension WebhookDispatcher {
             job.events[0].nextAttemptAt = at
             if quickPhaseOver || !current.kind.isTerminal { resolveWaiter(current.id, .queued(nextAttemptAt: at)) }
         case .failed(let reason):
-            if errorText == nil { errorText = reason }
+            errorText = reason
             record(.failed, next: nil)
             popHead(job)
             resolveWaiter(current.id, .failed(reason: reason))
         case .dropped(let reason):
-            if errorText == nil { errorText = reason }
+            errorText = reason
             record(superseded ? .superseded : .dropped, next: nil)
             popHead(job)
         case .gone:

@@ -41,6 +41,9 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     var timerLoopArmedFor: Timestamp?
     var timerLoopStopped = false
     var random = SystemRandomNumberGenerator()
+    /// Ids accepted before recovery finished, so recovery does not queue them a second time
+    /// (they are in the store as pending too). Nil once recovery is done.
+    var acceptedBeforeRecovery: Set<EventID>? = []
 
     nonisolated let work: AsyncStream<DeliveryWork>
     nonisolated let workInput: AsyncStream<DeliveryWork>.Continuation
@@ -206,10 +209,13 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         while true {
             let page = try await store.pendingEvents(after: cursor, limit: configuration.recoveryPageSize)
             if page.events.isEmpty { break }
-            for event in page.events { accept(event, redelivery: false, pumpNow: false) }
+            for event in page.events where acceptedBeforeRecovery?.contains(event.id) != true {
+                accept(event, redelivery: false, pumpNow: false)
+            }
             recovered += page.events.count
             cursor = page.next
         }
+        acceptedBeforeRecovery = nil
         if recovered > 0 {
             logger.info("resuming pending webhook events", metadata: ["outbox.pending": "\(recovered)"])
         }
