@@ -101,7 +101,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WebhookCoreTests",
-            dependencies: ["WebhookCore", "WebhookTestSupport"],
+            dependencies: ["WebhookCore", "WebhookDispatch", "WebhookTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -69,8 +69,12 @@ public struct WebhookSigner: Sendable {
 
     /// Lowercase hex HMAC-SHA256 of the body keyed by the UTF-8 bytes of the first secret string.
     public func legacyHexSignature(body: [UInt8]) -> String {
-        let key = SymmetricKey(data: Array(secrets[0].text.utf8))
-        return Self.hex(HMAC<SHA256>.authenticationCode(for: body, using: key))
+        Self.legacyHexSignature(secretText: secrets[0].text, body: body)
+    }
+
+    /// Lowercase hex HMAC-SHA256 of `body` keyed by the UTF-8 bytes of `secretText`.
+    public static func legacyHexSignature(secretText: String, body: [UInt8]) -> String {
+        hex(HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Array(secretText.utf8))))
     }
 
     /// Every header of one attempt (SPEC section 5), as `Name: value` lines.

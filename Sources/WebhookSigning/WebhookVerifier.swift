@@ -84,8 +84,7 @@ public struct WebhookVerifier: Sendable {
     /// Checks the legacy `X-Webhook-Signature` against the first secret, in constant time.
     public func verifyLegacy(body: [UInt8], hexSignature: String) -> Result<Void, Failure> {
         guard let secret = secrets.first else { return .failure(.legacyMismatch) }
-        let expected = WebhookSigner.hex(
-            HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Array(secret.text.utf8))))
+        let expected = WebhookSigner.legacyHexSignature(secretText: secret.text, body: body)
         let given = hexSignature.lowercased()
         guard expected.utf8.count == given.utf8.count else { return .failure(.legacyMismatch) }
         var difference: UInt8 = 0

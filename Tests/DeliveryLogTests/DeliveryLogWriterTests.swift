@@ -1,0 +1,76 @@
+import DeliveryLog
+import Foundation
+import Testing
+import WebhookCore
+
+struct DeliveryLogWriterTests {
+    let directory = NSTemporaryDirectory() + "log-\(UUID().uuidString)"
+
+    func record(_ index: Int, outcome: AttemptOutcome = .retrying) -> DeliveryRecord {
+        DeliveryRecord(
+            time: Timestamp(milliseconds: 1_736_937_060_000 + Int64(index)), eventID: EventID(high: 1, low: UInt64(index)),
+            jobID: "job-\"\(index)\"", kind: .progress, sequence: Int64(index), attempt: 1,
+            url: "https://example.com/hook?token=s3cret&x=1", statusCode: outcome == .retrying ? 503 : nil,
+            outcome: outcome, durationMs: 4, error: outcome == .retrying ? "HTTP 503\nline" : nil,
+            nextAttemptAt: outcome == .retrying ? Timestamp(milliseconds: 1_736_937_061_000) : nil)
+    }
+
+    @Test func writesOneJSONObjectPerLineWithEveryKey() throws {
+        let writer = try DeliveryLogWriter(directory: directory)
+        writer.record(record(1))
+        writer.record(record(2, outcome: .superseded))
+        writer.close()
+        let text = try String(contentsOfFile: writer.path, encoding: .utf8)
+        let lines = text.split(separator: "\n")
+        #expect(lines.count == 2)
+        let keys: Set = ["ts", "event_id", "job_id", "event", "sequence", "attempt", "url", "status_code", "outcome",
+                         "duration_ms", "error", "next_attempt_at"]
+        for line in lines {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            #expect(Set(object.keys) == keys)
+        }
+        let first = try JSONDecoder().decode(DeliveryLogLine.self, from: Data(lines[0].utf8))
+        #expect(first.url == "https://example.com/hook?token=REDACTED&x=REDACTED")
+        #expect(first.jobID == "job-\"1\"")
+        #expect(first.error == "HTTP 503\nline")
+        #expect(first.nextAttemptAt == "2025-01-15T10:31:01.000Z")
+        #expect(first.ts == "2025-01-15T10:31:00.001Z")
+        let second = try JSONDecoder().decode(DeliveryLogLine.self, from: Data(lines[1].utf8))
+        #expect(second.statusCode == nil && second.nextAttemptAt == nil && second.outcome == "superseded")
+        #expect(!text.contains("s3cret"))
+    }
+
+    @Test func rotatesBySizeWithoutLosingOrSplittingLines() throws {
+        let writer = try DeliveryLogWriter(directory: directory, maxFileBytes: 4096, keepFiles: 50)
+        let total = 300
+        for index in 0..<total { writer.record(record(index)) }
+        writer.close()
+        var files = [writer.path]
+        var index = 1
+        while FileManager.default.fileExists(atPath: "\(writer.path).\(index)") {
+            files.append("\(writer.path).\(index)")
+            index += 1
+        }
+        #expect(files.count > 5)
+        var sequences = [Int64]()
+        for file in files.reversed() {
+            let data = try Data(contentsOf: URL(fileURLWithPath: file))
+            #expect(data.count <= 4096)
+            for line in data.split(separator: UInt8(ascii: "\n")) {
+                sequences.append(try JSONDecoder().decode(DeliveryLogLine.self, from: Data(line)).sequence)
+            }
+        }
+        #expect(sequences == (0..<total).map(Int64.init))
+    }
+
+    @Test func appendsToAnExistingLog() throws {
+        let first = try DeliveryLogWriter(directory: directory)
+        first.record(record(1))
+        first.close()
+        let second = try DeliveryLogWriter(directory: directory)
+        second.record(record(2))
+        second.close()
+        let lines = try String(contentsOfFile: second.path, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 2)
+    }
+}

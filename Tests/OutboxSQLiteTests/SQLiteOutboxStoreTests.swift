@@ -1,0 +1,123 @@
+import Foundation
+import OutboxSQLite
+import Testing
+import WebhookCore
+
+/// The outbox on a real SQLite file in a temporary folder.
+@Suite(.timeLimit(.minutes(1)))
+struct SQLiteOutboxStoreTests {
+    let path = NSTemporaryDirectory() + "outbox-\(UUID().uuidString).sqlite"
+    let t0 = Timestamp(milliseconds: 1_700_000_000_000)
+
+    func draft(_ kind: EventKind = .progress, job: String = "job-1") -> EventDraft {
+        EventDraft(kind: kind, jobID: job, callbackURL: "https://example.com/hook", encodedSnapshot: Array("{\"job_id\":\"\(job)\"}".utf8))
+    }
+
+    @Test func usesFullSynchronousModeByDefault() async throws {
+        let store = try SQLiteOutboxStore(path: path)
+        #expect(try await store.synchronousSetting() == 2)
+        let normal = try SQLiteOutboxStore(path: path + "-n", durability: .normal)
+        #expect(try await normal.synchronousSetting() == 1)
+    }
+
+    @Test func assignsGaplessSequencesPerJobAndSurvivesReopening() async throws {
+        do {
+            let store = try SQLiteOutboxStore(path: path)
+            let first = try await store.append([draft(), draft(), draft(job: "job-2")], at: t0)
+            #expect(first.map(\.sequence) == [1, 2, 1])
+            #expect(first.allSatisfy { $0.state == .pending && $0.body != nil })
+            store.close()
+        }
+        let reopened = try SQLiteOutboxStore(path: path)
+        let next = try await reopened.append([draft(), draft(.completed)], at: t0)
+        #expect(next.map(\.sequence) == [3, 4])
+        #expect(try await reopened.pendingCount() == 5)
+        let body = try await reopened.body(of: next[1].id)
+        #expect(String(decoding: body, as: UTF8.self).hasPrefix("{\"event\":\"job.completed\",\"event_id\":\"\(next[1].id)\",\"sequence\":4,"))
+    }
+
+    @Test func concurrentAppendsShareCommitsAndKeepSequencesUnique() async throws {
+        let store = try SQLiteOutboxStore(path: path)
+        let stored = try await withThrowingTaskGroup(of: [OutboxEvent].self) { group in
+            for index in 0..<400 {
+                group.addTask { try await store.append([draft(job: "job-\(index % 4)")], at: t0) }
+            }
+            var all = [OutboxEvent]()
+            for try await events in group { all += events }
+            return all
+        }
+        #expect(stored.count == 400)
+        for job in 0..<4 {
+            let sequences = stored.filter { $0.jobID == "job-\(job)" }.map(\.sequence).sorted()
+            #expect(sequences == Array(1...100))
+        }
+        #expect(Set(stored.map(\.id)).count == 400)
+    }
+
+    @Test func recordsAttemptsAndStates() async throws {
+        let store = try SQLiteOutboxStore(path: path)
+        let events = try await store.append([draft(), draft(), draft(.completed)], at: t0)
+        let retry = t0.advanced(by: .seconds(1))
+        try await store.apply([
+            .attempted(events[0].id, AttemptRecord(attempt: 1, startedAt: t0, durationMs: 12, statusCode: 503, error: "HTTP 503", outcome: .retrying), nextAttemptAt: retry),
+            .attempted(events[0].id, AttemptRecord(attempt: 2, startedAt: retry, durationMs: 3, statusCode: 204, error: nil, outcome: .delivered), nextAttemptAt: nil),
+            .finished(events[1].id, .superseded, reason: "superseded by the terminal event", at: retry),
+        ])
+        let history = try await store.histories(ofJob: "job-1")
+        #expect(history.map(\.event.state) == [.delivered, .superseded, .pending])
+        #expect(history[0].attempts.map(\.outcome) == [.retrying, .delivered])
+        #expect(history[0].attempts.map(\.statusCode) == [503, 204])
+        #expect(history[0].event.attempts == 2)
+        #expect(history[0].lastStatusCode == 204)
+        #expect(history[1].finalReason == "superseded by the terminal event")
+        let pending = try await store.pendingEvents(after: .start, limit: 10)
+        #expect(pending.events.map(\.id) == [events[2].id])
+        #expect(pending.events[0].body == nil)
+        #expect(try await store.pendingEvents(after: pending.next, limit: 10).events.isEmpty)
+    }
+
+    @Test func pagesThroughPendingEvents() async throws {
+        let store = try SQLiteOutboxStore(path: path)
+        _ = try await store.append((0..<25).map { _ in draft() }, at: t0)
+        var cursor = PendingCursor.start
+        var seen = [Int64]()
+        while true {
+            let page = try await store.pendingEvents(after: cursor, limit: 10)
+            if page.events.isEmpty { break }
+            seen += page.events.map(\.sequence)
+            cursor = page.next
+        }
+        #expect(seen == Array(1...25))
+    }
+
+    @Test func goneJobsStoreLaterEventsAsFinal() async throws {
+        let store = try SQLiteOutboxStore(path: path)
+        _ = try await store.append([draft()], at: t0)
+        try await store.apply([.callbackGone(jobID: "job-1", at: t0)])
+        let later = try await store.append([draft(), draft(.failed)], at: t0)
+        #expect(later.map(\.state) == [.dropped, .failed])
+        store.close()
+        // The flag is durable too.
+        let reopened = try SQLiteOutboxStore(path: path)
+        #expect(try await reopened.append([draft()], at: t0).map(\.state) == [.dropped])
+    }
+
+    @Test func redeliveryStartsANewSeries() async throws {
+        let store = try SQLiteOutboxStore(path: path)
+        let event = try #require(try await store.append([draft(.completed)], at: t0).first)
+        try await store.apply([
+            .attempted(event.id, AttemptRecord(attempt: 1, startedAt: t0, durationMs: 1, statusCode: 400, error: "HTTP 400", outcome: .failed), nextAttemptAt: nil)
+        ])
+        let later = t0.advanced(by: .seconds(3600))
+        let again = try await store.redeliver(event.id, at: later)
+        #expect(again.state == .pending)
+        #expect(again.attempts == 1)
+        #expect(again.seriesAttempts == 0)
+        #expect(again.seriesStartedAt == later)
+        await #expect(throws: OutboxError.self) { try await store.redeliver(EventID(high: 9, low: 9), at: later) }
+    }
+
+    @Test func unopenablePathIsAClearError() {
+        #expect(throws: OutboxError.self) { try SQLiteOutboxStore(path: "/proc/nope/outbox.sqlite") }
+    }
+}
