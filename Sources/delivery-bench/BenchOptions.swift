@@ -1,0 +1,72 @@
+/// Command-line options of `delivery-bench` (parsed by hand: a benchmark should not depend on
+/// more than it measures).
+struct BenchOptions {
+    enum Mode { case throughput, latency, deadReceiver }
+
+    var mode = Mode.throughput
+    var events = 50_000
+    var jobs = 256
+    var rate = 1_000
+    var seconds = 10
+    var perOriginConcurrency = 64
+    var store = "sqlite"
+    var durability = "full"
+    var deliveryLog = true
+
+    static let usage = """
+        usage: delivery-bench [--events N] [--jobs M] [--concurrency C] [--store sqlite|memory]
+                              [--durability full|normal] [--no-log]
+               delivery-bench --rate R --seconds S [--jobs M] ...
+               delivery-bench --dead-receiver [--events N] [--jobs M]
+
+          default          maximum throughput: N progress events for M jobs (default 50000 for 256)
+          --rate/--seconds latency of enqueue → 2xx under an offered load of R events/s
+          --dead-receiver  memory with N events pending for a receiver that refuses connections
+        Every event is stored (SQLite, synchronous=FULL unless --durability normal), signed,
+        sent over loopback HTTP with libcurl and logged to deliveries.jsonl (unless --no-log).
+        """
+
+    static func parse(_ arguments: [String]) throws(BenchUsageError) -> BenchOptions {
+        var options = BenchOptions()
+        var iterator = arguments.makeIterator()
+        func int(_ name: String) throws(BenchUsageError) -> Int {
+            guard let text = iterator.next(), let value = Int(text), value > 0 else {
+                throw BenchUsageError(message: "\(name) needs a positive integer")
+            }
+            return value
+        }
+        var sawRate = false
+        while let argument = iterator.next() {
+            switch argument {
+            case "--events": options.events = try int(argument)
+            case "--jobs": options.jobs = try int(argument)
+            case "--rate":
+                options.rate = try int(argument)
+                sawRate = true
+            case "--seconds": options.seconds = try int(argument)
+            case "--concurrency": options.perOriginConcurrency = try int(argument)
+            case "--dead-receiver": options.mode = .deadReceiver
+            case "--no-log": options.deliveryLog = false
+            case "--store":
+                guard let value = iterator.next(), ["sqlite", "memory"].contains(value) else {
+                    throw BenchUsageError(message: "--store takes sqlite or memory")
+                }
+                options.store = value
+            case "--durability":
+                guard let value = iterator.next(), ["full", "normal"].contains(value) else {
+                    throw BenchUsageError(message: "--durability takes full or normal")
+                }
+                options.durability = value
+            case "-h", "--help": throw BenchUsageError(message: "")
+            default: throw BenchUsageError(message: "unknown option \(argument)")
+            }
+        }
+        if sawRate && options.mode == .throughput { options.mode = .latency }
+        if options.mode == .deadReceiver && !arguments.contains("--events") { options.events = 100_000 }
+        return options
+    }
+}
+
+struct BenchUsageError: Error {
+    var message: String
+}

@@ -1,0 +1,225 @@
+import CurlTransport
+import DeliveryLog
+import Foundation
+import Logging
+import OutboxSQLite
+import ServiceLifecycle
+import WebhookCore
+import WebhookDispatch
+import WebhookSigning
+import WebhookTestSupport
+
+/// `swift run -c release delivery-bench [options]`: see ``BenchOptions/usage``.
+@main
+struct DeliveryBench {
+    static func main() async {
+        let options: BenchOptions
+        do {
+            options = try BenchOptions.parse(Array(CommandLine.arguments.dropFirst()))
+        } catch {
+            if !error.message.isEmpty { print("delivery-bench: \(error.message)") }
+            print(BenchOptions.usage)
+            exit(error.message.isEmpty ? 0 : 64)
+        }
+        do {
+            try await run(options)
+        } catch {
+            print("delivery-bench: failed: \(error)")
+            exit(1)
+        }
+    }
+
+    static let logger = Logger(label: "delivery-bench", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    static func run(_ options: BenchOptions) async throws {
+        let directory = NSTemporaryDirectory() + "delivery-bench-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        print("delivery-bench: mode=\(options.mode) events=\(options.events) jobs=\(options.jobs) store=\(options.store)"
+            + " durability=\(options.durability) log=\(options.deliveryLog) concurrency=\(options.perOriginConcurrency)"
+            + " cores=\(ProcessInfo.processInfo.activeProcessorCount)")
+        if options.store == "memory" {
+            try await measure(options, store: InMemoryOutboxStore(), directory: directory)
+        } else {
+            let store = try SQLiteOutboxStore(
+                path: directory + "/outbox.sqlite", durability: options.durability == "full" ? .full : .normal)
+            try await measure(options, store: store, directory: directory)
+            store.close()
+        }
+    }
+
+    static func measure<Store: OutboxStore>(_ options: BenchOptions, store: Store, directory: String) async throws {
+        let latencies = LatencyRecorder()
+        let receiver = try await ScriptedHTTPServer.start(threads: 1, record: false) { request in
+            if let stamp = enqueueStamp(in: request.body) {
+                latencies.add(nanoseconds: monotonicNanoseconds() - stamp)
+            }
+            return .noContent
+        }
+        let clientConfiguration = CurlClientConfiguration(
+            connectTimeout: .seconds(2), totalTimeout: .seconds(5),
+            networkPolicy: NetworkPolicy(allowedNetworks: [CIDRBlock("127.0.0.0/8")!]))
+
+        var capacity: Double?
+        if options.mode != .deadReceiver {
+            capacity = await CurlHTTPClient.withClient(configuration: clientConfiguration) { client in
+                await receiverCapacity(client: client, url: receiver.url(), concurrency: options.perOriginConcurrency)
+            }
+            print(String(format: "receiver capacity (bare curl loop, %d in flight): %.0f req/s", options.perOriginConcurrency, capacity!))
+        }
+
+        var url = receiver.url()
+        if options.mode == .deadReceiver {
+            // A port nothing listens on: every connection is refused.
+            try await receiver.shutdown()
+            url = receiver.url()
+        }
+
+        let log = options.deliveryLog ? try DeliveryLogWriter(directory: directory + "/logs") : nil
+        let observer = BenchObserver(forwardingTo: log)
+        var configuration = DispatcherConfiguration()
+        configuration.progressMinInterval = .zero  // every event is stored and sent; nothing coalesces
+        configuration.perOriginConcurrency = options.perOriginConcurrency
+        let signer = WebhookSigner(secrets: [WebhookSecret.generate()])
+
+        try await CurlHTTPClient.withClient(configuration: clientConfiguration) { client in
+            let dispatcher = WebhookDispatcher(
+                store: store, sender: client, clock: SystemClock(), signer: signer, configuration: configuration,
+                observer: observer, logger: logger)
+            let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [dispatcher], logger: logger))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                switch options.mode {
+                case .throughput:
+                    try await throughput(options, dispatcher: dispatcher, url: url, observer: observer, latencies: latencies, capacity: capacity!)
+                case .latency:
+                    try await latency(options, dispatcher: dispatcher, url: url, observer: observer, latencies: latencies, capacity: capacity!)
+                case .deadReceiver:
+                    try await deadReceiver(options, dispatcher: dispatcher, url: url, observer: observer)
+                }
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+        }
+        log?.close()
+        if options.mode != .deadReceiver { try await receiver.shutdown() }
+    }
+
+    /// Requests/s a plain keep-alive curl loop gets from the receiver: the ceiling for the pipeline.
+    static func receiverCapacity(client: CurlHTTPClient, url: String, concurrency: Int) async -> Double {
+        let body = Array(#"{"event":"job.progress","event_id":"evt_bench","sequence":1}"#.utf8)
+        let request = WebhookRequest(url: url, headers: ["Content-Type: application/json"], body: body)
+        let duration = Int64(3_000_000_000)
+        let start = monotonicNanoseconds()
+        let completed = await withTaskGroup(of: Int.self) { group in
+            for _ in 0..<concurrency {
+                group.addTask {
+                    var count = 0
+                    while monotonicNanoseconds() - start < duration {
+                        if (try? await client.send(request)) != nil { count += 1 }
+                    }
+                    return count
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        return Double(completed) / (Double(monotonicNanoseconds() - start) / 1e9)
+    }
+
+    static func draft(job: Int, url: String) throws -> EventDraft {
+        try EventDraft(
+            kind: .progress, callbackURL: url,
+            snapshot: JobSnapshot(
+                timestamp: SystemClock().now, jobID: "bench-job-\(job)", externalJobID: "ext-\(job)", status: "rendering",
+                progressPercent: 42, currentStep: "t=\(monotonicNanoseconds())", clipsCompleted: 2, totalClips: 5))
+    }
+
+    static func waitForOutcomes(_ observer: BenchObserver, count: Int, timeout: Double) async throws {
+        let start = monotonicNanoseconds()
+        while observer.delivered + observer.failed < count {
+            if Double(monotonicNanoseconds() - start) / 1e9 > timeout {
+                print("delivery-bench: timed out with \(observer.delivered) delivered of \(count)")
+                break
+            }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+    }
+
+    static func throughput<S, C>(
+        _ options: BenchOptions, dispatcher: WebhookDispatcher<S, CurlHTTPClient, C>, url: String, observer: BenchObserver,
+        latencies: LatencyRecorder, capacity: Double
+    ) async throws {
+        let perJob = max(1, options.events / options.jobs)
+        let total = perJob * options.jobs
+        let cpuBefore = cpuSeconds()
+        let start = monotonicNanoseconds()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for job in 0..<options.jobs {
+                group.addTask {
+                    for _ in 0..<perJob { try await dispatcher.publish(draft(job: job, url: url)) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let stored = Double(monotonicNanoseconds() - start) / 1e9
+        try await waitForOutcomes(observer, count: total, timeout: 300)
+        let elapsed = Double(monotonicNanoseconds() - start) / 1e9
+        let rate = Double(observer.delivered) / elapsed
+        let cpu = cpuSeconds() - cpuBefore
+        print(String(format: "stored %d events in %.2f s (%.0f/s)", total, stored, Double(total) / stored))
+        print(String(format: "delivered %d in %.2f s: %.0f deliveries/s (%.0f%% of receiver capacity), %d attempts, %.1f µs CPU per delivery (process, receiver included)",
+                     observer.delivered, elapsed, rate, 100 * rate / capacity, observer.attempts, cpu / Double(max(1, observer.delivered)) * 1e6))
+        let (p50, p99) = latencies.percentiles() ?? (0, 0)
+        print(String(format: "RESULT deliveries_per_s=%.0f p50_ms=%.2f p99_ms=%.2f peak_rss_mib=%.1f receiver_capacity_per_s=%.0f",
+                     rate, p50, p99, peakRSSMiB(), capacity))
+    }
+
+    static func latency<S, C>(
+        _ options: BenchOptions, dispatcher: WebhookDispatcher<S, CurlHTTPClient, C>, url: String, observer: BenchObserver,
+        latencies: LatencyRecorder, capacity: Double
+    ) async throws {
+        let total = options.rate * options.seconds
+        let interval = 1_000_000_000 / Int64(options.rate)
+        let start = monotonicNanoseconds()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<total {
+                let due = start + Int64(index) * interval
+                let wait = due - monotonicNanoseconds()
+                if wait > 0 { try await Task.sleep(for: .nanoseconds(wait)) }
+                group.addTask { try await dispatcher.publish(draft(job: index % options.jobs, url: url)) }
+            }
+            try await group.waitForAll()
+        }
+        try await waitForOutcomes(observer, count: total, timeout: 120)
+        let elapsed = Double(monotonicNanoseconds() - start) / 1e9
+        let (p50, p99) = latencies.percentiles() ?? (0, 0)
+        print(String(format: "offered %d events/s for %d s; delivered %d (%d measured) in %.2f s",
+                     options.rate, options.seconds, observer.delivered, latencies.count, elapsed))
+        print(String(format: "RESULT deliveries_per_s=%.0f p50_ms=%.2f p99_ms=%.2f peak_rss_mib=%.1f receiver_capacity_per_s=%.0f",
+                     Double(observer.delivered) / elapsed, p50, p99, peakRSSMiB(), capacity))
+    }
+
+    static func deadReceiver<S, C>(
+        _ options: BenchOptions, dispatcher: WebhookDispatcher<S, CurlHTTPClient, C>, url: String, observer: BenchObserver
+    ) async throws {
+        let perJob = max(1, options.events / options.jobs)
+        let total = perJob * options.jobs
+        let start = monotonicNanoseconds()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for job in 0..<options.jobs {
+                group.addTask {
+                    for _ in 0..<perJob { try await dispatcher.publish(draft(job: job, url: url)) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let stored = Double(monotonicNanoseconds() - start) / 1e9
+        // Let the breaker settle and a probe or two happen.
+        try await Task.sleep(for: .seconds(6))
+        let status = await dispatcher.status
+        print(String(format: "stored %d events in %.2f s; pending %d, attempts %d, paused origins %d, body cache %.1f MiB",
+                     total, stored, status.pendingEvents, observer.attempts, status.pausedOrigins,
+                     Double(status.bodyCacheBytes) / 1_048_576))
+        print(String(format: "RESULT pending=%d peak_rss_mib=%.1f", status.pendingEvents, peakRSSMiB()))
+    }
+}
