@@ -324,7 +324,7 @@ extension WebhookDispatcher {
     func arm(_ target: TimerQueue.Target, at deadline: Timestamp) {
         timers.schedule(target, at: deadline)
         if let armed = timerLoopArmedFor, armed <= deadline { return }
-        timerWakeInput.yield()
+        timerWake.signal()
     }
 
     func fireDueTimers() {

@@ -47,8 +47,7 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
 
     nonisolated let work: AsyncStream<DeliveryWork>
     nonisolated let workInput: AsyncStream<DeliveryWork>.Continuation
-    nonisolated let timerWake: AsyncStream<Void>
-    nonisolated let timerWakeInput: AsyncStream<Void>.Continuation
+    nonisolated let timerWake = WakeSignal()
     nonisolated let changesReady: AsyncStream<Void>
     nonisolated let changesReadyInput: AsyncStream<Void>.Continuation
     nonisolated let heldProgress: AsyncStream<EventDraft>
@@ -81,7 +80,6 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         self.logger = logger
         self.metrics = DeliveryMetrics(factory: metricsFactory)
         (work, workInput) = AsyncStream.makeStream(of: DeliveryWork.self)
-        (timerWake, timerWakeInput) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (changesReady, changesReadyInput) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         (heldProgress, heldProgressInput) = AsyncStream.makeStream(of: EventDraft.self)
     }
@@ -229,7 +227,7 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         for (_, waiter) in waiters { waiter.resume(returning: .queued(nextAttemptAt: nil)) }
         waiters.removeAll()
         timerLoopStopped = true
-        timerWakeInput.finish()
+        timerWake.close()
         changesReadyInput.finish()
         heldProgressInput.finish()
     }
@@ -258,9 +256,7 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
                 if let deadline {
                     group.addTask { try? await clock.sleep(until: deadline) }
                 }
-                group.addTask {
-                    for await _ in wake { return }
-                }
+                group.addTask { await wake.wait() }
                 await group.next()
                 group.cancelAll()
             }
