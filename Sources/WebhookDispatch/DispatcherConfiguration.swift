@@ -8,7 +8,8 @@ public import WebhookCore
 ///   holds at most this many and cannot starve the others.
 /// - `breakerFailureThreshold` (default 5), `firstProbeDelay` (5 s), `maxProbeInterval` (30 s):
 ///   see ``OriginBreaker``.
-/// - `bodyCacheBytes` (default 8 MiB): event bodies kept in memory for quick sending; beyond it
+/// - `bodyCacheBytes` (default 8 MiB): event bodies kept in memory for quick sending; beyond it,
+///   and for events of a paused origin,
 ///   bodies are read back from the store when due, so a large backlog costs little memory.
 /// - `recoveryPageSize` (default 1000): pending events read per page at start.
 public struct DispatcherConfiguration: Sendable {

@@ -23,6 +23,8 @@ extension WebhookDispatcher {
 
     /// Takes a stored event into its job's queue (or reports it, when the store already ended it).
     func accept(_ event: OutboxEvent, redelivery: Bool, pumpNow: Bool = true) {
+        // Recovery may already have queued an event whose append was still returning.
+        if pumpNow, recoveredIDs?.contains(event.id) == true { return }
         acceptedBeforeRecovery?.insert(event.id)
         let job = jobQueue(event.jobID, callbackURL: event.callbackURL)
         guard event.state == .pending else {
@@ -44,7 +46,9 @@ extension WebhookDispatcher {
             return
         }
         let size = event.body?.count ?? 0
-        let keepBody = size > 0 && bodyBytesHeld + size <= configuration.bodyCacheBytes
+        // Bodies of a paused origin's events would sit in memory for a long time: read them back when due.
+        let paused = job.origin.flatMap { origins[$0] }?.breaker.isPaused ?? false
+        let keepBody = size > 0 && !paused && bodyBytesHeld + size <= configuration.bodyCacheBytes
         if keepBody { bodyBytesHeld += size }
         job.insert(QueuedEvent(event, keepBody: keepBody))
         pendingEvents += 1
@@ -101,7 +105,7 @@ extension WebhookDispatcher {
                 if !state.probeInFlight && state.breaker.beginProbe(now: now) {
                     probe = true
                 } else {
-                    state.parked.insert(job.jobID)
+                    if state.parked.insert(job.jobID).inserted { dropBodies(of: job) }
                     if case .open(let probeAt, _) = state.breaker.state {
                         if state.probeArmedAt != probeAt {
                             state.probeArmedAt = probeAt
@@ -268,6 +272,16 @@ extension WebhookDispatcher {
     }
 
     // MARK: - Ending events
+
+    /// Gives back the memory of a parked job's bodies; they are read from the store when due.
+    private func dropBodies(of job: JobQueue) {
+        for index in job.events.indices {
+            if let body = job.events[index].body {
+                bodyBytesHeld -= body.count
+                job.events[index].body = nil
+            }
+        }
+    }
 
     private func popHead(_ job: JobQueue) {
         let head = job.events.removeFirst()

@@ -44,6 +44,11 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     /// Ids accepted before recovery finished, so recovery does not queue them a second time
     /// (they are in the store as pending too). Nil once recovery is done.
     var acceptedBeforeRecovery: Set<EventID>? = []
+    /// Ids queued by recovery, kept while appends that began before recovery ended are still
+    /// under way: their events may have been read by recovery already.
+    var recoveredIDs: Set<EventID>?
+    var appendsInFlight = 0
+    var bodyLoads = 0
 
     nonisolated let work: AsyncStream<DeliveryWork>
     nonisolated let workInput: AsyncStream<DeliveryWork>.Continuation
@@ -108,8 +113,18 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
                 return
             }
         }
-        let stored = try await store.append([draft], at: clock.now)
+        let stored = try await append(draft)
         for event in stored { accept(event, redelivery: false) }
+    }
+
+    /// Appends through the store, counting appends under way for ``recoveredIDs``.
+    func append(_ draft: EventDraft) async throws(OutboxError) -> [OutboxEvent] {
+        appendsInFlight += 1
+        defer {
+            appendsInFlight -= 1
+            if appendsInFlight == 0, acceptedBeforeRecovery == nil { recoveredIDs = nil }
+        }
+        return try await store.append([draft], at: clock.now)
     }
 
     /// Stores a `job.completed` or `job.failed` event and waits through its quick attempts
@@ -127,7 +142,7 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         job.throttle.discardHeld()
         let stored: [OutboxEvent]
         do {
-            stored = try await store.append([draft], at: clock.now)
+            stored = try await append(draft)
         } catch {
             job.terminalStored = wasTerminal
             throw error
@@ -174,7 +189,7 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     public var status: DispatcherStatus {
         DispatcherStatus(
             pendingEvents: pendingEvents, attemptsInFlight: attemptsInFlight, pausedOrigins: pausedOriginCount,
-            jobsTracked: jobs.count, timersArmed: timers.count, bodyCacheBytes: bodyBytesHeld)
+            jobsTracked: jobs.count, timersArmed: timers.count, bodyCacheBytes: bodyBytesHeld, bodyLoads: bodyLoads)
     }
 
     // MARK: - Service
@@ -204,16 +219,19 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     private func recover() async throws(OutboxError) {
         var cursor = PendingCursor.start
         var recovered = 0
+        recoveredIDs = []
         while true {
             let page = try await store.pendingEvents(after: cursor, limit: configuration.recoveryPageSize)
             if page.events.isEmpty { break }
             for event in page.events where acceptedBeforeRecovery?.contains(event.id) != true {
                 accept(event, redelivery: false, pumpNow: false)
+                recoveredIDs?.insert(event.id)
             }
             recovered += page.events.count
             cursor = page.next
         }
         acceptedBeforeRecovery = nil
+        if appendsInFlight == 0 { recoveredIDs = nil }
         if recovered > 0 {
             logger.info("resuming pending webhook events", metadata: ["outbox.pending": "\(recovered)"])
         }
@@ -237,7 +255,7 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         for await draft in heldProgress {
             guard !draining, let job = jobs[draft.jobID], !job.terminalStored else { continue }
             do {
-                let stored = try await store.append([draft], at: clock.now)
+                let stored = try await append(draft)
                 for event in stored { accept(event, redelivery: false) }
             } catch {
                 // Only a coalesced progress update is lost, never a stored event.
@@ -297,10 +315,15 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         }
     }
 
+    private func countBodyLoad() {
+        bodyLoads += 1
+    }
+
     /// Performs one attempt off the actor: load the body if needed, sign, send.
     nonisolated func perform(_ item: DeliveryWork) async {
         var body = item.body
         if body == nil {
+            await countBodyLoad()
             do {
                 body = try await store.body(of: item.eventID)
             } catch {
@@ -336,4 +359,6 @@ public struct DispatcherStatus: Sendable, Hashable {
     public var jobsTracked: Int
     public var timersArmed: Int
     public var bodyCacheBytes: Int
+    /// Bodies read back from the store because they were not cached.
+    public var bodyLoads: Int
 }

@@ -145,6 +145,24 @@ struct DeliveryBench {
         }
     }
 
+    /// Publishes `perJob` events for each job, in order per job, from at most 256 concurrent
+    /// publishers (as a pipeline would: one publisher per running job).
+    static func publishAll<S, C>(
+        jobs: Int, perJob: Int, dispatcher: WebhookDispatcher<S, CurlHTTPClient, C>, url: String
+    ) async throws {
+        let publishers = min(1024, jobs)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for publisher in 0..<publishers {
+                group.addTask {
+                    for job in stride(from: publisher, to: jobs, by: publishers) {
+                        for _ in 0..<perJob { try await dispatcher.publish(draft(job: job, url: url)) }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
     static func throughput<S, C>(
         _ options: BenchOptions, dispatcher: WebhookDispatcher<S, CurlHTTPClient, C>, url: String, observer: BenchObserver,
         latencies: LatencyRecorder, capacity: Double
@@ -153,19 +171,13 @@ struct DeliveryBench {
         let total = perJob * options.jobs
         let cpuBefore = cpuSeconds()
         let start = monotonicNanoseconds()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for job in 0..<options.jobs {
-                group.addTask {
-                    for _ in 0..<perJob { try await dispatcher.publish(draft(job: job, url: url)) }
-                }
-            }
-            try await group.waitForAll()
-        }
+        try await publishAll(jobs: options.jobs, perJob: perJob, dispatcher: dispatcher, url: url)
         let stored = Double(monotonicNanoseconds() - start) / 1e9
         try await waitForOutcomes(observer, count: total, timeout: 300)
         let elapsed = Double(monotonicNanoseconds() - start) / 1e9
         let rate = Double(observer.delivered) / elapsed
         let cpu = cpuSeconds() - cpuBefore
+        print("bodies read back from the store: \(await dispatcher.status.bodyLoads)")
         print(String(format: "stored %d events in %.2f s (%.0f/s)", total, stored, Double(total) / stored))
         print(String(format: "delivered %d in %.2f s: %.0f deliveries/s (%.0f%% of receiver capacity), %d attempts, %.1f µs CPU per delivery (process, receiver included)",
                      observer.delivered, elapsed, rate, 100 * rate / capacity, observer.attempts, cpu / Double(max(1, observer.delivered)) * 1e6))
@@ -205,14 +217,7 @@ struct DeliveryBench {
         let perJob = max(1, options.events / options.jobs)
         let total = perJob * options.jobs
         let start = monotonicNanoseconds()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for job in 0..<options.jobs {
-                group.addTask {
-                    for _ in 0..<perJob { try await dispatcher.publish(draft(job: job, url: url)) }
-                }
-            }
-            try await group.waitForAll()
-        }
+        try await publishAll(jobs: options.jobs, perJob: perJob, dispatcher: dispatcher, url: url)
         let stored = Double(monotonicNanoseconds() - start) / 1e9
         // Let the breaker settle and a probe or two happen.
         try await Task.sleep(for: .seconds(6))
