@@ -107,7 +107,6 @@ let package = Package(
         .testTarget(
             name: "WebhookSigningTests",
             dependencies: ["WebhookCore", "WebhookSigning"],
-            resources: [.copy("Fixtures")],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -131,6 +130,7 @@ let package = Package(
                 "WebhookDispatch", "WebhookCore", "WebhookSigning", "WebhookTestSupport",
                 "CurlTransport", "OutboxSQLite", "DeliveryLog",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings

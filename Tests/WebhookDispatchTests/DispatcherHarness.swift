@@ -1,6 +1,7 @@
 import CurlTransport
 import Foundation
 import Logging
+import Metrics
 import ServiceLifecycle
 import WebhookCore
 import WebhookDispatch
@@ -22,13 +23,14 @@ struct DispatcherHarness {
 
     static func run<Store: OutboxStore, Clock: WorkerClock>(
         store: Store, clock: Clock, configuration: DispatcherConfiguration = DispatcherConfiguration(),
-        client: CurlClientConfiguration = clientConfiguration(), observer: RecordingObserver = RecordingObserver(),
+        client: CurlClientConfiguration = clientConfiguration(), observer: any DeliveryObserver = RecordingObserver(),
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance,
         _ body: (WebhookDispatcher<Store, CurlHTTPClient, Clock>) async throws -> Void
     ) async throws {
         try await CurlHTTPClient.withClient(configuration: client) { sender in
             let dispatcher = WebhookDispatcher(
                 store: store, sender: sender, clock: clock, signer: signer, configuration: configuration,
-                observer: observer, logger: logger)
+                observer: observer, logger: logger, metricsFactory: metrics)
             let group = ServiceGroup(
                 configuration: ServiceGroupConfiguration(services: [dispatcher], logger: logger))
             try await withThrowingTaskGroup(of: Void.self) { tasks in

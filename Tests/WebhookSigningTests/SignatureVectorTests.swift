@@ -36,9 +36,15 @@ struct SignatureVectorTests {
         let asymmetric_v1a: [Asymmetric]
     }
 
+    /// `fixtures/signatures.json` at the repository root, found from this file's path.
     static let vectors: Vectors = {
-        let url = Bundle.module.url(forResource: "signatures", withExtension: "json", subdirectory: "Fixtures")!
-        return try! JSONDecoder().decode(Vectors.self, from: Data(contentsOf: url))
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("fixtures/signatures.json")
+        do {
+            return try JSONDecoder().decode(Vectors.self, from: Data(contentsOf: url))
+        } catch {
+            fatalError("cannot read the signature vectors at \(url.path): \(error)")
+        }
     }()
 
     @Test(arguments: vectors.standard.map(\.name))
