@@ -51,7 +51,15 @@ public struct OriginBreaker: Sendable, Equatable {
     }
 
     /// Records an attempt's verdict.
-    public mutating func record(unhealthy: Bool, now: Timestamp) -> Transition {
+    ///
+    /// While paused, only the probe's failure moves the next probe out; attempts that were
+    /// already in flight when the origin was paused may still report failures, and those change
+    /// nothing (else each would double the interval). Any healthy answer closes the breaker.
+    /// - Parameters:
+    ///   - unhealthy: the attempt failed in a way that blames the receiver.
+    ///   - probe: the attempt was the probe.
+    ///   - now: when it ended.
+    public mutating func record(unhealthy: Bool, probe: Bool = false, now: Timestamp) -> Transition {
         switch state {
         case .closed:
             guard unhealthy else {
@@ -69,6 +77,7 @@ public struct OriginBreaker: Sendable, Equatable {
                 consecutiveFailures = 0
                 return .resumed
             }
+            guard probe else { return .none }
             let next = min(interval * 2, maxProbeInterval)
             let probeAt = now.advanced(by: next)
             state = .open(probeAt: probeAt, interval: next)

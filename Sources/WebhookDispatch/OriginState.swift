@@ -92,4 +92,6 @@ struct DeliveryWork: Sendable {
     let attempt: Int
     let url: String
     let body: [UInt8]?
+    /// The one attempt let through to a paused origin.
+    let isProbe: Bool
 }

@@ -134,7 +134,7 @@ extension WebhookDispatcher {
         attemptsInFlight += 1
         let item = DeliveryWork(
             jobID: job.jobID, eventID: head.id, kind: head.kind, sequence: head.sequence, attempt: head.attempts + 1,
-            url: job.callbackURL, body: head.body)
+            url: job.callbackURL, body: head.body, isProbe: probe)
         if case .terminated = workInput.yield(item) {
             // Shutting down: the event stays pending in the store for the next start.
             job.inFlight = false
@@ -156,8 +156,7 @@ extension WebhookDispatcher {
         state.inFlight -= 1
         attemptsInFlight -= 1
         metrics.setInFlight(attemptsInFlight)
-        let wasProbe = state.probeInFlight && state.breaker.state != .closed
-        if wasProbe { state.probeInFlight = false }
+        if item.isProbe { state.probeInFlight = false }
         if case .failure(let error) = result, error.code == .cancelled || error.code == .shutdown {
             // Interrupted, not answered: the attempt does not count and the event stays pending.
             job.supersedeInFlight = false
@@ -179,7 +178,7 @@ extension WebhookDispatcher {
             errorText = error.description
         }
         metrics.attemptTook(item.kind, duration)
-        updateBreaker(state, origin: origin, unhealthy: verdict.indicatesUnhealthyReceiver, now: now)
+        updateBreaker(state, origin: origin, unhealthy: verdict.indicatesUnhealthyReceiver, probe: item.isProbe, now: now)
 
         job.events[0].attempts = item.attempt
         job.events[0].seriesAttempts += 1
@@ -237,8 +236,8 @@ extension WebhookDispatcher {
         }
     }
 
-    private func updateBreaker(_ state: OriginState, origin: Origin, unhealthy: Bool, now: Timestamp) {
-        switch state.breaker.record(unhealthy: unhealthy, now: now) {
+    private func updateBreaker(_ state: OriginState, origin: Origin, unhealthy: Bool, probe: Bool, now: Timestamp) {
+        switch state.breaker.record(unhealthy: unhealthy, probe: probe, now: now) {
         case .none:
             break
         case .paused(let probeAt):

@@ -326,29 +326,30 @@ struct DeliveryGuaranteeTests {
         configuration.progressMinInterval = .zero
         let observer = RecordingObserver()
         try await H.run(store: InMemoryOutboxStore(), clock: clock, configuration: configuration, observer: observer) { dispatcher in
-            // Five jobs fail once each: the fifth failure pauses the origin.
-            for job in 0..<5 {
+            // Eight jobs fail once each: the fifth failure pauses the origin, and the three
+            // attempts still in flight then fail too without pushing the first probe out.
+            for job in 0..<8 {
                 try await dispatcher.publish(H.draft(.progress, job: "bad-\(job)", url: server.url()))
             }
-            try await server.received.wait(count: 5)
-            try await observer.wait(for: 5, where: { $0.outcome == .retrying })
+            try await server.received.wait(count: 8)
+            try await observer.wait(for: 8, where: { $0.outcome == .retrying })
             #expect(await dispatcher.status.pausedOrigins == 1)
             // Retries come due at +1 s but wait: no attempt is burned while paused.
             clock.advance(by: .seconds(1))
             // A healthy origin is not held up by the paused one.
             #expect(try await dispatcher.publishTerminal(H.draft(.completed, job: "good", url: other.url())) == .delivered(attempts: 1))
-            #expect(server.received.values.count == 5)
+            #expect(server.received.values.count == 8)
             // The probe at +5 s fails (still 503): one attempt, then the next probe at +15 s.
             try await clock.waitForSleeper(until: start.advanced(by: .seconds(5)))
             clock.advance(to: start.advanced(by: .seconds(5)))
-            try await server.received.wait(count: 6)
-            try await observer.wait(for: 6, where: { $0.outcome == .retrying || $0.outcome == .dropped })
-            #expect(server.received.values.count == 6)
+            try await server.received.wait(count: 9)
+            try await observer.wait(for: 9, where: { $0.outcome == .retrying || $0.outcome == .dropped })
+            #expect(server.received.values.count == 9)
             healthy.next()
             try await clock.waitForSleeper(until: start.advanced(by: .seconds(15)))
             clock.advance(to: start.advanced(by: .seconds(15)))
             // The probe succeeds, the origin resumes and the parked jobs are delivered.
-            try await observer.wait(for: 5, where: { $0.outcome == .delivered && $0.jobID.hasPrefix("bad") })
+            try await observer.wait(for: 8, where: { $0.outcome == .delivered && $0.jobID.hasPrefix("bad") })
             #expect(await dispatcher.status.pausedOrigins == 0)
         }
         try await server.shutdown()
