@@ -358,8 +358,10 @@ extension WebhookDispatcher {
             case .probe(let origin):
                 guard let state = origins[origin] else { continue }
                 state.probeArmedAt = nil
-                // Wake one parked job; pump() turns its attempt into the probe.
-                if let jobID = state.parked.first {
+                // Wake parked jobs until one starts the probe: pump() turns the first due head
+                // into the probe; a job not yet due arms its own timer and comes back then.
+                for jobID in Array(state.parked) {
+                    guard state.breaker.isPaused, !state.probeInFlight else { break }
                     state.parked.remove(jobID)
                     if let job = jobs[jobID] { pump(job) }
                 }
