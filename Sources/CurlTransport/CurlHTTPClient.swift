@@ -111,22 +111,67 @@ public final class CurlHTTPClient: WebhookSender, Sendable {
         curl_multi_cleanup(multi.pointer)
     }
 
-    /// Performs one POST. Cancelling the calling task aborts the transfer.
+    /// Performs one webhook POST. Cancelling the calling task aborts the transfer.
     /// - Throws: ``TransportError`` when no HTTP status arrived.
     public func send(_ request: WebhookRequest) async throws(TransportError) -> WebhookResponse {
+        let outcome = try await run(
+            method: "POST", url: request.url, headers: request.headers, body: request.body,
+            sink: .prefix(limit: configuration.maxResponseBytes), totalTimeout: nil)
+        return WebhookResponse(
+            statusCode: outcome.status, retryAfter: outcome.retryAfter, bodyPrefix: outcome.body,
+            bodyTruncated: outcome.endedEarly || outcome.bodyCut, duration: outcome.duration)
+    }
+
+    /// Performs a request and keeps the whole response body (up to `maxBodyBytes`).
+    /// - Parameters:
+    ///   - method: `GET`, `POST`, …; a body makes it a POST unless another method is named.
+    ///   - totalTimeout: overrides the client's total timeout for this request.
+    /// - Throws: ``TransportError`` when no complete response arrived (`.protocolError` for a body
+    ///   over the limit).
+    public func request(
+        _ method: String, url: String, headers: [String] = [], body: [UInt8]? = nil, maxBodyBytes: Int = 16 << 20,
+        totalTimeout: Duration? = nil
+    ) async throws(TransportError) -> HTTPClientResponse {
+        let outcome = try await run(
+            method: method, url: url, headers: headers, body: body, sink: .memory(limit: maxBodyBytes),
+            totalTimeout: totalTimeout)
+        if outcome.bodyCut { throw TransportError(.protocolError, "response body larger than \(maxBodyBytes) bytes") }
+        if outcome.endedEarly { throw TransportError(.connectionReset, "the response ended early") }
+        return HTTPClientResponse(status: outcome.status, headers: outcome.headers, body: outcome.body)
+    }
+
+    /// Downloads `url` with GET into the open file `descriptor` (at most `maxBytes`).
+    /// - Returns: the status, headers and the number of body bytes written.
+    /// - Throws: ``TransportError`` when the transfer failed, was cut, or the file could not be written.
+    public func download(
+        _ url: String, to descriptor: Int32, maxBytes: Int64, totalTimeout: Duration? = nil
+    ) async throws(TransportError) -> (response: HTTPClientResponse, bytes: Int64) {
+        let outcome = try await run(
+            method: "GET", url: url, headers: [], body: nil, sink: .file(descriptor: descriptor, limit: maxBytes),
+            totalTimeout: totalTimeout)
+        if outcome.writeFailed { throw TransportError(.internalError, "could not write the downloaded file") }
+        if outcome.bodyCut { throw TransportError(.protocolError, "larger than the \(maxBytes)-byte limit") }
+        if outcome.endedEarly { throw TransportError(.connectionReset, "the download ended early") }
+        return (HTTPClientResponse(status: outcome.status, headers: outcome.headers, body: []), outcome.bodyBytes)
+    }
+
+    private func run(
+        method: String, url: String, headers: [String], body: [UInt8]?, sink: CurlBodySink, totalTimeout: Duration?
+    ) async throws(TransportError) -> CurlOutcome {
         let id = shared.withLock { box in
             defer { box.nextID += 1 }
             return box.nextID
         }
+        let policy = configuration.networkPolicy
         let result = await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Result<WebhookResponse, TransportError>, Never>) in
+            await withCheckedContinuation { (continuation: CheckedContinuation<Result<CurlOutcome, TransportError>, Never>) in
                 let transfer = CurlTransfer(
-                    id: id, request: request, policy: configuration.networkPolicy,
-                    maxResponseBytes: configuration.maxResponseBytes, continuation: continuation)
+                    id: id, method: method, url: url, headers: headers, body: body, sink: sink, policy: policy,
+                    totalTimeout: totalTimeout, continuation: continuation)
                 let rejection: TransportError? = shared.withLock { box in
                     if box.shuttingDown { return TransportError(.shutdown, "the HTTP client is shut down") }
                     if box.cancelledEarly.remove(id) != nil {
-                        return TransportError(.cancelled, "the delivery was cancelled")
+                        return TransportError(.cancelled, "the request was cancelled")
                     }
                     box.active.insert(id)
                     box.incoming.append(transfer)
@@ -149,5 +194,19 @@ public final class CurlHTTPClient: WebhookSender, Sendable {
             curl_multi_wakeup(multi.pointer)
         }
         return try result.get()
+    }
+}
+
+/// A response with its whole body (``CurlHTTPClient/request(_:url:headers:body:maxBodyBytes:totalTimeout:)``).
+public struct HTTPClientResponse: Sendable {
+    public var status: Int
+    /// Header names lower-cased, in order.
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+
+    /// The first value of a header (name case-insensitive).
+    public func header(_ name: String) -> String? {
+        let lowered = name.lowercased()
+        return headers.first { $0.0 == lowered }?.1
     }
 }

@@ -71,28 +71,36 @@ final class CurlMultiLoop: @unchecked Sendable {
             return
         }
         transfer.easy = easy
-        let request = transfer.request
         var list: UnsafeMutablePointer<curl_slist>?
-        for header in request.headers { list = curl_slist_append(list, header) }
+        for header in transfer.headers { list = curl_slist_append(list, header) }
         list = curl_slist_append(list, "Expect:")
         transfer.headerList = list
 
-        ccurl_easy_setopt_string(easy, CURLOPT_URL, request.url)
+        ccurl_easy_setopt_string(easy, CURLOPT_URL, transfer.url)
         ccurl_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
         ccurl_easy_setopt_string(easy, CURLOPT_PROTOCOLS_STR, "http,https")
         ccurl_easy_setopt_string(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
         ccurl_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 0)
         ccurl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(configuration.connectTimeout.wholeMilliseconds))
-        ccurl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, Int(configuration.totalTimeout.wholeMilliseconds))
+        ccurl_easy_setopt_long(
+            easy, CURLOPT_TIMEOUT_MS, Int((transfer.totalTimeout ?? configuration.totalTimeout).wholeMilliseconds))
         ccurl_easy_setopt_string(easy, CURLOPT_PROXY, configuration.proxy ?? "")
         ccurl_easy_setopt_long(easy, CURLOPT_TCP_NODELAY, 1)
         ccurl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, list)
-        ccurl_easy_setopt_long(easy, CURLOPT_POST, 1)
-        ccurl_easy_setopt_off_t(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count))
-        _ = request.body.withUnsafeBufferPointer { bytes in
-            // COPYPOSTFIELDS copies, so the Swift array need not outlive this call.
-            ccurl_easy_setopt_pointer(
-                easy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!))
+        if let body = transfer.body {
+            ccurl_easy_setopt_long(easy, CURLOPT_POST, 1)
+            ccurl_easy_setopt_off_t(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
+            _ = body.withUnsafeBufferPointer { bytes in
+                // COPYPOSTFIELDS copies, so the Swift array need not outlive this call.
+                ccurl_easy_setopt_pointer(
+                    easy, CURLOPT_COPYPOSTFIELDS,
+                    UnsafeMutableRawPointer(mutating: bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!))
+            }
+        } else {
+            ccurl_easy_setopt_long(easy, CURLOPT_HTTPGET, 1)
+        }
+        if transfer.method != "GET" && transfer.method != "POST" {
+            ccurl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, transfer.method)
         }
         ccurl_easy_setopt_data_callback(easy, CURLOPT_WRITEFUNCTION, CurlCallbacks.write)
         ccurl_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, transfer.pointer)
@@ -111,7 +119,7 @@ final class CurlMultiLoop: @unchecked Sendable {
     }
 
     /// Detaches the transfer from libcurl, recycles its handle and resumes its caller.
-    private func end(_ transfer: CurlTransfer, with result: Result<WebhookResponse, TransportError>) {
+    private func end(_ transfer: CurlTransfer, with result: Result<CurlOutcome, TransportError>) {
         if let easy = transfer.easy {
             curl_multi_remove_handle(multi, easy)
             if spareHandles.count < 512 {
@@ -135,17 +143,20 @@ final class CurlMultiLoop: @unchecked Sendable {
         shared.withLock { _ = $0.active.remove(id) }
     }
 
-    private func result(of transfer: CurlTransfer, code: CURLcode) -> Result<WebhookResponse, TransportError> {
+    private func result(of transfer: CurlTransfer, code: CURLcode) -> Result<CurlOutcome, TransportError> {
         let duration = ContinuousClock.now - transfer.started
         var status = 0
         if let easy = transfer.easy { ccurl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status) }
         // A status line that arrived stands, even when the body was cut afterwards (limit,
-        // timeout, reset): SPEC section 6 counts a 2xx within the timeout as delivered.
+        // timeout, reset): SPEC section 6 counts a 2xx within the timeout as delivered. Callers
+        // that need the whole body check `endedEarly` and `bodyCut`.
         if status >= 100 {
             return .success(
-                WebhookResponse(
-                    statusCode: status, retryAfter: transfer.retryAfter, bodyPrefix: transfer.bodyPrefix,
-                    bodyTruncated: code != CURLE_OK || transfer.bodyCut, duration: duration))
+                CurlOutcome(
+                    status: status, headers: transfer.responseHeaders, retryAfter: transfer.retryAfter,
+                    body: transfer.received, bodyBytes: transfer.bodyBytes, bodyCut: transfer.bodyCut,
+                    endedEarly: code != CURLE_OK && !transfer.bodyCut, writeFailed: transfer.writeFailed,
+                    duration: duration))
         }
         return .failure(Self.transportError(code, transfer: transfer))
     }

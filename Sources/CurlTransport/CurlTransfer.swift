@@ -4,39 +4,75 @@ import WebhookCore
 import Glibc
 #endif
 
+/// Where a response body goes.
+enum CurlBodySink {
+    /// Webhooks: keep the first bytes for diagnostics; past `limit` end the transfer, the status stands.
+    case prefix(limit: Int)
+    /// Keep the whole body up to `limit`; past it end the transfer and report it as too large.
+    case memory(limit: Int)
+    /// Write the body to an open file descriptor, up to `limit` bytes.
+    case file(descriptor: Int32, limit: Int64)
+}
+
+/// What a finished transfer hands back, before it is shaped for a caller.
+struct CurlOutcome {
+    var status: Int
+    var headers: [(String, String)]
+    var retryAfter: String?
+    var body: [UInt8]
+    var bodyBytes: Int64
+    /// The body was cut at the sink's limit.
+    var bodyCut: Bool
+    /// libcurl ended with an error after the status arrived.
+    var endedEarly: Bool
+    var writeFailed: Bool
+    var duration: Duration
+}
+
 /// One request while libcurl works on it. Owned by the multi thread; libcurl holds an unretained
 /// pointer to it (write/header/open-socket callbacks, `CURLOPT_PRIVATE`) from `add` until `remove`,
-/// and the loop's `active` table keeps it alive for exactly that span.
+/// and the loop's `running` table keeps it alive for exactly that span.
 final class CurlTransfer {
     let id: UInt64
-    let request: WebhookRequest
+    let method: String
+    let url: String
+    let headers: [String]
+    let body: [UInt8]?
+    let sink: CurlBodySink
     let policy: NetworkPolicy?
-    let maxResponseBytes: Int
-    var continuation: CheckedContinuation<Result<WebhookResponse, TransportError>, Never>?
+    let totalTimeout: Duration?
+    var continuation: CheckedContinuation<Result<CurlOutcome, TransportError>, Never>?
     var easy: UnsafeMutableRawPointer?
     var headerList: UnsafeMutablePointer<curl_slist>?
     var started = ContinuousClock.now
 
     // Filled by the callbacks on the multi thread.
-    var bodyPrefix: [UInt8] = []
-    var bodyBytes = 0
+    var received: [UInt8] = []
+    var bodyBytes: Int64 = 0
     var bodyCut = false
+    var writeFailed = false
+    var responseHeaders: [(String, String)] = []
     var retryAfter: String?
     var policyRefusal: String?
 
     init(
-        id: UInt64, request: WebhookRequest, policy: NetworkPolicy?, maxResponseBytes: Int,
-        continuation: CheckedContinuation<Result<WebhookResponse, TransportError>, Never>
+        id: UInt64, method: String, url: String, headers: [String], body: [UInt8]?, sink: CurlBodySink,
+        policy: NetworkPolicy?, totalTimeout: Duration?,
+        continuation: CheckedContinuation<Result<CurlOutcome, TransportError>, Never>
     ) {
         self.id = id
-        self.request = request
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.sink = sink
         self.policy = policy
-        self.maxResponseBytes = maxResponseBytes
+        self.totalTimeout = totalTimeout
         self.continuation = continuation
     }
 
     /// Resumes the awaiting caller; later calls do nothing, so every path may call it safely.
-    func finish(_ result: Result<WebhookResponse, TransportError>) {
+    func finish(_ result: Result<CurlOutcome, TransportError>) {
         continuation?.resume(returning: result)
         continuation = nil
     }
@@ -46,6 +82,42 @@ final class CurlTransfer {
     static func from(_ pointer: UnsafeMutableRawPointer) -> CurlTransfer {
         Unmanaged<CurlTransfer>.fromOpaque(pointer).takeUnretainedValue()
     }
+
+    /// Takes a chunk of body; returns false to end the transfer.
+    func take(_ chunk: UnsafeRawBufferPointer) -> Bool {
+        bodyBytes += Int64(chunk.count)
+        switch sink {
+        case .prefix(let limit):
+            let room = WebhookResponse.keptBodyBytes - received.count
+            if room > 0 { received.append(contentsOf: chunk.prefix(room)) }
+            if bodyBytes > Int64(limit) {
+                bodyCut = true
+                return false
+            }
+        case .memory(let limit):
+            if bodyBytes > Int64(limit) {
+                bodyCut = true
+                return false
+            }
+            received.append(contentsOf: chunk)
+        case .file(let descriptor, let limit):
+            if bodyBytes > limit {
+                bodyCut = true
+                return false
+            }
+            var offset = 0
+            while offset < chunk.count {
+                let written = write(descriptor, chunk.baseAddress! + offset, chunk.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    writeFailed = true
+                    return false
+                }
+                offset += written
+            }
+        }
+        return true
+    }
 }
 
 /// libcurl callbacks. They run on the multi thread, inside `curl_multi_perform`.
@@ -54,19 +126,8 @@ enum CurlCallbacks {
     /// (returning a short count makes libcurl end the transfer with `CURLE_WRITE_ERROR`).
     static let write: ccurl_data_callback = { data, size, count, userdata in
         guard let data, let userdata else { return 0 }
-        let transfer = CurlTransfer.from(userdata)
         let length = size * count
-        transfer.bodyBytes += length
-        let room = WebhookResponse.keptBodyBytes - transfer.bodyPrefix.count
-        if room > 0 {
-            let raw = UnsafeRawBufferPointer(start: data, count: min(room, length))
-            transfer.bodyPrefix.append(contentsOf: raw)
-        }
-        if transfer.bodyBytes > transfer.maxResponseBytes {
-            transfer.bodyCut = true
-            return 0
-        }
-        return length
+        return CurlTransfer.from(userdata).take(UnsafeRawBufferPointer(start: data, count: length)) ? length : 0
     }
 
     /// Picks `Retry-After` out of the header lines; a new status line (e.g. after 100) resets it.
@@ -78,7 +139,15 @@ enum CurlCallbacks {
         let name = "retry-after:".utf8
         if line.count > 5, line.starts(with: "HTTP/".utf8) {
             transfer.retryAfter = nil
-        } else if line.count > name.count,
+            transfer.responseHeaders.removeAll()
+        } else if case .prefix = transfer.sink {
+            // Webhook deliveries need only Retry-After (below).
+        } else if let colon = line.firstIndex(of: UInt8(ascii: ":")) {
+            let name = String(decoding: line[..<colon], as: UTF8.self).lowercased()
+            let value = String(decoding: line[(colon + 1)...], as: UTF8.self).trimmingCharacters(in: " \t\r\n")
+            transfer.responseHeaders.append((name, value))
+        }
+        if line.count > name.count,
             zip(line.prefix(name.count), name).allSatisfy({ ($0 | 0x20) == ($1 | 0x20) })
         {
             var value = String(decoding: line.dropFirst(name.count), as: UTF8.self)

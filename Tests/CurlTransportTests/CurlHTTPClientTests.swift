@@ -1,4 +1,5 @@
 import CurlTransport
+import Foundation
 import Testing
 import WebhookCore
 import WebhookTestSupport
@@ -174,6 +175,43 @@ struct CurlHTTPClientTests {
                 #expect(statuses.count == 200)
                 #expect(statuses.allSatisfy { $0 == 204 })
             }
+        }
+    }
+
+    @Test func requestKeepsTheWholeBodyAndHeaders() async throws {
+        let payload = Array(repeating: UInt8(ascii: "a"), count: 200_000)
+        try await withServer({ request in
+            request.method == "GET" ? .status(200, headers: [("Content-Type", "application/json")], body: payload) : .status(405)
+        }) { server, client in
+            let response = try await client.request("GET", url: server.url("/x"))
+            #expect(response.status == 200)
+            #expect(response.body.count == 200_000)
+            #expect(response.header("Content-Type") == "application/json")
+            let error = await #expect(throws: TransportError.self) {
+                try await client.request("GET", url: server.url("/x"), maxBodyBytes: 1000)
+            }
+            #expect(error?.code == .protocolError)
+        }
+    }
+
+    @Test func downloadWritesTheBodyToAFile() async throws {
+        let size = 3 * 1024 * 1024 + 17
+        try await withServer({ request in
+            request.uri == "/video" ? .largeBody(status: 200, bytes: size, chunked: true) : .status(404)
+        }) { server, client in
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString).path
+            let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            defer { close(descriptor); unlink(path) }
+            let (response, bytes) = try await client.download(server.url("/video"), to: descriptor, maxBytes: 10 << 20)
+            #expect(response.status == 200)
+            #expect(bytes == Int64(size))
+            #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int == size)
+            let missing = try await client.download(server.url("/nope"), to: descriptor, maxBytes: 10 << 20)
+            #expect(missing.response.status == 404)
+            let error = await #expect(throws: TransportError.self) {
+                try await client.download(server.url("/video"), to: descriptor, maxBytes: 1 << 20)
+            }
+            #expect(error?.code == .protocolError)
         }
     }
 }
