@@ -55,6 +55,7 @@ let package = Package(
             name: "OutboxSQLite",
             dependencies: [
                 "WebhookCore",
+                "WorkerCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strictSettings
@@ -62,6 +63,12 @@ let package = Package(
         // JSON-lines delivery log.
         .target(
             name: "DeliveryLog",
+            dependencies: ["WebhookCore"],
+            swiftSettings: strictSettings
+        ),
+        // The job model: statuses, validated requests, API errors.
+        .target(
+            name: "WorkerCore",
             dependencies: ["WebhookCore"],
             swiftSettings: strictSettings
         ),
@@ -105,6 +112,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "WorkerCoreTests",
+            dependencies: ["WorkerCore", "WebhookCore"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "WebhookSigningTests",
             dependencies: ["WebhookCore", "WebhookSigning"],
             swiftSettings: strictSettings
@@ -116,7 +128,7 @@ let package = Package(
         ),
         .testTarget(
             name: "OutboxSQLiteTests",
-            dependencies: ["OutboxSQLite", "WebhookCore", "WebhookTestSupport"],
+            dependencies: ["OutboxSQLite", "WebhookCore", "WorkerCore", "WebhookTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -75,6 +75,7 @@ public final class SQLiteOutboxStore: OutboxStore {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
             for (draft, id) in zip(drafts, ids) {
+                if let update = draft.jobUpdate { try OutboxSchema.apply(update, at: time, in: db) }
                 let entry = try jobs.entry(for: draft.jobID, in: db)
                 let sequence = entry.nextSequence
                 let body = draft.body(id: id, sequence: sequence)
@@ -95,6 +96,27 @@ public final class SQLiteOutboxStore: OutboxStore {
                 stored.append(event)
             }
             return stored
+        }
+    }
+
+    public func recordJobState(_ update: JobStateUpdate, at time: Timestamp) async throws(OutboxError) {
+        _ = try await committer.write { db in
+            try OutboxSchema.apply(update, at: time, in: db)
+            return true
+        }
+    }
+
+    /// Runs `work` in the next shared write transaction (for stores sharing this database).
+    func write<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws(OutboxError) -> T {
+        try await committer.write(work)
+    }
+
+    /// Reads from the database (for stores sharing it).
+    func read<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws(OutboxError) -> T {
+        do {
+            return try await pool.read(work)
+        } catch {
+            throw Self.readError(error)
         }
     }
 

@@ -17,14 +17,19 @@ public struct EventDraft: Sendable {
     public var callbackURL: String
     /// The encoded ``JobSnapshot`` (a JSON object).
     public var encodedSnapshot: [UInt8]
+    /// The job's state to store with the event, if the store keeps jobs.
+    public var jobUpdate: JobStateUpdate?
 
     /// Creates a draft from a snapshot.
     /// - Throws: `EncodingError` if the snapshot has values JSON cannot hold (e.g. NaN).
-    public init(kind: EventKind, callbackURL: String, snapshot: JobSnapshot) throws {
+    /// - Parameters:
+    ///   - jobUpdate: the job state stored with the event; nil stores none.
+    public init(kind: EventKind, callbackURL: String, snapshot: JobSnapshot, jobUpdate: JobStateUpdate? = nil) throws {
         self.kind = kind
         self.jobID = snapshot.jobID
         self.callbackURL = callbackURL
         self.encodedSnapshot = Array(try JSONEncoder().encode(snapshot))
+        self.jobUpdate = jobUpdate
     }
 
     /// Creates a draft from already encoded snapshot bytes (must be a JSON object).

@@ -7,6 +7,8 @@ public actor InMemoryOutboxStore: OutboxStore {
     private var reasons: [EventID: String] = [:]
     private var nextSequence: [String: Int64] = [:]
     private var goneJobs: Set<String> = []
+    /// The last state stored for each job.
+    public private(set) var jobStates: [String: JobStateUpdate] = [:]
 
     /// Creates an empty store.
     public init() {}
@@ -14,6 +16,7 @@ public actor InMemoryOutboxStore: OutboxStore {
     public func append(_ drafts: [EventDraft], at time: Timestamp) throws(OutboxError) -> [OutboxEvent] {
         var stored = [OutboxEvent]()
         for draft in drafts {
+            if let update = draft.jobUpdate { jobStates[update.jobID] = update }
             let sequence = (nextSequence[draft.jobID] ?? 1)
             nextSequence[draft.jobID] = sequence + 1
             let id = EventID.generate(at: time)
@@ -29,6 +32,10 @@ public actor InMemoryOutboxStore: OutboxStore {
             stored.append(event)
         }
         return stored
+    }
+
+    public func recordJobState(_ update: JobStateUpdate, at time: Timestamp) throws(OutboxError) {
+        jobStates[update.jobID] = update
     }
 
     public func apply(_ changes: [OutboxChange]) throws(OutboxError) {

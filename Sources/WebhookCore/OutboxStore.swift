@@ -8,10 +8,15 @@
 public protocol OutboxStore: Sendable {
     /// Stores events, assigning each an id and the next sequence number of its job.
     ///
+    /// A draft's ``EventDraft/jobUpdate`` is stored in the same transaction.
     /// Returns once the events are committed (durable), with their bodies. Events of a job whose
     /// callback is gone are stored as `failed` (terminal) or `dropped` (progress) at once.
     /// - Throws: ``OutboxError`` when the events could not be stored; then none was.
     func append(_ drafts: [EventDraft], at time: Timestamp) async throws(OutboxError) -> [OutboxEvent]
+
+    /// Stores a job's state without an event (an update the progress throttle holds back, or a
+    /// job without a callback). Stores that keep no jobs ignore it.
+    func recordJobState(_ update: JobStateUpdate, at time: Timestamp) async throws(OutboxError)
 
     /// Makes attempts and state changes durable, in order.
     /// - Throws: ``OutboxError`` when the changes could not be stored.

@@ -93,6 +93,9 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
 
     /// Stores and sends a `job.started` or `job.progress` event, fire-and-forget.
     ///
+    /// The draft's ``EventDraft/jobUpdate`` is stored with the event, or alone when the throttle
+    /// holds the event back.
+    ///
     /// Progress is throttled per job: the first goes at once, later ones at most one per
     /// `progressMinInterval`, the newest held one at the end of the interval. Returns once the
     /// event is stored (or held by the throttle); delivery happens in the background.
@@ -110,6 +113,8 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
                     job.throttleArmedAt = until
                     arm(.throttle(draft.jobID), at: until)
                 }
+                // The job's state moves on even while its event waits.
+                if let update = draft.jobUpdate { try await store.recordJobState(update, at: clock.now) }
                 return
             }
         }

@@ -1,0 +1,105 @@
+import Foundation
+import GRDB
+public import WebhookCore
+public import WorkerCore
+
+/// Jobs in the outbox's SQLite database, so a job's state and its events commit together.
+public struct SQLiteJobStore: JobStore {
+    private let outbox: SQLiteOutboxStore
+
+    /// A job store on the database of `outbox`.
+    public init(outbox: SQLiteOutboxStore) {
+        self.outbox = outbox
+    }
+
+    public func create(_ spec: JobSpec, idempotencyKey: String?, requestDigest: String, at time: Timestamp)
+        async throws(JobStoreError) -> (job: JobRecord, created: Bool)
+    {
+        let specJSON: String
+        do {
+            specJSON = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
+        } catch {
+            throw JobStoreError(.storage, "cannot encode the job: \(error)")
+        }
+        let id = JobRecord.newID(at: time)
+        let outcome: Result<(JobRecord, Bool), JobStoreError>
+        do {
+            outcome = try await outbox.write { db -> Result<(JobRecord, Bool), JobStoreError> in
+                if let idempotencyKey,
+                    let row = try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE idempotency_key = ?", arguments: [idempotencyKey])
+                {
+                    guard row["request_digest"] as String == requestDigest else {
+                        return .failure(JobStoreError(.idempotencyConflict, "Idempotency-Key was used with another request body"))
+                    }
+                    return .success((try Self.record(from: row), false))
+                }
+                try db.execute(
+                    sql: """
+                        INSERT INTO jobs (job_id, spec_json, status, progress_percent, current_step, idempotency_key,
+                            request_digest, created_at, updated_at)
+                        VALUES (?, ?, 'queued', 0, 'Queued', ?, ?, ?, ?)
+                        """,
+                    arguments: [id, specJSON, idempotencyKey, requestDigest, time.milliseconds, time.milliseconds])
+                return .success((JobRecord(id: id, spec: spec, createdAt: time), true))
+            }
+        } catch {
+            throw JobStoreError(.storage, error.description)
+        }
+        let (job, created) = try outcome.get()
+        return (job, created)
+    }
+
+    public func job(_ id: String) async throws(JobStoreError) -> JobRecord? {
+        do {
+            return try await outbox.read { db in
+                try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE job_id = ?", arguments: [id]).map(Self.record(from:))
+            }
+        } catch {
+            throw JobStoreError(.storage, error.description)
+        }
+    }
+
+    public func unfinishedJobs() async throws(JobStoreError) -> [JobRecord] {
+        do {
+            return try await outbox.read { db in
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT * FROM jobs WHERE status NOT IN ('completed', 'failed', 'cancelled') ORDER BY created_at
+                        """
+                ).map(Self.record(from:))
+            }
+        } catch {
+            throw JobStoreError(.storage, error.description)
+        }
+    }
+
+    public func requestCancel(_ id: String, at time: Timestamp) async throws(JobStoreError) -> JobRecord? {
+        do {
+            return try await outbox.write { db in
+                try db.execute(
+                    sql: """
+                        UPDATE jobs SET cancel_requested = 1, updated_at = ?
+                        WHERE job_id = ? AND status NOT IN ('completed', 'failed', 'cancelled')
+                        """,
+                    arguments: [time.milliseconds, id])
+                return try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE job_id = ?", arguments: [id]).map(Self.record(from:))
+            }
+        } catch {
+            throw JobStoreError(.storage, error.description)
+        }
+    }
+
+    static func record(from row: Row) throws -> JobRecord {
+        let specText: String = row["spec_json"]
+        let spec = try JSONDecoder().decode(JobSpec.self, from: Data(specText.utf8))
+        guard let status = JobStatus(rawValue: row["status"]) else {
+            throw OutboxError(.corrupt, "unreadable job status")
+        }
+        return JobRecord(
+            id: row["job_id"], spec: spec, status: status, progressPercent: row["progress_percent"],
+            currentStep: row["current_step"], clipsCompleted: row["clips_completed"], totalClips: row["total_clips"],
+            error: row["error"], outputJSON: row["output_json"], createdAt: Timestamp(milliseconds: row["created_at"]),
+            updatedAt: Timestamp(milliseconds: row["updated_at"]), cancelRequested: row["cancel_requested"])
+    }
+}

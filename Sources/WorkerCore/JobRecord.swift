@@ -1,0 +1,87 @@
+public import WebhookCore
+
+/// A job as stored: its request and where it stands.
+public struct JobRecord: Sendable, Hashable {
+    /// `job_` followed by 26 base32 characters, sortable by creation time.
+    public var id: String
+    public var spec: JobSpec
+    public var status: JobStatus
+    public var progressPercent: Int
+    public var currentStep: String
+    public var clipsCompleted: Int?
+    public var totalClips: Int?
+    public var error: String?
+    /// The encoded ``JobOutput`` once completed.
+    public var outputJSON: String?
+    public var createdAt: Timestamp
+    public var updatedAt: Timestamp
+    /// A cancel was asked for and the pipeline has not finished the job yet.
+    public var cancelRequested: Bool
+
+    /// Creates a record.
+    public init(
+        id: String, spec: JobSpec, status: JobStatus = .queued, progressPercent: Int = 0, currentStep: String = "Queued",
+        clipsCompleted: Int? = nil, totalClips: Int? = nil, error: String? = nil, outputJSON: String? = nil,
+        createdAt: Timestamp, updatedAt: Timestamp? = nil, cancelRequested: Bool = false
+    ) {
+        self.id = id
+        self.spec = spec
+        self.status = status
+        self.progressPercent = progressPercent
+        self.currentStep = currentStep
+        self.clipsCompleted = clipsCompleted
+        self.totalClips = totalClips
+        self.error = error
+        self.outputJSON = outputJSON
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt ?? createdAt
+        self.cancelRequested = cancelRequested
+    }
+
+    /// A new job id for a job created at `time`.
+    public static func newID(at time: Timestamp) -> String {
+        "job_" + EventID.generate(at: time).description.dropFirst(4)
+    }
+}
+
+/// Stores jobs. The SQLite implementation shares the outbox's database, so a job's state and
+/// the event reporting it commit together (see ``JobStateUpdate``).
+public protocol JobStore: Sendable {
+    /// Stores a new job, or returns the one an earlier request with the same idempotency key made.
+    /// - Parameters:
+    ///   - idempotencyKey: the `Idempotency-Key` header, if sent.
+    ///   - requestDigest: a digest of the request body; the same key with another digest is a conflict.
+    /// - Returns: the job and whether it was created now.
+    /// - Throws: ``JobStoreError`` `.idempotencyConflict`, or a storage failure.
+    func create(_ spec: JobSpec, idempotencyKey: String?, requestDigest: String, at time: Timestamp)
+        async throws(JobStoreError) -> (job: JobRecord, created: Bool)
+
+    /// One job, or nil.
+    func job(_ id: String) async throws(JobStoreError) -> JobRecord?
+
+    /// Jobs not finished (queued or in a stage), oldest first: what a restart must resume.
+    func unfinishedJobs() async throws(JobStoreError) -> [JobRecord]
+
+    /// Marks a job for cancellation; returns it, or nil for an unknown id.
+    func requestCancel(_ id: String, at time: Timestamp) async throws(JobStoreError) -> JobRecord?
+}
+
+/// A job store failure.
+public struct JobStoreError: Error, Sendable, CustomStringConvertible {
+    /// The kind of failure.
+    public enum Code: String, Sendable {
+        case idempotencyConflict = "idempotency_conflict"
+        case storage
+    }
+
+    public var code: Code
+    public var message: String
+
+    /// Creates an error.
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import OutboxSQLite
+import Testing
+import WebhookCore
+import WorkerCore
+
+/// Jobs on a real SQLite file, sharing the outbox's transactions.
+@Suite(.timeLimit(.minutes(1)))
+struct SQLiteJobStoreTests {
+    let path = NSTemporaryDirectory() + "jobs-\(UUID().uuidString).sqlite"
+    let t0 = Timestamp(milliseconds: 1_700_000_000_000)
+
+    func spec(_ video: String = "https://e.com/v.mp4") -> JobSpec {
+        JobSpec(
+            videoURL: video, callbackURL: "https://hooks.e.com/h", externalJobID: "ext", ownerUserID: nil, maxClips: 3,
+            minClipDurationSeconds: 15, maxClipDurationSeconds: 60, durationRanges: [ClipDurationRange(lower: 15, upper: 30)],
+            targetPlatform: .youtubeShorts, includeCaptions: true, captionStyleJSON: #"{"a":1}"#)
+    }
+
+    @Test func createsReadsAndSurvivesReopening() async throws {
+        let id: String
+        do {
+            let outbox = try SQLiteOutboxStore(path: path)
+            let jobs = SQLiteJobStore(outbox: outbox)
+            let (job, created) = try await jobs.create(spec(), idempotencyKey: nil, requestDigest: "d1", at: t0)
+            #expect(created)
+            #expect(job.id.hasPrefix("job_") && job.id.count == 30)
+            #expect(job.status == .queued)
+            id = job.id
+            outbox.close()
+        }
+        let jobs = SQLiteJobStore(outbox: try SQLiteOutboxStore(path: path))
+        let read = try #require(try await jobs.job(id))
+        #expect(read.spec == spec())
+        #expect(read.createdAt == t0)
+        #expect(try await jobs.job("job_missing") == nil)
+    }
+
+    @Test func idempotencyKeyReturnsTheSameJobOrConflicts() async throws {
+        let jobs = SQLiteJobStore(outbox: try SQLiteOutboxStore(path: path))
+        let first = try await jobs.create(spec(), idempotencyKey: "key-1", requestDigest: "d1", at: t0)
+        let again = try await jobs.create(spec(), idempotencyKey: "key-1", requestDigest: "d1", at: t0.advanced(by: .seconds(5)))
+        #expect(first.created && !again.created)
+        #expect(first.job.id == again.job.id)
+        await #expect(throws: JobStoreError.self) {
+            try await jobs.create(spec("https://e.com/other.mp4"), idempotencyKey: "key-1", requestDigest: "d2", at: t0)
+        }
+        let other = try await jobs.create(spec(), idempotencyKey: "key-2", requestDigest: "d1", at: t0)
+        #expect(other.job.id != first.job.id)
+    }
+
+    @Test func jobStateCommitsWithItsEvent() async throws {
+        let outbox = try SQLiteOutboxStore(path: path)
+        let jobs = SQLiteJobStore(outbox: outbox)
+        let job = try await jobs.create(spec(), idempotencyKey: nil, requestDigest: "d", at: t0).job
+        let update = JobStateUpdate(jobID: job.id, status: "rendering", progressPercent: 60, currentStep: "Rendering clip 2/3...", clipsCompleted: 1, totalClips: 3)
+        let draft = try EventDraft(
+            kind: .progress, callbackURL: "https://hooks.e.com/h",
+            snapshot: JobSnapshot(timestamp: t0, jobID: job.id, status: "rendering", progressPercent: 60, currentStep: "Rendering clip 2/3..."),
+            jobUpdate: update)
+        let events = try await outbox.append([draft], at: t0.advanced(by: .seconds(1)))
+        #expect(events.count == 1)
+        let read = try #require(try await jobs.job(job.id))
+        #expect(read.status == .rendering && read.progressPercent == 60 && read.clipsCompleted == 1 && read.totalClips == 3)
+        #expect(read.updatedAt == t0.advanced(by: .seconds(1)))
+        // Alone (throttled): the job moves, no event is stored.
+        try await outbox.recordJobState(
+            JobStateUpdate(jobID: job.id, status: "uploading", progressPercent: 90, currentStep: "Uploading"), at: t0)
+        #expect(try await jobs.job(job.id)?.status == .uploading)
+        #expect(try await outbox.pendingCount() == 1)
+        #expect(try await jobs.unfinishedJobs().map(\.id) == [job.id])
+    }
+
+    @Test func finishedJobsAreNotRewrittenAndCancelMarksOnlyUnfinished() async throws {
+        let outbox = try SQLiteOutboxStore(path: path)
+        let jobs = SQLiteJobStore(outbox: outbox)
+        let job = try await jobs.create(spec(), idempotencyKey: nil, requestDigest: "d", at: t0).job
+        #expect(try await jobs.requestCancel(job.id, at: t0)?.cancelRequested == true)
+        try await outbox.recordJobState(
+            JobStateUpdate(jobID: job.id, status: "cancelled", progressPercent: 10, currentStep: "Cancelled", error: "cancelled"), at: t0)
+        try await outbox.recordJobState(
+            JobStateUpdate(jobID: job.id, status: "rendering", progressPercent: 50, currentStep: "late update"), at: t0)
+        let read = try #require(try await jobs.job(job.id))
+        #expect(read.status == .cancelled && read.error == "cancelled")
+        #expect(try await jobs.unfinishedJobs().isEmpty)
+        #expect(try await jobs.requestCancel("job_unknown", at: t0) == nil)
+    }
+}
