@@ -85,6 +85,16 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The pipeline: download, engines, runner.
+        .target(
+            name: "WorkerPipeline",
+            dependencies: [
+                "WorkerCore", "WebhookCore", "WebhookDispatch", "CurlTransport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Test doubles and a scriptable loopback HTTP receiver, shared by tests and the benchmark.
         .target(
             name: "WebhookTestSupport",
@@ -114,6 +124,16 @@ let package = Package(
         .testTarget(
             name: "WorkerCoreTests",
             dependencies: ["WorkerCore", "WebhookCore"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "WorkerPipelineTests",
+            dependencies: [
+                "WorkerPipeline", "WorkerCore", "WebhookCore", "WebhookDispatch", "WebhookSigning", "CurlTransport",
+                "OutboxSQLite", "WebhookTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -5,7 +5,7 @@ import Synchronization
 /// The timer loop needs "sleep until the deadline or until someone arms an earlier one". An
 /// `AsyncStream` cannot serve: cancelling a task that awaits its `next()` terminates the whole
 /// stream, after which every wait returns at once and the loop spins.
-final class WakeSignal: Sendable {
+public final class WakeSignal: Sendable {
     private struct State {
         var pending = false
         var closed = false
@@ -13,8 +13,14 @@ final class WakeSignal: Sendable {
     }
     private let state = Mutex(State())
 
+    /// Creates an unsignalled signal.
+    public init() {}
+
+    /// True once ``close()`` was called.
+    public var isClosed: Bool { state.withLock { $0.closed } }
+
     /// Wakes the current waiter, or makes the next wait return at once.
-    func signal() {
+    public func signal() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             if let waiter = state.waiter {
                 state.waiter = nil
@@ -27,7 +33,7 @@ final class WakeSignal: Sendable {
     }
 
     /// Wakes the waiter and makes every later wait return at once.
-    func close() {
+    public func close() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.closed = true
             defer { state.waiter = nil }
@@ -37,7 +43,7 @@ final class WakeSignal: Sendable {
     }
 
     /// Returns after a signal, on close, or when the calling task is cancelled.
-    func wait() async {
+    public func wait() async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let now = state.withLock { state -> Bool in

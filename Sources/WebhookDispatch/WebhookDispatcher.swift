@@ -168,6 +168,11 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         }
     }
 
+    /// Stores a job's state without an event (a job without a callback URL).
+    public func recordJobState(_ update: JobStateUpdate) async throws(OutboxError) {
+        try await store.recordJobState(update, at: clock.now)
+    }
+
     /// Queues events that were stored elsewhere (e.g. in the same transaction as a job update).
     public func enqueueStored(_ events: [OutboxEvent]) {
         for event in events { accept(event, redelivery: false) }

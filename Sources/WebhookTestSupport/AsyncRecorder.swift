@@ -82,5 +82,12 @@ public final class AsyncRecorder<Element: Sendable>: Sendable {
 public struct RecorderTimeout: Error, CustomStringConvertible {
     public var expected: Int
     public var got: Int
+
+    /// Creates a timeout error.
+    public init(expected: Int, got: Int) {
+        self.expected = expected
+        self.got = got
+    }
+
     public var description: String { "timed out waiting for \(expected) values, got \(got)" }
 }

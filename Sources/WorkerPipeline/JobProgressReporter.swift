@@ -1,0 +1,103 @@
+import Foundation
+import Logging
+import WebhookCore
+import WebhookDispatch
+import WorkerCore
+
+/// Turns stage entries and in-stage progress into job state updates and progress webhooks.
+///
+/// | stage | progress_percent |
+/// |---|---|
+/// | downloading | 0–10 |
+/// | transcribing | 10–30 |
+/// | planning | 30–40 |
+/// | detecting | 40–50 |
+/// | rendering | 50–90 |
+/// | uploading | 90–99 |
+final class JobProgressReporter<Publisher: JobEventPublisher, Clock: WorkerClock>: StageReporter, @unchecked Sendable {
+    // @unchecked: `stage` and `started` are touched only by the one task running the job.
+    private let job: JobRecord
+    private let publisher: Publisher
+    private let clock: Clock
+    private let logger: Logger
+    private var stage = JobStatus.queued
+    private var sentStarted = false
+
+    init(job: JobRecord, publisher: Publisher, clock: Clock, logger: Logger) {
+        self.job = job
+        self.publisher = publisher
+        self.clock = clock
+        self.logger = logger
+    }
+
+    static func range(of stage: JobStatus) -> (Int, Int) {
+        switch stage {
+        case .downloading: (0, 10)
+        case .transcribing: (10, 30)
+        case .planning: (30, 40)
+        case .detecting: (40, 50)
+        case .rendering: (50, 90)
+        case .uploading: (90, 99)
+        default: (0, 0)
+        }
+    }
+
+    static func step(of stage: JobStatus) -> String {
+        switch stage {
+        case .downloading: "Downloading video..."
+        case .transcribing: "Transcribing audio..."
+        case .planning: "Planning clips..."
+        case .detecting: "Detecting scenes and layout..."
+        case .rendering: "Rendering clips..."
+        case .uploading: "Uploading outputs..."
+        default: stage.rawValue
+        }
+    }
+
+    /// The job enters `stage`; the first entry of a fresh job is its `job.started` event.
+    func enter(_ stage: JobStatus, resumed: Bool = false) async {
+        self.stage = stage
+        let (low, _) = Self.range(of: stage)
+        let step = resumed ? "Resuming after a restart: " + Self.step(of: stage) : Self.step(of: stage)
+        let kind: EventKind = sentStarted || resumed ? .progress : .started
+        sentStarted = true
+        await send(kind, percent: low, step: step, clipsCompleted: nil, totalClips: nil)
+    }
+
+    func report(fraction: Double, step: String, clipsCompleted: Int?, totalClips: Int?) async {
+        let (low, high) = Self.range(of: stage)
+        let percent = low + Int((Double(high - low) * min(1, max(0, fraction))).rounded(.down))
+        await send(.progress, percent: percent, step: step, clipsCompleted: clipsCompleted, totalClips: totalClips)
+    }
+
+    private func send(_ kind: EventKind, percent: Int, step: String, clipsCompleted: Int?, totalClips: Int?) async {
+        let update = JobStateUpdate(
+            jobID: job.id, status: stage.rawValue, progressPercent: percent, currentStep: step,
+            clipsCompleted: clipsCompleted, totalClips: totalClips)
+        do {
+            guard let callback = job.spec.callbackURL else {
+                try await publisher.recordJobState(update)
+                return
+            }
+            let snapshot = JobSnapshot(
+                timestamp: clock.now, jobID: job.id, externalJobID: job.spec.externalJobID,
+                ownerUserID: job.spec.ownerUserID, status: stage.rawValue, progressPercent: percent, currentStep: step,
+                clipsCompleted: clipsCompleted, totalClips: totalClips)
+            try await publisher.publish(EventDraft(kind: kind, callbackURL: callback, snapshot: snapshot, jobUpdate: update))
+        } catch {
+            // Progress is fire-and-forget: a failed store write loses one update, never the job.
+            logger.warning("could not store a progress update", metadata: ["job.id": "\(job.id)", "error": "\(error)"])
+        }
+    }
+}
+
+/// Fired once to stop one job; waiting on it returns when fired or when the task is cancelled.
+final class CancelSignal: Sendable {
+    private let signal = WakeSignal()
+
+    var fired: Bool { signal.isClosed }
+
+    func fire() { signal.close() }
+
+    func wait() async { await signal.wait() }
+}

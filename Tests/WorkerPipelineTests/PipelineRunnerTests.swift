@@ -1,0 +1,190 @@
+import CurlTransport
+import Foundation
+import Logging
+import OutboxSQLite
+import ServiceLifecycle
+import Testing
+import WebhookCore
+import WebhookDispatch
+import WebhookSigning
+import WebhookTestSupport
+import WorkerCore
+import WorkerPipeline
+
+/// Jobs end to end inside one process: SQLite, the real dispatcher and curl, a loopback server
+/// that serves the video and receives the webhooks.
+@Suite(.timeLimit(.minutes(1)))
+struct PipelineRunnerTests {
+    static let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    struct Harness {
+        let jobs: SQLiteJobStore
+        let outbox: SQLiteOutboxStore
+        let runner: PipelineRunner<SQLiteJobStore, WebhookDispatcher<SQLiteOutboxStore, CurlHTTPClient, SystemClock>, SystemClock>
+        let server: ScriptedHTTPServer
+        let directory: String
+
+        func submit(_ body: String) async throws -> JobRecord {
+            let validator = JobRequestValidator(
+                networkPolicy: NetworkPolicy(allowedNetworks: [CIDRBlock("127.0.0.0/8")!]), localMediaDirectory: directory)
+            let spec = try validator.validate(body: Array(body.utf8)).get()
+            let job = try await jobs.create(spec, idempotencyKey: nil, requestDigest: body, at: SystemClock().now).job
+            await runner.enqueue(job.id)
+            return job
+        }
+
+        func waitUntilFinished(_ id: String) async throws -> JobRecord {
+            let start = ContinuousClock.now
+            while ContinuousClock.now - start < .seconds(20) {
+                if let job = try await jobs.job(id), job.status.isFinished { return job }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            throw RecorderTimeout(expected: 1, got: 0)
+        }
+    }
+
+    static func withPipeline(
+        stage: Duration = .milliseconds(10), path: String? = nil, beforeStart: ((SQLiteJobStore, SQLiteOutboxStore) async throws -> Void)? = nil,
+        _ body: (Harness) async throws -> Void
+    ) async throws {
+        let directory = path ?? NSTemporaryDirectory() + "pipeline-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let server = try await ScriptedHTTPServer.start { request in
+            switch (request.method, request.uri) {
+            case ("GET", "/video.mp4"): .status(200, body: Array(repeating: 7, count: 100_000))
+            case ("GET", _): .status(404)
+            default: .noContent
+            }
+        }
+        let outbox = try SQLiteOutboxStore(path: directory + "/outbox.sqlite")
+        let jobs = SQLiteJobStore(outbox: outbox)
+        try await beforeStart?(jobs, outbox)
+        let clientConfiguration = CurlClientConfiguration(
+            connectTimeout: .seconds(1), totalTimeout: .seconds(2),
+            networkPolicy: NetworkPolicy(allowedNetworks: [CIDRBlock("127.0.0.0/8")!]))
+        try await CurlHTTPClient.withClient(configuration: clientConfiguration) { client in
+            var dispatcherConfiguration = DispatcherConfiguration()
+            dispatcherConfiguration.progressMinInterval = .zero
+            let dispatcher = WebhookDispatcher(
+                store: outbox, sender: client, clock: SystemClock(), signer: WebhookSigner(secrets: [WebhookSecret.generate()]),
+                configuration: dispatcherConfiguration, logger: logger)
+            let runner = PipelineRunner(
+                jobs: jobs, publisher: dispatcher, clock: SystemClock(),
+                engine: SimulatedEngine(stageDuration: stage, clock: SystemClock()),
+                downloader: MediaDownloader(client: client, localMediaDirectory: directory),
+                configuration: .init(
+                    maxConcurrentJobs: 2, mediaDirectory: directory + "/media", workDirectory: directory + "/work",
+                    mediaBaseURL: "http://127.0.0.1:8080/media/"),
+                logger: logger)
+            let group = ServiceGroup(configuration: .init(services: [dispatcher, runner], logger: logger))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                do {
+                    try await body(Harness(jobs: jobs, outbox: outbox, runner: runner, server: server, directory: directory))
+                } catch {
+                    await group.triggerGracefulShutdown()
+                    throw error
+                }
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+        }
+        outbox.close()
+        try await server.shutdown()
+    }
+
+    struct Payload: Decodable {
+        var event: String
+        var sequence: Int
+        var status: String
+        var progress_percent: Int
+        var current_step: String
+        var error: String?
+        var output: JobOutput?
+    }
+
+    func payloads(_ server: ScriptedHTTPServer) throws -> [Payload] {
+        try server.received.values.filter { $0.method == "POST" }.map {
+            try JSONDecoder().decode(Payload.self, from: Data($0.body))
+        }
+    }
+
+    @Test func jobRunsThroughEveryStageAndCompletes() async throws {
+        try await Self.withPipeline { h in
+            let job = try await h.submit(#"{"video_url": "\#(h.server.url("/video.mp4"))", "callback_url": "\#(h.server.url("/hook"))", "max_clips": 3}"#)
+            let done = try await h.waitUntilFinished(job.id)
+            #expect(done.status == .completed)
+            #expect(done.progressPercent == 100)
+            let output = try JSONDecoder().decode(JobOutput.self, from: Data(try #require(done.outputJSON).utf8))
+            #expect(output.engine == "simulated" && output.totalClips == 3 && output.clips.count == 3)
+            #expect(output.clips.allSatisfy { $0.s3URL.hasPrefix("simulated://") })
+            #expect(FileManager.default.fileExists(atPath: h.directory + "/media/\(job.id)/plan.json"))
+            #expect(FileManager.default.fileExists(atPath: h.directory + "/media/\(job.id)/transcript.json"))
+            #expect(!FileManager.default.fileExists(atPath: h.directory + "/work/\(job.id)"))
+            // The terminal webhook was awaited: it is there when the job is done.
+            let events = try payloads(h.server)
+            #expect(events.first?.event == "job.started")
+            #expect(events.last?.event == "job.completed")
+            #expect(events.last?.output == output)
+            #expect(events.map(\.sequence) == Array(1...events.count))
+            let statuses = events.map(\.status)
+            for stage in ["downloading", "transcribing", "planning", "detecting", "rendering", "uploading", "completed"] {
+                #expect(statuses.contains(stage))
+            }
+            #expect(events.contains { $0.current_step == "Rendering clip 2/3..." })
+            let percents = events.map(\.progress_percent)
+            #expect(percents == percents.sorted())
+        }
+    }
+
+    @Test func failedDownloadEndsTheJob() async throws {
+        try await Self.withPipeline { h in
+            let job = try await h.submit(#"{"video_url": "\#(h.server.url("/missing.mp4"))", "callback_url": "\#(h.server.url("/hook"))"}"#)
+            let done = try await h.waitUntilFinished(job.id)
+            #expect(done.status == .failed)
+            #expect(done.error == "Failed to download video: HTTP 404")
+            let last = try #require(try payloads(h.server).last)
+            #expect(last.event == "job.failed" && last.status == "failed" && last.error == "Failed to download video: HTTP 404")
+        }
+    }
+
+    @Test func cancellingStopsARunningJob() async throws {
+        try await Self.withPipeline(stage: .seconds(30)) { h in
+            let job = try await h.submit(#"{"video_url": "\#(h.server.url("/video.mp4"))", "callback_url": "\#(h.server.url("/hook"))"}"#)
+            while try await h.jobs.job(job.id)?.status != .transcribing { try await Task.sleep(for: .milliseconds(5)) }
+            let began = ContinuousClock.now
+            #expect(try await h.runner.cancel(job.id)?.cancelRequested == true)
+            let done = try await h.waitUntilFinished(job.id)
+            #expect(ContinuousClock.now - began < .seconds(5))
+            #expect(done.status == .cancelled)
+            #expect(done.error == "cancelled")
+            let last = try #require(try payloads(h.server).last)
+            #expect(last.event == "job.failed" && last.status == "failed" && last.error == "cancelled")
+            #expect(try await h.runner.cancel("job_unknown") == nil)
+        }
+    }
+
+    @Test func unfinishedJobsResumeOnStart() async throws {
+        let path = NSTemporaryDirectory() + "pipeline-\(UUID().uuidString)"
+        var id = ""
+        try await Self.withPipeline(path: path, beforeStart: { jobs, outbox in
+            // A job that was rendering when the process died.
+            let spec = JobSpec(
+                videoURL: "file://\(path)/local.mp4", callbackURL: nil, externalJobID: nil, ownerUserID: nil, maxClips: 2,
+                minClipDurationSeconds: 15, maxClipDurationSeconds: 90, durationRanges: [], targetPlatform: .youtube,
+                includeCaptions: true, captionStyleJSON: nil)
+            _ = FileManager.default.createFile(atPath: path + "/local.mp4", contents: Data(repeating: 1, count: 1000))
+            id = try await jobs.create(spec, idempotencyKey: nil, requestDigest: "x", at: SystemClock().now).job.id
+            try await outbox.recordJobState(
+                JobStateUpdate(jobID: id, status: "rendering", progressPercent: 60, currentStep: "Rendering clip 1/2..."),
+                at: SystemClock().now)
+            #expect(try await jobs.job(id)?.status == .rendering)
+        }) { h in
+            let done = try await h.waitUntilFinished(id)
+            #expect(done.status == .completed)
+            #expect(done.totalClips == 2)
+            // No callback: nothing was sent.
+            #expect(try payloads(h.server).isEmpty)
+        }
+    }
+}
