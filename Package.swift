@@ -11,15 +11,19 @@ let package = Package(
     name: "clipping-worker",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "delivery-bench", targets: ["delivery-bench"])
+        .executable(name: "clipping-worker", targets: ["clipping-worker"]),
+        .executable(name: "delivery-bench", targets: ["delivery-bench"]),
     ],
     dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
@@ -95,6 +99,48 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The HTTP API on Hummingbird.
+        .target(
+            name: "WorkerAPI",
+            dependencies: [
+                "WorkerCore", "WorkerPipeline", "WebhookCore", "WebhookDispatch", "OutboxSQLite",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Configuration and the composition root.
+        .target(
+            name: "WorkerService",
+            dependencies: [
+                "WorkerAPI", "WorkerPipeline", "WorkerCore", "WebhookCore", "WebhookDispatch", "WebhookSigning",
+                "CurlTransport", "OutboxSQLite", "DeliveryLog",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The CLI.
+        .executableTarget(
+            name: "clipping-worker",
+            dependencies: [
+                "WorkerService", "WorkerAPI", "WorkerPipeline", "WorkerCore", "WebhookCore", "WebhookDispatch", "WebhookSigning",
+                "CurlTransport", "OutboxSQLite", "DeliveryLog",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Test doubles and a scriptable loopback HTTP receiver, shared by tests and the benchmark.
         .target(
             name: "WebhookTestSupport",
@@ -134,6 +180,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "WorkerServiceTests",
+            dependencies: ["WorkerService", "WebhookCore", "CurlTransport", "WebhookSigning", "WebhookTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

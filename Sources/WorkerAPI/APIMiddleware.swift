@@ -1,0 +1,95 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import WorkerCore
+
+/// Turns every error into the contract's JSON shape (SPEC section 4); unexpected errors become a
+/// bare 500 whose details go to the log only.
+struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            return Self.response(error)
+        } catch let error as NIOTooManyBytesError {
+            _ = error
+            return Self.response(APIError(status: 413, code: "payload_too_large", message: "the request body is larger than 64 KiB"))
+        } catch let error as HTTPError {
+            let status = Int(error.status.code)
+            let code: String
+            switch status {
+            case 404: code = "not_found"
+            case 405: code = "method_not_allowed"
+            case 413: code = "payload_too_large"
+            default: code = status < 500 ? "invalid_request" : "internal_error"
+            }
+            let message = error.body ?? (status == 404 ? "no such resource" : error.status.reasonPhrase)
+            return Self.response(APIError(status: status, code: code, message: message))
+        } catch {
+            context.logger.error("request failed", metadata: ["error": "\(error)", "http.route": "\(context.endpointPath ?? "-")"])
+            return Self.response(APIError(status: 500, code: "internal_error", message: "internal error"))
+        }
+    }
+
+    static func response(_ error: APIError) -> Response {
+        let body = ErrorBody(error: .init(code: error.code, message: error.message, field: error.field))
+        var response = JSONResponse.make(status: HTTPResponse.Status(code: error.status), body)
+        if error.status == 401 { response.headers[HTTPField.Name.wwwAuthenticate] = "Bearer" }
+        return response
+    }
+}
+
+/// `{"error": {"code", "message", "field"}}`; `field` is always present (null when none).
+struct ErrorBody: Encodable {
+    struct Detail: Encodable {
+        var code: String
+        var message: String
+        var field: String?
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(code, forKey: .code)
+            try container.encode(message, forKey: .message)
+            try container.encode(field, forKey: .field)
+        }
+
+        enum CodingKeys: CodingKey { case code, message, field }
+    }
+    var error: Detail
+}
+
+/// Requires `Authorization: Bearer <token>` on every route but the health checks.
+struct TokenMiddleware<Context: RequestContext>: RouterMiddleware {
+    let token: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let path = request.uri.path
+        if path == "/healthz" || path == "/readyz" { return try await next(request, context) }
+        let given = request.headers[.authorization] ?? ""
+        guard given.hasPrefix("Bearer "), Self.constantTimeEqual(Array(given.utf8.dropFirst(7)), Array(token.utf8)) else {
+            throw APIError(status: 401, code: "unauthorized", message: "a valid bearer token is required")
+        }
+        return try await next(request, context)
+    }
+
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for (x, y) in zip(a, b) { difference |= x ^ y }
+        return difference == 0
+    }
+}
+
+/// JSON responses from Encodable values.
+enum JSONResponse {
+    static func make(status: HTTPResponse.Status, _ value: some Encodable, headers: HTTPFields = [:]) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        var fields = headers
+        fields[.contentType] = "application/json"
+        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

@@ -1,0 +1,144 @@
+import Crypto
+import Foundation
+import HTTPTypes
+public import Hummingbird
+import NIOCore
+import WebhookCore
+import WorkerCore
+
+/// The routes of SPEC section 4.
+///
+/// ```swift
+/// let router = buildAPIRouter(services)
+/// let app = Application(router: router, configuration: .init(address: .hostname(host, port: port)))
+/// ```
+public func buildAPIRouter(_ services: APIServices) -> Router<BasicRequestContext> {
+    let router = Router(context: BasicRequestContext.self)
+    router.middlewares.add(ErrorMiddleware())
+    if let token = services.apiToken { router.middlewares.add(TokenMiddleware(token: token)) }
+    let routes = APIRoutes(services: services)
+    router.post("/ai-clipping/jobs") { request, context in try await routes.submit(request, context) }
+    router.get("/ai-clipping/jobs/:job_id") { _, context in try await routes.show(context) }
+    router.post("/ai-clipping/jobs/:job_id/cancel") { _, context in try await routes.cancel(context) }
+    router.get("/ai-clipping/jobs/:job_id/deliveries") { _, context in try await routes.deliveries(context) }
+    router.post("/deliveries/:event_id/redeliver") { _, context in try await routes.redeliver(context) }
+    router.get("/healthz") { _, _ in JSONResponse.make(status: .ok, ["status": "ok"]) }
+    router.get("/readyz") { _, _ in
+        await services.outbox.isReachable()
+            ? JSONResponse.make(status: .ok, ["status": "ready"])
+            : JSONResponse.make(status: .serviceUnavailable, ["status": "store unreachable"])
+    }
+    router.get("/metrics") { _, _ in
+        Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: await services.metrics())))
+    }
+    router.get("/media/:job_id/:file") { _, context in try await routes.media(context) }
+    return router
+}
+
+/// The route handlers.
+struct APIRoutes: Sendable {
+    let services: APIServices
+    let fileIO = FileIO()
+    static let maxBody = 64 * 1024
+
+    func submit(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let type = request.headers[.contentType]?.lowercased() ?? ""
+        guard type == "application/json" || type.hasPrefix("application/json;") else {
+            throw APIError(status: 415, code: "unsupported_media_type", message: "Content-Type must be application/json")
+        }
+        var request = request
+        let buffer = try await request.collectBody(upTo: Self.maxBody)
+        let body = Array(buffer.readableBytesView)
+        let spec = try services.validator.validate(body: body).get()
+        let key = request.headers[HTTPField.Name("Idempotency-Key")!]
+        if let key, key.isEmpty || key.count > 255 {
+            throw APIError(status: 400, code: "invalid_request", message: "Idempotency-Key must be 1–255 characters")
+        }
+        let digest = SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()
+        let result = try await create(spec, key: key, digest: digest)
+        if result.created { await services.enqueue(result.job.id) }
+        return JSONResponse.make(
+            status: .accepted,
+            SubmitResponse(job_id: result.job.id, status: result.job.status.rawValue, external_job_id: result.job.spec.externalJobID),
+            headers: [.location: "/ai-clipping/jobs/\(result.job.id)"])
+    }
+
+    private func create(_ spec: JobSpec, key: String?, digest: String) async throws -> (job: JobRecord, created: Bool) {
+        do {
+            return try await services.jobs.create(spec, idempotencyKey: key, requestDigest: digest, at: services.clock.now)
+        } catch {
+            guard error.code == .idempotencyConflict else { throw error }
+            throw APIError(status: 409, code: "idempotency_conflict", message: error.message)
+        }
+    }
+
+    func show(_ context: BasicRequestContext) async throws -> Response {
+        let job = try await job(context)
+        let newest = try await services.outbox.histories(ofJob: job.id).last
+        return JSONResponse.make(status: .ok, JobResponse(job: job, newest: newest))
+    }
+
+    func cancel(_ context: BasicRequestContext) async throws -> Response {
+        let existing = try await job(context)
+        guard !existing.status.isFinished else {
+            throw APIError(status: 409, code: "job_finished", message: "the job has already \(existing.status.rawValue)")
+        }
+        guard let job = try await services.cancel(existing.id) else { throw Self.noSuchJob }
+        return JSONResponse.make(status: .accepted, JobResponse(job: job, newest: nil))
+    }
+
+    func deliveries(_ context: BasicRequestContext) async throws -> Response {
+        let job = try await job(context)
+        return JSONResponse.make(status: .ok, DeliveriesResponse(try await services.outbox.histories(ofJob: job.id)))
+    }
+
+    func redeliver(_ context: BasicRequestContext) async throws -> Response {
+        guard let text = context.parameters.get("event_id"), let id = EventID(text) else {
+            throw APIError(status: 404, code: "not_found", message: "no such event")
+        }
+        do {
+            let event = try await services.redeliver(id)
+            return JSONResponse.make(status: .accepted, ["event_id": event.id.description, "state": event.state.rawValue])
+        } catch let error as OutboxError where error.code == .notFound {
+            throw APIError(status: 404, code: "not_found", message: "no such event")
+        }
+    }
+
+    func media(_ context: BasicRequestContext) async throws -> Response {
+        guard let jobID = context.parameters.get("job_id"), let file = context.parameters.get("file"),
+            Self.isSafe(jobID), Self.isSafe(file), jobID.hasPrefix("job_")
+        else { throw APIError(status: 404, code: "not_found", message: "no such file") }
+        let path = services.mediaDirectory + "/" + jobID + "/" + file
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            throw APIError(status: 404, code: "not_found", message: "no such file")
+        }
+        let body = try await fileIO.loadFile(path: path, context: context)
+        return Response(status: .ok, headers: [.contentType: Self.contentType(of: file)], body: body)
+    }
+
+    /// Letters, digits, `.`, `-`, `_`; no leading dot: no traversal, no hidden files.
+    static func isSafe(_ name: String) -> Bool {
+        !name.isEmpty && name.count <= 128 && !name.hasPrefix(".")
+            && name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0)) }
+    }
+
+    static func contentType(of file: String) -> String {
+        switch file.split(separator: ".").last.map({ $0.lowercased() }) {
+        case "json": "application/json"
+        case "mp4": "video/mp4"
+        case "srt": "application/x-subrip"
+        case "vtt": "text/vtt"
+        default: "application/octet-stream"
+        }
+    }
+
+    static let noSuchJob = APIError(status: 404, code: "not_found", message: "no such job")
+
+    private func job(_ context: BasicRequestContext) async throws -> JobRecord {
+        guard let id = context.parameters.get("job_id"), let job = try await services.jobs.job(id) else { throw Self.noSuchJob }
+        return job
+    }
+}

@@ -1,0 +1,42 @@
+public import WebhookCore
+public import WorkerCore
+
+/// What the HTTP API needs from the rest of the worker. Built once by the composition root.
+public struct APIServices: Sendable {
+    public var jobs: any JobStore
+    public var outbox: any OutboxStore
+    public var validator: JobRequestValidator
+    /// Hands a stored job to the pipeline.
+    public var enqueue: @Sendable (String) async -> Void
+    /// Asks the pipeline to cancel a job; nil for an unknown job.
+    public var cancel: @Sendable (String) async throws -> JobRecord?
+    /// Starts a new series of attempts for an event.
+    public var redeliver: @Sendable (EventID) async throws -> OutboxEvent
+    /// The Prometheus text exposition.
+    public var metrics: @Sendable () async -> [UInt8]
+    /// Required as `Authorization: Bearer …` on every route but `/healthz` and `/readyz`, when set.
+    public var apiToken: String?
+    /// `<data dir>/media`, served under `/media/<job_id>/<file>`.
+    public var mediaDirectory: String
+    public var clock: any WorkerClock
+
+    /// Creates the services.
+    public init(
+        jobs: any JobStore, outbox: any OutboxStore, validator: JobRequestValidator,
+        enqueue: @escaping @Sendable (String) async -> Void,
+        cancel: @escaping @Sendable (String) async throws -> JobRecord?,
+        redeliver: @escaping @Sendable (EventID) async throws -> OutboxEvent,
+        metrics: @escaping @Sendable () async -> [UInt8], apiToken: String?, mediaDirectory: String, clock: any WorkerClock
+    ) {
+        self.jobs = jobs
+        self.outbox = outbox
+        self.validator = validator
+        self.enqueue = enqueue
+        self.cancel = cancel
+        self.redeliver = redeliver
+        self.metrics = metrics
+        self.apiToken = apiToken
+        self.mediaDirectory = mediaDirectory
+        self.clock = clock
+    }
+}

@@ -1,0 +1,120 @@
+import CurlTransport
+import DeliveryLog
+import Foundation
+import Hummingbird
+public import Logging
+import OutboxSQLite
+import Prometheus
+import ServiceLifecycle
+public import UnixSignals
+import WebhookCore
+import WebhookDispatch
+import WebhookSigning
+import WorkerAPI
+import WorkerCore
+import WorkerPipeline
+
+/// The composition root of `serve`: builds every part from a ``WorkerConfiguration`` and runs
+/// them in one `ServiceGroup` until SIGTERM/SIGINT.
+///
+/// Services start in order dispatcher → pipeline → HTTP server and stop in reverse: the server
+/// stops taking requests first, running jobs stop (they resume on the next start), then the
+/// dispatcher lets attempts in flight finish and records them. Nothing else creates clients.
+public enum Worker {
+    /// Runs the worker until a shutdown signal.
+    /// - Parameters:
+    ///   - configuration: the checked settings.
+    ///   - logger: the process logger.
+    ///   - signals: signals that trigger a graceful shutdown (tests pass none and cancel).
+    ///   - onListening: called with the bound port once the API accepts connections.
+    /// - Throws: ``ConfigurationError`` for a data directory or store that cannot be used.
+    public static func run(
+        configuration: WorkerConfiguration, logger: Logger, signals: [UnixSignal] = [.sigterm, .sigint],
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws {
+        let data = configuration.dataDirectory
+        for directory in [data, data + "/logs", data + "/media", data + "/work"] {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw ConfigurationError("CLIPPING_WORKER_DATA_DIR", "cannot create \(directory): \(error.localizedDescription)")
+            }
+        }
+        let secrets: [WebhookSecret]
+        if let configured = configuration.webhookSecrets {
+            secrets = configured
+        } else {
+            let path = data + "/webhook_secret"
+            secrets = [try WebhookSecretFile.loadOrCreate(at: path)]
+            logger.notice("WEBHOOK_SECRET is unset; signing with the secret stored in the data directory", metadata: ["path": "\(path)"])
+        }
+        let outbox: SQLiteOutboxStore
+        do {
+            outbox = try SQLiteOutboxStore(path: data + "/clipping-worker.sqlite")
+        } catch {
+            throw ConfigurationError("CLIPPING_WORKER_DATA_DIR", error.description)
+        }
+        defer { outbox.close() }
+        let deliveryLog: DeliveryLogWriter
+        do {
+            deliveryLog = try DeliveryLogWriter(directory: data + "/logs")
+        } catch {
+            throw ConfigurationError("CLIPPING_WORKER_DATA_DIR", "\(error)")
+        }
+        defer { deliveryLog.close() }
+        let jobs = SQLiteJobStore(outbox: outbox)
+        let registry = PrometheusCollectorRegistry()
+        let metrics = PrometheusMetricsFactory(registry: registry)
+        let policy = NetworkPolicy(allowedNetworks: configuration.allowedNetworks)
+        let clientConfiguration = CurlClientConfiguration(
+            connectTimeout: configuration.webhookConnectTimeout, totalTimeout: configuration.webhookTimeout,
+            networkPolicy: policy)
+        let clock = SystemClock()
+
+        try await CurlHTTPClient.withClient(configuration: clientConfiguration) { client in
+            var dispatcherConfiguration = DispatcherConfiguration()
+            dispatcherConfiguration.retryPolicy = configuration.retryPolicy
+            dispatcherConfiguration.progressMinInterval = configuration.progressMinInterval
+            let signer = WebhookSigner(
+                secrets: secrets, signingKey: configuration.signingKey, legacySignature: configuration.legacySignature,
+                userAgent: "clipping-worker/\(WorkerVersion.current)")
+            let dispatcher = WebhookDispatcher(
+                store: outbox, sender: client, clock: clock, signer: signer, configuration: dispatcherConfiguration,
+                observer: deliveryLog, logger: logger, metricsFactory: metrics)
+            let runner = PipelineRunner(
+                jobs: jobs, publisher: dispatcher, clock: clock,
+                engine: SimulatedEngine(stageDuration: configuration.simulatedStageDuration, clock: clock),
+                downloader: MediaDownloader(client: client, localMediaDirectory: configuration.localMediaDirectory),
+                configuration: .init(
+                    maxConcurrentJobs: configuration.maxConcurrentJobs, mediaDirectory: data + "/media",
+                    workDirectory: data + "/work", mediaBaseURL: configuration.effectivePublicURL + "/media/"),
+                logger: logger)
+            let services = APIServices(
+                jobs: jobs, outbox: outbox,
+                validator: JobRequestValidator(networkPolicy: policy, localMediaDirectory: configuration.localMediaDirectory),
+                enqueue: { await runner.enqueue($0) }, cancel: { try await runner.cancel($0) },
+                redeliver: { try await dispatcher.redeliver($0) }, metrics: { registry.emitToBuffer() },
+                apiToken: configuration.apiToken, mediaDirectory: data + "/media", clock: clock)
+            let app = Application(
+                router: buildAPIRouter(services),
+                configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+                onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
+                logger: logger)
+            logger.info(
+                "clipping-worker serving",
+                metadata: [
+                    "http.host": "\(configuration.host)", "http.port": "\(configuration.port)", "data_dir": "\(data)",
+                    "engine": "\(configuration.engine)", "api_token": "\(configuration.apiToken == nil ? "off" : "on")",
+                ])
+            let group = ServiceGroup(
+                configuration: ServiceGroupConfiguration(
+                    services: [dispatcher, runner, app], gracefulShutdownSignals: signals, logger: logger))
+            try await group.run()
+        }
+    }
+}
+
+/// The version in `User-Agent` and `--version`.
+public enum WorkerVersion {
+    public static let current = "0.2.0"
+}

@@ -1,0 +1,178 @@
+import ArgumentParser
+import CurlTransport
+import DeliveryLog
+import Foundation
+
+/// `clipping-worker deliveries tail|list|redeliver`.
+struct DeliveriesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "deliveries", abstract: "Follow and manage webhook deliveries.",
+        subcommands: [Tail.self, List.self, Redeliver.self])
+
+    /// Prints (and follows) the delivery log under the data directory.
+    struct Tail: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "tail", abstract: "Print the delivery log; -f follows it (across rotation).")
+
+        @Flag(name: .short, help: "Keep printing new lines as they are written") var follow = false
+        @Option(help: "Only this job") var job: String?
+        @Option(help: "Only this event type, e.g. job.progress") var event: String?
+        @Option(help: "Only this outcome: delivered, retrying, failed, dropped, superseded") var outcome: String?
+        @Flag(help: "Print the raw JSON lines") var json = false
+        @Option(name: .short, help: "Only the last N matching lines") var n: Int?
+        @Option(help: "The worker's data directory [env CLIPPING_WORKER_DATA_DIR, default ./data]") var dataDir: String?
+
+        func validate() throws {
+            if let outcome, !["delivered", "retrying", "failed", "dropped", "superseded"].contains(outcome) {
+                throw ValidationError("--outcome must be delivered, retrying, failed, dropped or superseded")
+            }
+            if let n, n < 0 { throw ValidationError("-n must not be negative") }
+        }
+
+        func run() async throws {
+            let directory = dataDir ?? ProcessInfo.processInfo.environment["CLIPPING_WORKER_DATA_DIR"] ?? "./data"
+            let path = directory + "/logs/deliveries.jsonl"
+            var lines = [String]()
+            // Oldest rotated file first, then the current one.
+            for index in stride(from: 9, through: 1, by: -1) {
+                if let text = try? String(contentsOfFile: "\(path).\(index)", encoding: .utf8) {
+                    lines += text.split(separator: "\n").map(String.init)
+                }
+            }
+            let current = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            if current.isEmpty && !FileManager.default.fileExists(atPath: path) && !follow {
+                printError("clipping-worker: no delivery log at \(path)")
+                throw ExitCode(1)
+            }
+            lines += current.split(separator: "\n").map(String.init)
+            var matching = lines.filter(matches)
+            if let n { matching = Array(matching.suffix(n)) } else if follow { matching = Array(matching.suffix(10)) }
+            let color = isatty(STDOUT_FILENO) == 1
+            for line in matching { print(render(line, color: color)) }
+            guard follow else { return }
+            try await followFile(path, from: Int64(current.utf8.count), color: color)
+        }
+
+        private func followFile(_ path: String, from start: Int64, color: Bool) async throws {
+            var offset = start
+            var inode = Self.inode(path)
+            var partial = ""
+            while !Task.isCancelled {
+                try await Task.sleep(for: .milliseconds(200))
+                let nowInode = Self.inode(path)
+                if nowInode != inode {
+                    // Rotated: the old file became .1; finish it, then read the new one from the start.
+                    if let rest = Self.read("\(path).1", from: offset) { partial += rest }
+                    inode = nowInode
+                    offset = 0
+                }
+                if let chunk = Self.read(path, from: offset) {
+                    offset += Int64(chunk.utf8.count)
+                    partial += chunk
+                }
+                while let newline = partial.firstIndex(of: "\n") {
+                    let line = String(partial[..<newline])
+                    partial = String(partial[partial.index(after: newline)...])
+                    if matches(line) {
+                        print(render(line, color: color))
+                        fflush(nil)
+                    }
+                }
+            }
+        }
+
+        static func inode(_ path: String) -> UInt64? {
+            var info = stat()
+            return stat(path, &info) == 0 ? UInt64(info.st_ino) : nil
+        }
+
+        static func read(_ path: String, from offset: Int64) -> String? {
+            guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+            defer { try? handle.close() }
+            guard (try? handle.seek(toOffset: UInt64(offset))) != nil, let data = try? handle.readToEnd(), !data.isEmpty else {
+                return nil
+            }
+            return String(decoding: data, as: UTF8.self)
+        }
+
+        func matches(_ line: String) -> Bool {
+            guard let entry = try? JSONDecoder().decode(DeliveryLogLine.self, from: Data(line.utf8)) else { return false }
+            if let job, entry.jobID != job { return false }
+            if let event, entry.event != event { return false }
+            if let outcome, entry.outcome != outcome { return false }
+            return true
+        }
+
+        func render(_ line: String, color: Bool) -> String {
+            guard !json, let entry = try? JSONDecoder().decode(DeliveryLogLine.self, from: Data(line.utf8)) else { return line }
+            let paint: String
+            switch entry.outcome {
+            case "delivered": paint = "\u{1B}[32m"
+            case "retrying": paint = "\u{1B}[33m"
+            case "superseded": paint = "\u{1B}[90m"
+            default: paint = "\u{1B}[31m"
+            }
+            let outcome = entry.outcome.padding(toLength: 10, withPad: " ", startingAt: 0)
+            var text = "\(entry.ts)  \(color ? paint + outcome + "\u{1B}[0m" : outcome)  \(entry.event.padding(toLength: 13, withPad: " ", startingAt: 0))"
+            text += " \(entry.jobID) #\(entry.sequence)"
+            if let attempt = entry.attempt { text += " attempt \(attempt)" }
+            if let status = entry.statusCode { text += " HTTP \(status)" }
+            if let duration = entry.durationMs { text += " \(duration)ms" }
+            if let error = entry.error, entry.outcome != "delivered" { text += " — \(error)" }
+            if let next = entry.nextAttemptAt { text += " (next \(next))" }
+            text += "  \(entry.eventID)"
+            return text
+        }
+    }
+
+    /// Every event of a job with its attempts.
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "Every event of a job with its attempts.")
+        @Option(help: "The job id") var job: String
+        @Flag(help: "Print the raw JSON") var json = false
+        @OptionGroup var client: ClientOptions
+
+        func run() async throws {
+            let response = try await client.call("GET", "/ai-clipping/jobs/\(job)/deliveries")
+            if json { return printJSON(response.body) }
+            struct Body: Decodable {
+                struct Event: Decodable {
+                    var event_id: String
+                    var event: String
+                    var sequence: Int
+                    var state: String
+                    var attempts: [Attempt]
+                }
+                struct Attempt: Decodable {
+                    var attempt: Int
+                    var started_at: String
+                    var duration_ms: Int
+                    var status_code: Int?
+                    var error: String?
+                    var outcome: String
+                }
+                var events: [Event]
+            }
+            let body = try JSONDecoder().decode(Body.self, from: Data(response.body))
+            for event in body.events {
+                print("#\(event.sequence) \(event.event) \(event.state) \(event.event_id)")
+                for attempt in event.attempts {
+                    let status = attempt.status_code.map { "HTTP \($0)" } ?? "no answer"
+                    print("    attempt \(attempt.attempt) \(attempt.started_at) \(attempt.outcome) \(status) \(attempt.duration_ms)ms\(attempt.error.map { " — \($0)" } ?? "")")
+                }
+            }
+        }
+    }
+
+    /// Sends an event again, same webhook-id.
+    struct Redeliver: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "redeliver", abstract: "Send an event again (same webhook-id).")
+        @Argument(help: "The event id, evt_…") var eventID: String
+        @OptionGroup var client: ClientOptions
+
+        func run() async throws {
+            _ = try await client.call("POST", "/deliveries/\(eventID)/redeliver")
+            print("queued \(eventID) for redelivery")
+        }
+    }
+}
