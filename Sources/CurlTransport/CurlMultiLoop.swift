@@ -87,7 +87,8 @@ final class CurlMultiLoop: @unchecked Sendable {
         ccurl_easy_setopt_string(easy, CURLOPT_PROXY, configuration.proxy ?? "")
         ccurl_easy_setopt_long(easy, CURLOPT_TCP_NODELAY, 1)
         ccurl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, list)
-        if let body = transfer.body {
+        if transfer.body != nil || transfer.method == "POST" {
+            let body = transfer.body ?? []
             ccurl_easy_setopt_long(easy, CURLOPT_POST, 1)
             ccurl_easy_setopt_off_t(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
             _ = body.withUnsafeBufferPointer { bytes in

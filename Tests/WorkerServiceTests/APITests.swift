@@ -1,0 +1,164 @@
+import CurlTransport
+import Foundation
+import Testing
+import WebhookCore
+import WebhookSigning
+import WebhookTestSupport
+import WorkerService
+
+/// Every route of SPEC section 4 against a running worker.
+@Suite(.timeLimit(.minutes(1)))
+struct APITests {
+    typealias H = WorkerHarness
+
+    static func videoServer() async throws -> ScriptedHTTPServer {
+        try await ScriptedHTTPServer.start { request in
+            request.method == "GET" && request.uri == "/v.mp4" ? .status(200, body: Array(repeating: 1, count: 5000)) : (request.method == "POST" ? .noContent : .status(404))
+        }
+    }
+
+    @Test func submitShowListAndServeOutputs() async throws {
+        let server = try await Self.videoServer()
+        try await H.run { h in
+            let body = #"{"video_url": "\#(server.url("/v.mp4"))", "callback_url": "\#(server.url("/hook"))", "external_job_id": "ext-7", "max_clips": 2}"#
+            let submitted = try await h.call("POST", "/ai-clipping/jobs", json: body)
+            #expect(submitted.status == 202)
+            let created = try h.object(submitted)
+            let id = try #require(created["job_id"] as? String)
+            #expect(created["status"] as? String == "queued")
+            #expect(created["external_job_id"] as? String == "ext-7")
+            #expect(submitted.header("Location") == "/ai-clipping/jobs/\(id)")
+            let job = try await h.waitForStatus(id, ["completed"])
+            for key in ["job_id", "external_job_id", "owner_user_id", "status", "progress_percent", "current_step", "clips_completed",
+                        "total_clips", "error", "output", "created_at", "updated_at", "last_delivery"] {
+                #expect(job.keys.contains(key), "missing \(key)")
+            }
+            #expect(job["progress_percent"] as? Int == 100)
+            let last = try #require(job["last_delivery"] as? [String: Any])
+            #expect(last["event"] as? String == "job.completed" && last["state"] as? String == "delivered")
+            #expect(last["last_status_code"] as? Int == 204)
+            let output = try #require(job["output"] as? [String: Any])
+            #expect(output["engine"] as? String == "simulated")
+            // Outputs are served under /media.
+            let planURL = try #require(output["plan_url"] as? String)
+            let plan = try await h.client.request("GET", url: planURL.replacingOccurrences(of: "http://127.0.0.1:0", with: h.base))
+            #expect(plan.status == 200 && plan.header("Content-Type") == "application/json")
+            // Deliveries with attempts.
+            let deliveries = try h.object(try await h.call("GET", "/ai-clipping/jobs/\(id)/deliveries"))
+            let events = try #require(deliveries["events"] as? [[String: Any]])
+            #expect(events.first?["event"] as? String == "job.started")
+            #expect(events.map { $0["sequence"] as? Int ?? 0 } == Array(1...events.count))
+            let attempts = try #require(events.last?["attempts"] as? [[String: Any]])
+            #expect(attempts.first?["outcome"] as? String == "delivered")
+            #expect(Set(attempts.first?.keys.map { $0 } ?? []) == ["attempt", "started_at", "duration_ms", "status_code", "error", "outcome"])
+            // Redeliver the terminal event: same id, a new attempt.
+            let eventID = try #require(events.last?["event_id"] as? String)
+            let redelivered = try await h.call("POST", "/deliveries/\(eventID)/redeliver")
+            #expect(redelivered.status == 202)
+            let ids = try await server.received.wait(count: events.count + 1).filter { $0.method == "POST" }.map { $0.header("webhook-id") }
+            #expect(ids.filter { $0 == eventID }.count == 2)
+        }
+        try await server.shutdown()
+    }
+
+    @Test func rejectsBadRequestsWithTheErrorShape() async throws {
+        try await H.run { h in
+            let invalid = try await h.call("POST", "/ai-clipping/jobs", json: #"{"video_url": "http://10.1.1.1/v.mp4"}"#)
+            #expect(invalid.status == 400)
+            #expect(try h.error(invalid).field == "video_url")
+            #expect(try h.error(invalid).code == "invalid_request")
+            let notJSON = try await h.call("POST", "/ai-clipping/jobs", json: "{nope")
+            #expect(notJSON.status == 400)
+            #expect(try h.error(notJSON).code == "invalid_json")
+            let wrongType = try await h.call("POST", "/ai-clipping/jobs", json: "{}", contentType: "text/plain")
+            #expect(wrongType.status == 415)
+            #expect(try h.error(wrongType).code == "unsupported_media_type")
+            let huge = #"{"video_url": "https://e.com/a", "pad": "\#(String(repeating: "x", count: 70_000))"}"#
+            let tooLarge = try await h.call("POST", "/ai-clipping/jobs", json: huge)
+            #expect(tooLarge.status == 413)
+            #expect(try h.error(tooLarge).code == "payload_too_large")
+            let unknown = try await h.call("GET", "/ai-clipping/jobs/job_nope")
+            #expect(unknown.status == 404)
+            #expect(try h.error(unknown).code == "not_found")
+            let route = try await h.call("GET", "/nowhere")
+            #expect(route.status == 404)
+            #expect(try h.error(route).code == "not_found")
+            #expect(try await h.call("POST", "/ai-clipping/jobs/job_nope/cancel").status == 404)
+            #expect(try await h.call("GET", "/ai-clipping/jobs/job_nope/deliveries").status == 404)
+            #expect(try await h.call("POST", "/deliveries/evt_nope/redeliver").status == 404)
+            #expect(try await h.call("POST", "/deliveries/evt_01M829BNFZBW8YKQDG2WJ12PWC/redeliver").status == 404)
+            for path in ["/media/job_x/..%2Fclipping-worker.sqlite", "/media/..%2F..%2Fetc/passwd", "/media/job_x/.hidden",
+                         "/media/job_01M829BNFZBW8YKQDG2WJ12PWC/plan.json"] {
+                #expect(try await h.call("GET", path).status == 404, "\(path)")
+            }
+        }
+    }
+
+    @Test func idempotencyKeyReplaysOrConflicts() async throws {
+        try await H.run { h in
+            let body = #"{"video_url": "https://e.com/a.mp4"}"#
+            let first = try await h.call("POST", "/ai-clipping/jobs", json: body, headers: ["Idempotency-Key: k1"])
+            let again = try await h.call("POST", "/ai-clipping/jobs", json: body, headers: ["Idempotency-Key: k1"])
+            #expect(first.status == 202 && again.status == 202)
+            #expect(try h.object(first)["job_id"] as? String == h.object(again)["job_id"] as? String)
+            let other = try await h.call("POST", "/ai-clipping/jobs", json: #"{"video_url": "https://e.com/b.mp4"}"#, headers: ["Idempotency-Key: k1"])
+            #expect(other.status == 409)
+            #expect(try h.error(other).code == "idempotency_conflict")
+        }
+    }
+
+    @Test func cancelEndsARunningJob() async throws {
+        let server = try await Self.videoServer()
+        try await H.run(["CLIPPING_WORKER_SIMULATED_STAGE_SECONDS": "30"]) { h in
+            let submitted = try await h.call("POST", "/ai-clipping/jobs", json: #"{"video_url": "\#(server.url("/v.mp4"))", "callback_url": "\#(server.url("/hook"))"}"#)
+            let id = try #require(try h.object(submitted)["job_id"] as? String)
+            _ = try await h.waitForStatus(id, ["transcribing"])
+            #expect(try await h.call("POST", "/ai-clipping/jobs/\(id)/cancel").status == 202)
+            let job = try await h.waitForStatus(id, ["cancelled"])
+            #expect(job["error"] as? String == "cancelled")
+            #expect(try await h.call("POST", "/ai-clipping/jobs/\(id)/cancel").status == 409)
+            let last = try #require(server.received.values.last { $0.method == "POST" })
+            #expect(last.header("x-webhook-event") == "job.failed")
+            #expect(String(decoding: last.body, as: UTF8.self).contains(#""error":"cancelled""#))
+            #expect(String(decoding: last.body, as: UTF8.self).contains(#""status":"failed""#))
+        }
+        try await server.shutdown()
+    }
+
+    @Test func healthReadinessAndMetrics() async throws {
+        try await H.run { h in
+            #expect(try await h.call("GET", "/healthz").status == 200)
+            #expect(try await h.call("GET", "/readyz").status == 200)
+            let metrics = try await h.call("GET", "/metrics")
+            #expect(metrics.status == 200)
+            let text = String(decoding: metrics.body, as: UTF8.self)
+            #expect(text.contains("clipping_worker_webhook_deliveries_total"))
+            #expect(text.contains("clipping_worker_webhook_origins_paused"))
+        }
+    }
+
+    @Test func tokenGuardsEveryRouteButHealth() async throws {
+        let token = "a-long-enough-test-token"
+        try await H.run(["CLIPPING_WORKER_API_TOKEN": token]) { h in
+            let missing = try await h.call("POST", "/ai-clipping/jobs", json: #"{"video_url": "https://e.com/a"}"#)
+            #expect(missing.status == 401 && missing.header("WWW-Authenticate") == "Bearer")
+            #expect(try h.error(missing).code == "unauthorized")
+            #expect(try await h.call("GET", "/metrics", headers: ["Authorization: Bearer wrong-token-wrong-token"]).status == 401)
+            #expect(try await h.call("GET", "/ai-clipping/jobs/job_x").status == 401)
+            #expect(try await h.call("GET", "/healthz").status == 200)
+            #expect(try await h.call("GET", "/readyz").status == 200)
+            let ok = try await h.call(
+                "POST", "/ai-clipping/jobs", json: #"{"video_url": "https://e.com/a"}"#, headers: ["Authorization: Bearer \(token)"])
+            #expect(ok.status == 202)
+        }
+    }
+
+    @Test func generatedSecretIsKeptPrivately() async throws {
+        var path = ""
+        try await H.run { h in path = h.dataDirectory + "/webhook_secret" }
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        let text = try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect((try? WebhookSecret(text)) != nil)
+    }
+}

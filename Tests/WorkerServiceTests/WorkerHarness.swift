@@ -1,0 +1,71 @@
+import CurlTransport
+import Foundation
+import Logging
+import WebhookCore
+import WebhookTestSupport
+import WorkerService
+
+/// A whole worker in this process (SQLite in a temporary folder, port 0), driven over real HTTP.
+struct WorkerHarness {
+    let base: String
+    let dataDirectory: String
+    let client: CurlHTTPClient
+
+    static func run(
+        _ values: [String: String] = [:], _ body: (WorkerHarness) async throws -> Void
+    ) async throws {
+        let data = NSTemporaryDirectory() + "worker-\(UUID().uuidString)"
+        var settings = [
+            "CLIPPING_WORKER_PORT": "0", "CLIPPING_WORKER_DATA_DIR": data,
+            "CLIPPING_WORKER_ALLOWED_NETWORKS": "127.0.0.0/8", "CLIPPING_WORKER_SIMULATED_STAGE_SECONDS": "0.01",
+            "WEBHOOK_PROGRESS_MIN_INTERVAL_SECONDS": "0",
+        ]
+        settings.merge(values) { _, new in new }
+        let configuration = try WorkerConfiguration(values: settings)
+        let ports = AsyncRecorder<Int>()
+        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let worker = Task {
+            try await Worker.run(configuration: configuration, logger: logger, signals: []) { ports.record($0) }
+        }
+        let port = try await ports.wait(count: 1)[0]
+        let clientConfiguration = CurlClientConfiguration(connectTimeout: .seconds(2), totalTimeout: .seconds(10), networkPolicy: nil)
+        do {
+            try await CurlHTTPClient.withClient(configuration: clientConfiguration) { client in
+                try await body(WorkerHarness(base: "http://127.0.0.1:\(port)", dataDirectory: data, client: client))
+            }
+        } catch {
+            worker.cancel()
+            _ = await worker.result
+            throw error
+        }
+        worker.cancel()
+        _ = try await worker.value
+    }
+
+    func call(
+        _ method: String, _ path: String, json: String? = nil, headers: [String] = [], contentType: String = "application/json"
+    ) async throws -> HTTPClientResponse {
+        var all = headers
+        if json != nil { all.append("Content-Type: \(contentType)") }
+        return try await client.request(method, url: base + path, headers: all, body: json.map { Array($0.utf8) })
+    }
+
+    func object(_ response: HTTPClientResponse) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any] ?? [:]
+    }
+
+    func error(_ response: HTTPClientResponse) throws -> (code: String, message: String, field: String?) {
+        let error = try object(response)["error"] as? [String: Any] ?? [:]
+        return (error["code"] as? String ?? "", error["message"] as? String ?? "", error["field"] as? String)
+    }
+
+    func waitForStatus(_ id: String, _ wanted: Set<String>) async throws -> [String: Any] {
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < .seconds(15) {
+            let job = try object(try await call("GET", "/ai-clipping/jobs/\(id)"))
+            if let status = job["status"] as? String, wanted.contains(status) { return job }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw RecorderTimeout(expected: 1, got: 0)
+    }
+}
