@@ -103,6 +103,29 @@ struct PipelineRunnerTests {
         var output: JobOutput?
     }
 
+    /// The job row turns final in the transaction that stores the terminal event, before that
+    /// event is delivered: wait for the delivery itself.
+    func waitForTerminalWebhook(_ server: ScriptedHTTPServer) async throws {
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < .seconds(10) {
+            if server.received.values.contains(where: {
+                $0.method == "POST" && ["job.completed", "job.failed"].contains($0.header("x-webhook-event") ?? "")
+            }) { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        throw RecorderTimeout(expected: 1, got: 0)
+    }
+
+    /// The runner removes a job's work directory after its terminal event was awaited.
+    func waitForRemoval(_ path: String) async throws -> Bool {
+        let start = ContinuousClock.now
+        while FileManager.default.fileExists(atPath: path) {
+            if ContinuousClock.now - start > .seconds(10) { return false }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return true
+    }
+
     func payloads(_ server: ScriptedHTTPServer) throws -> [Payload] {
         try server.received.values.filter { $0.method == "POST" }.map {
             try JSONDecoder().decode(Payload.self, from: Data($0.body))
@@ -120,8 +143,8 @@ struct PipelineRunnerTests {
             #expect(output.clips.allSatisfy { $0.s3URL.hasPrefix("simulated://") })
             #expect(FileManager.default.fileExists(atPath: h.directory + "/media/\(job.id)/plan.json"))
             #expect(FileManager.default.fileExists(atPath: h.directory + "/media/\(job.id)/transcript.json"))
-            #expect(!FileManager.default.fileExists(atPath: h.directory + "/work/\(job.id)"))
-            // The terminal webhook was awaited: it is there when the job is done.
+            try await waitForTerminalWebhook(h.server)
+            #expect(try await waitForRemoval(h.directory + "/work/\(job.id)"))
             let events = try payloads(h.server)
             #expect(events.first?.event == "job.started")
             #expect(events.last?.event == "job.completed")
@@ -143,6 +166,7 @@ struct PipelineRunnerTests {
             let done = try await h.waitUntilFinished(job.id)
             #expect(done.status == .failed)
             #expect(done.error == "Failed to download video: HTTP 404")
+            try await waitForTerminalWebhook(h.server)
             let last = try #require(try payloads(h.server).last)
             #expect(last.event == "job.failed" && last.status == "failed" && last.error == "Failed to download video: HTTP 404")
         }
@@ -158,6 +182,7 @@ struct PipelineRunnerTests {
             #expect(ContinuousClock.now - began < .seconds(5))
             #expect(done.status == .cancelled)
             #expect(done.error == "cancelled")
+            try await waitForTerminalWebhook(h.server)
             let last = try #require(try payloads(h.server).last)
             #expect(last.event == "job.failed" && last.status == "failed" && last.error == "cancelled")
             #expect(try await h.runner.cancel("job_unknown") == nil)

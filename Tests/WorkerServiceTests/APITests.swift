@@ -28,7 +28,9 @@ struct APITests {
             #expect(created["status"] as? String == "queued")
             #expect(created["external_job_id"] as? String == "ext-7")
             #expect(submitted.header("Location") == "/ai-clipping/jobs/\(id)")
-            let job = try await h.waitForStatus(id, ["completed"])
+            _ = try await h.waitForStatus(id, ["completed"])
+            // The job turns final when its terminal event is stored; the delivery follows.
+            let job = try await h.waitForJob(id) { ($0["last_delivery"] as? [String: Any])?["state"] as? String == "delivered" }
             for key in ["job_id", "external_job_id", "owner_user_id", "status", "progress_percent", "current_step", "clips_completed",
                         "total_clips", "error", "output", "created_at", "updated_at", "last_delivery"] {
                 #expect(job.keys.contains(key), "missing \(key)")
@@ -55,8 +57,15 @@ struct APITests {
             let eventID = try #require(events.last?["event_id"] as? String)
             let redelivered = try await h.call("POST", "/deliveries/\(eventID)/redeliver")
             #expect(redelivered.status == 202)
-            let ids = try await server.received.wait(count: events.count + 1).filter { $0.method == "POST" }.map { $0.header("webhook-id") }
-            #expect(ids.filter { $0 == eventID }.count == 2)
+            let start = ContinuousClock.now
+            while server.received.values.filter({ $0.header("webhook-id") == eventID }).count < 2,
+                ContinuousClock.now - start < .seconds(10)
+            {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            let copies = server.received.values.filter { $0.header("webhook-id") == eventID }
+            #expect(copies.count == 2)
+            #expect(copies.first?.body == copies.last?.body)
         }
         try await server.shutdown()
     }
@@ -117,6 +126,8 @@ struct APITests {
             let job = try await h.waitForStatus(id, ["cancelled"])
             #expect(job["error"] as? String == "cancelled")
             #expect(try await h.call("POST", "/ai-clipping/jobs/\(id)/cancel").status == 409)
+            // The job turns final when its terminal event is stored; the delivery follows.
+            _ = try await h.waitForJob(id) { ($0["last_delivery"] as? [String: Any])?["state"] as? String == "delivered" }
             let last = try #require(server.received.values.last { $0.method == "POST" })
             #expect(last.header("x-webhook-event") == "job.failed")
             #expect(String(decoding: last.body, as: UTF8.self).contains(#""error":"cancelled""#))

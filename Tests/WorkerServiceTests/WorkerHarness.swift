@@ -60,10 +60,15 @@ struct WorkerHarness {
     }
 
     func waitForStatus(_ id: String, _ wanted: Set<String>) async throws -> [String: Any] {
+        try await waitForJob(id) { ($0["status"] as? String).map(wanted.contains) ?? false }
+    }
+
+    /// Polls `GET /ai-clipping/jobs/{id}` until `condition` holds (15 s at most).
+    func waitForJob(_ id: String, until condition: ([String: Any]) -> Bool) async throws -> [String: Any] {
         let start = ContinuousClock.now
         while ContinuousClock.now - start < .seconds(15) {
             let job = try object(try await call("GET", "/ai-clipping/jobs/\(id)"))
-            if let status = job["status"] as? String, wanted.contains(status) { return job }
+            if condition(job) { return job }
             try await Task.sleep(for: .milliseconds(20))
         }
         throw RecorderTimeout(expected: 1, got: 0)
