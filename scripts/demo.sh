@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The whole product in a minute: builds clipping-worker, starts the reference receiver and a
+# worker on the embedded defaults (SQLite in a fresh data directory), submits the sample video
+# from fixtures/, and shows the signed webhooks arriving through job.completed.
+#   scripts/demo.sh            (ports 18080 and 18090; set DEMO_PORT / DEMO_RECEIVER_PORT to change)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+./scripts/install-deps.sh
+echo "demo: building clipping-worker (the first build takes a few minutes)"
+build_log=$(mktemp)
+if ! swift build --product clipping-worker > "$build_log" 2>&1; then
+    cat "$build_log"
+    exit 1
+fi
+rm -f "$build_log"
+bin="$(swift build --show-bin-path)/clipping-worker"
+
+port=${DEMO_PORT:-18080}
+receiver_port=${DEMO_RECEIVER_PORT:-18090}
+data=$(mktemp -d "${TMPDIR:-/tmp}/clipping-worker-demo.XXXXXX")
+secret="whsec_$(head -c 32 /dev/urandom | base64)"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+echo "demo: data directory $data"
+"$bin" receive --port "$receiver_port" --secret "$secret" > "$data/receiver.out" 2>&1 &
+pids+=($!)
+WEBHOOK_SECRET="$secret" \
+CLIPPING_WORKER_ALLOWED_NETWORKS="127.0.0.0/8" \
+CLIPPING_WORKER_LOCAL_MEDIA_DIR="$root/fixtures" \
+CLIPPING_WORKER_SIMULATED_STAGE_SECONDS="0.6" \
+WEBHOOK_PROGRESS_MIN_INTERVAL_SECONDS="1" \
+    "$bin" serve --port "$port" --data-dir "$data" > "$data/worker.log" 2>&1 &
+pids+=($!)
+
+server="http://127.0.0.1:$port"
+for _ in $(seq 1 100); do
+    grep -q "listening" "$data/worker.log" && break
+    sleep 0.1
+done
+grep -q "listening" "$data/worker.log" || { echo "demo: the worker did not start:"; cat "$data/worker.log"; exit 1; }
+
+echo "demo: submitting fixtures/sample.mp4 with callbacks to the receiver on port $receiver_port"
+job=$("$bin" submit --server "$server" --video-url "file://$root/fixtures/sample.mp4" \
+    --callback-url "http://127.0.0.1:$receiver_port/webhooks" --max-clips 3 --external-job-id demo-1)
+echo "demo: job $job"
+echo "demo: webhooks as the receiver sees them (it verifies every signature):"
+tail -n +1 -f "$data/receiver.out" &
+tail_pid=$!
+pids+=($tail_pid)
+for _ in $(seq 1 300); do
+    grep -q "job.completed\|job.failed" "$data/receiver.out" && break
+    sleep 0.1
+done
+sleep 0.3
+kill "$tail_pid" 2>/dev/null || true
+
+echo
+echo "demo: the job (clipping-worker jobs show $job):"
+"$bin" jobs show "$job" --server "$server"
+echo
+echo "demo: its deliveries (clipping-worker deliveries list --job $job):"
+"$bin" deliveries list --job "$job" --server "$server"
+echo
+echo "demo: the delivery log is $data/logs/deliveries.jsonl; its last lines:"
+"$bin" deliveries tail --data-dir "$data" -n 3
+echo
+echo "demo: done. The data directory stays for a look: $data"
