@@ -188,6 +188,13 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "clipping-worker", "WebhookCore", "WebhookSigning", "CurlTransport", "WebhookTestSupport",
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "WebhookSigningTests",
             dependencies: ["WebhookCore", "WebhookSigning"],
             swiftSettings: strictSettings

@@ -1,0 +1,169 @@
+import CurlTransport
+import Foundation
+import Synchronization
+import Testing
+import WebhookCore
+import WebhookSigning
+import WebhookTestSupport
+
+/// `clipping-worker serve` as a process, a real receiver, crashes and restarts.
+@Suite(.serialized, .timeLimit(.minutes(2)))
+struct ServeProcessTests {
+    static let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+    /// A receiver that also serves the video; it answers `failing` (e.g. 503) while that is set.
+    final class Receiver: Sendable {
+        /// The status to answer webhooks with while set.
+        final class Failing: Sendable {
+            let code: Mutex<Int?>
+            init(_ code: Int?) { self.code = Mutex(code) }
+        }
+
+        let server: ScriptedHTTPServer
+        let failing: Failing
+
+        init(failing code: Int? = nil) async throws {
+            let failing = Failing(code)
+            self.failing = failing
+            server = try await ScriptedHTTPServer.start { request in
+                if request.method == "GET" {
+                    return request.uri == "/v.mp4" ? .status(200, body: Array(repeating: 3, count: 20_000)) : .status(404)
+                }
+                if let code = failing.code.withLock({ $0 }) { return .status(code) }
+                return .noContent
+            }
+        }
+
+        /// Events that got a 2xx, by type.
+        func delivered(_ event: String) -> [ScriptedHTTPServer.Request] {
+            // The receiver answers before recording the next; a request received while failing got that status.
+            server.received.values.filter { $0.method == "POST" && $0.header("x-webhook-event") == event }
+        }
+    }
+
+    func environment(_ extra: [String: String] = [:]) -> [String: String] {
+        var values = [
+            "WEBHOOK_SECRET": Self.secret, "CLIPPING_WORKER_ALLOWED_NETWORKS": "127.0.0.0/8",
+            "WEBHOOK_PROGRESS_MIN_INTERVAL_SECONDS": "0", "CLIPPING_WORKER_SIMULATED_STAGE_SECONDS": "0.05",
+        ]
+        values.merge(extra) { _, new in new }
+        return values
+    }
+
+    func submit(_ base: String, _ body: String) async throws -> String {
+        let response = try await CurlHTTPClient.withClient(configuration: .init(networkPolicy: nil)) { client in
+            try await client.request("POST", url: base + "/ai-clipping/jobs", headers: ["Content-Type: application/json"], body: Array(body.utf8))
+        }
+        struct Submitted: Decodable { var job_id: String }
+        return try JSONDecoder().decode(Submitted.self, from: Data(response.body)).job_id
+    }
+
+    func status(_ base: String, _ id: String) async throws -> String {
+        let response = try await CurlHTTPClient.withClient(configuration: .init(networkPolicy: nil)) { client in
+            try await client.request("GET", url: base + "/ai-clipping/jobs/\(id)")
+        }
+        struct Job: Decodable { var status: String }
+        return try JSONDecoder().decode(Job.self, from: Data(response.body)).status
+    }
+
+    func eventually(_ what: String, timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async throws {
+        let began = ContinuousClock.now
+        while ContinuousClock.now - began < timeout {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        Issue.record("timed out waiting for \(what)")
+        throw WorkerProcessError(message: "timed out waiting for \(what)")
+    }
+
+    func jobIDs(in requests: [ScriptedHTTPServer.Request]) -> Set<String> {
+        Set(requests.compactMap { request in
+            struct Payload: Decodable { var job_id: String }
+            return try? JSONDecoder().decode(Payload.self, from: Data(request.body)).job_id
+        })
+    }
+
+    @Test func fullLifecycleThenSigtermExitsZero() async throws {
+        let receiver = try await Receiver()
+        let data = NSTemporaryDirectory() + "e2e-\(UUID().uuidString)"
+        let worker = try WorkerProcess(dataDirectory: data, environment: environment())
+        try await worker.start()
+        let good = try await submit(worker.base, #"{"video_url": "\#(receiver.server.url("/v.mp4"))", "callback_url": "\#(receiver.server.url("/hook"))", "max_clips": 2}"#)
+        let bad = try await submit(worker.base, #"{"video_url": "\#(receiver.server.url("/missing.mp4"))", "callback_url": "\#(receiver.server.url("/hook"))"}"#)
+        try await eventually("both terminal events") {
+            receiver.delivered("job.completed").count == 1 && receiver.delivered("job.failed").count == 1
+        }
+        let verifier = try WebhookVerifier(secrets: [WebhookSecret(Self.secret)])
+        for request in receiver.server.received.values where request.method == "POST" {
+            let result = verifier.verify(
+                id: request.header("webhook-id") ?? "", timestamp: request.header("webhook-timestamp") ?? "",
+                body: request.body, signatureHeader: request.header("webhook-signature") ?? "")
+            #expect((try? result.get()) != nil)
+            #expect((try? verifier.verifyLegacy(body: request.body, hexSignature: request.header("x-webhook-signature") ?? "").get()) != nil)
+        }
+        let failed = try #require(receiver.delivered("job.failed").first)
+        #expect(String(decoding: failed.body, as: UTF8.self).contains(#""error":"Failed to download video: HTTP 404""#))
+        #expect(try await status(worker.base, good) == "completed")
+        #expect(try await status(worker.base, bad) == "failed")
+        #expect(try await worker.terminate() == 0)
+        try await receiver.server.shutdown()
+    }
+
+    @Test(arguments: [true, false])
+    func stoppingDuringJobsLosesNothing(killHard: Bool) async throws {
+        let receiver = try await Receiver()
+        let data = NSTemporaryDirectory() + "e2e-\(UUID().uuidString)"
+        // Slow stages: the jobs are mid-pipeline when the process dies.
+        let first = try WorkerProcess(dataDirectory: data, environment: environment(["CLIPPING_WORKER_SIMULATED_STAGE_SECONDS": "2", "CLIPPING_WORKER_MAX_CONCURRENT_JOBS": "4"]))
+        try await first.start()
+        var ids = [String]()
+        for _ in 0..<3 {
+            ids.append(try await submit(first.base, #"{"video_url": "\#(receiver.server.url("/v.mp4"))", "callback_url": "\#(receiver.server.url("/hook"))", "max_clips": 1}"#))
+        }
+        try await eventually("every job to start") { jobIDs(in: receiver.delivered("job.started")) == Set(ids) }
+        if killHard {
+            first.killHard()
+        } else {
+            // SIGTERM: a graceful stop, exit 0; the running jobs resume on the next start.
+            #expect(try await first.terminate() == 0)
+        }
+        #expect(receiver.delivered("job.completed").isEmpty)
+        let second = try WorkerProcess(dataDirectory: data, environment: environment())
+        try await second.start()
+        try await eventually("every job's terminal event after the restart") {
+            jobIDs(in: receiver.delivered("job.completed")) == Set(ids)
+        }
+        for id in ids { #expect(try await status(second.base, id) == "completed") }
+        #expect(try await second.terminate() == 0)
+        try await receiver.server.shutdown()
+    }
+
+    @Test func killNineWithPendingDeliveriesLosesNothing() async throws {
+        // The receiver fails: the jobs finish, their terminal events stay pending after the quick attempts.
+        let receiver = try await Receiver(failing: 503)
+        let data = NSTemporaryDirectory() + "e2e-\(UUID().uuidString)"
+        let first = try WorkerProcess(dataDirectory: data, environment: environment(["WEBHOOK_RETRY_SCHEDULE": "2s"]))
+        try await first.start()
+        var ids = [String]()
+        for _ in 0..<2 {
+            ids.append(try await submit(first.base, #"{"video_url": "\#(receiver.server.url("/v.mp4"))", "callback_url": "\#(receiver.server.url("/hook"))", "max_clips": 1}"#))
+        }
+        try await eventually("both terminal events to be attempted three times") {
+            receiver.delivered("job.completed").count >= 6
+        }
+        first.killHard()
+        receiver.failing.code.withLock { $0 = nil }
+        let before = receiver.delivered("job.completed").count
+        let second = try WorkerProcess(dataDirectory: data, environment: environment(["WEBHOOK_RETRY_SCHEDULE": "2s"]))
+        try await second.start()
+        try await eventually("the pending terminal events to arrive") {
+            jobIDs(in: Array(receiver.delivered("job.completed").dropFirst(before))) == Set(ids)
+        }
+        // Same webhook-id as before the crash: receivers can deduplicate.
+        let earlier = Set(receiver.delivered("job.completed").prefix(before).compactMap { $0.header("webhook-id") })
+        let later = receiver.delivered("job.completed").dropFirst(before).compactMap { $0.header("webhook-id") }
+        #expect(later.allSatisfy(earlier.contains))
+        #expect(try await second.terminate() == 0)
+        try await receiver.server.shutdown()
+    }
+}
