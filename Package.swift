@@ -190,7 +190,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "clipping-worker", "WebhookCore", "WebhookSigning", "CurlTransport", "WebhookTestSupport",
+                "clipping-worker", "WebhookCore", "WebhookSigning", "CurlTransport", "WebhookTestSupport", "DeliveryLog",
             ],
             swiftSettings: strictSettings
         ),

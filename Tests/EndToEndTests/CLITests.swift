@@ -1,0 +1,133 @@
+import DeliveryLog
+import Foundation
+import Testing
+import WebhookCore
+
+/// The `clipping-worker` binary: exit codes and the commands that need no server.
+@Suite(.timeLimit(.minutes(1)))
+struct CLITests {
+    struct Run {
+        var status: Int32
+        var output: String
+        var error: String
+    }
+
+    func run(_ arguments: [String], input: String? = nil, environment: [String: String] = [:]) throws -> Run {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: WorkerProcess.binary)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CLIPPING_WORKER_") && !$0.key.hasPrefix("WEBHOOK_") }
+        env.merge(environment) { _, new in new }
+        process.environment = env
+        let output = Pipe()
+        let error = Pipe()
+        let stdin = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        process.standardInput = stdin
+        try process.run()
+        if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
+        try stdin.fileHandleForWriting.close()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        let err = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(
+            status: process.terminationStatus, output: String(decoding: out, as: UTF8.self), error: String(decoding: err, as: UTF8.self))
+    }
+
+    @Test func verifyExitsZeroWhenValidAndOneWhenNot() throws {
+        let args = ["verify", "--secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "--id", "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                    "--timestamp", "1614265330", "--signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="]
+        let valid = try run(args, input: #"{"test": 2432232314}"#)
+        #expect(valid.status == 0 && valid.output == "valid\n")
+        let tampered = try run(args, input: #"{"test": 2432232315}"#)
+        #expect(tampered.status == 1 && tampered.output.hasPrefix("invalid"))
+        let badSecret = try run(["verify", "--secret", "nope", "--id", "x", "--timestamp", "1", "--signature", "v1,x"], input: "")
+        #expect(badSecret.status == 64)
+    }
+
+    @Test func usageErrorsExit64() throws {
+        #expect(try run(["serve", "--no-such-flag"]).status == 64)
+        #expect(try run(["frobnicate"]).status == 64)
+        #expect(try run(["submit"]).status == 64)
+        let help = try run(["--help"])
+        #expect(help.status == 0 && help.output.contains("deliveries"))
+        for command in [["serve"], ["submit"], ["jobs", "show"], ["deliveries", "tail"], ["deliveries", "list"],
+                        ["deliveries", "redeliver"], ["receive"], ["verify"]] {
+            #expect(try run(command + ["--help"]).status == 0, "\(command)")
+        }
+    }
+
+    @Test func badConfigurationExitsOneWithOneLine() throws {
+        let data = NSTemporaryDirectory() + "cli-\(UUID().uuidString)"
+        let port = try run(["serve", "--port", "http", "--data-dir", data])
+        #expect(port.status == 1)
+        #expect(port.error == "clipping-worker: bad configuration: CLIPPING_WORKER_PORT (--port): must be an integer from 0 to 65535, got \"http\"\n")
+        let exposed = try run(["serve", "--data-dir", data], environment: ["CLIPPING_WORKER_HOST": "0.0.0.0"])
+        #expect(exposed.status == 1 && exposed.error.contains("CLIPPING_WORKER_API_TOKEN"))
+        // Flags win over the environment.
+        let flagWins = try run(["serve", "--max-concurrent-jobs", "99", "--data-dir", data], environment: ["CLIPPING_WORKER_MAX_CONCURRENT_JOBS": "2"])
+        #expect(flagWins.status == 1 && flagWins.error.contains("got \"99\""))
+    }
+
+    @Test func clientCommandsReportAnUnreachableServer() throws {
+        let result = try run(["jobs", "show", "job_x", "--server", "http://127.0.0.1:9"])
+        #expect(result.status == 1 && result.error.contains("cannot reach http://127.0.0.1:9"))
+    }
+
+    func line(_ index: Int, job: String, outcome: AttemptOutcome) -> DeliveryRecord {
+        DeliveryRecord(
+            time: Timestamp(milliseconds: 1_736_937_060_000 + Int64(index)), eventID: EventID(high: 1, low: UInt64(index)),
+            jobID: job, kind: .progress, sequence: Int64(index), attempt: 1, url: "https://h.example.com/x?token=t",
+            statusCode: outcome == .delivered ? 204 : 503, outcome: outcome, durationMs: 3,
+            error: outcome == .delivered ? nil : "HTTP 503", nextAttemptAt: nil)
+    }
+
+    @Test func tailFiltersAndLimits() throws {
+        let data = NSTemporaryDirectory() + "tail-\(UUID().uuidString)"
+        let writer = try DeliveryLogWriter(directory: data + "/logs")
+        for index in 1...6 { writer.record(line(index, job: index % 2 == 0 ? "job_a" : "job_b", outcome: index == 5 ? .retrying : .delivered)) }
+        writer.close()
+        let all = try run(["deliveries", "tail", "--data-dir", data])
+        #expect(all.status == 0 && all.output.split(separator: "\n").count == 6)
+        #expect(!all.output.contains("\u{1B}["))  // no colour when not a terminal
+        let jobA = try run(["deliveries", "tail", "--data-dir", data, "--job", "job_a", "-n", "2", "--json"])
+        let lines = jobA.output.split(separator: "\n")
+        #expect(lines.count == 2)
+        #expect(try lines.map { try JSONDecoder().decode(DeliveryLogLine.self, from: Data($0.utf8)).sequence } == [4, 6])
+        let retrying = try run(["deliveries", "tail", "--data-dir", data, "--outcome", "retrying"])
+        #expect(retrying.output.contains("#5") && retrying.output.split(separator: "\n").count == 1)
+        #expect(try run(["deliveries", "tail", "--data-dir", data, "--outcome", "maybe"]).status == 64)
+        #expect(try run(["deliveries", "tail", "--data-dir", data + "/missing"]).status == 1)
+    }
+
+    @Test func tailFollowsAcrossRotation() async throws {
+        let data = NSTemporaryDirectory() + "follow-\(UUID().uuidString)"
+        let writer = try DeliveryLogWriter(directory: data + "/logs", maxFileBytes: 4096, keepFiles: 20)
+        writer.record(line(0, job: "job_f", outcome: .delivered))
+        writer.flush()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: WorkerProcess.binary)
+        process.arguments = ["deliveries", "tail", "-f", "--json", "--data-dir", data]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        try await Task.sleep(for: .milliseconds(500))
+        // Enough lines to rotate the file several times while it is followed.
+        for index in 1...60 {
+            writer.record(line(index, job: "job_f", outcome: .delivered))
+            if index % 10 == 0 {
+                writer.flush()
+                try await Task.sleep(for: .milliseconds(300))
+            }
+        }
+        writer.close()
+        try await Task.sleep(for: .milliseconds(800))
+        process.terminate()
+        process.waitUntilExit()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let sequences = text.split(separator: "\n").compactMap { try? JSONDecoder().decode(DeliveryLogLine.self, from: Data($0.utf8)).sequence }
+        #expect(FileManager.default.fileExists(atPath: data + "/logs/deliveries.jsonl.2"))
+        #expect(sequences == Array(0...60))
+    }
+}
