@@ -109,7 +109,15 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
 
     private func runJob(_ jobID: String) async {
         queued.remove(jobID)
-        guard let job = try? await jobs.job(jobID), !job.status.isFinished else { return }
+        let stored: JobRecord?
+        do {
+            stored = try await jobs.job(jobID)
+        } catch {
+            // The job stays unfinished in the store and is picked up again on the next start.
+            logger.error("could not read a queued job", metadata: ["job.id": "\(jobID)", "error": "\(error)"])
+            return
+        }
+        guard let job = stored, !job.status.isFinished else { return }
         let signal = CancelSignal()
         cancelSignals[jobID] = signal
         defer { cancelSignals[jobID] = nil }
