@@ -99,6 +99,12 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The ffmpeg engine.
+        .target(
+            name: "FFmpegEngine",
+            dependencies: ["WorkerPipeline", "WorkerCore", "WebhookCore"],
+            swiftSettings: strictSettings
+        ),
         // The HTTP API on Hummingbird.
         .target(
             name: "WorkerAPI",
@@ -115,7 +121,7 @@ let package = Package(
         .target(
             name: "WorkerService",
             dependencies: [
-                "WorkerAPI", "WorkerPipeline", "WorkerCore", "WebhookCore", "WebhookDispatch", "WebhookSigning",
+                "WorkerAPI", "WorkerPipeline", "FFmpegEngine", "WorkerCore", "WebhookCore", "WebhookDispatch", "WebhookSigning",
                 "CurlTransport", "OutboxSQLite", "DeliveryLog",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -191,6 +197,16 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "clipping-worker", "WebhookCore", "WebhookSigning", "CurlTransport", "WebhookTestSupport", "DeliveryLog",
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "FFmpegEngineTests",
+            dependencies: [
+                "FFmpegEngine", "WorkerPipeline", "WorkerCore", "WebhookCore", "WebhookDispatch", "WebhookSigning",
+                "CurlTransport", "OutboxSQLite", "WebhookTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the system packages clipping-worker builds and tests with (Debian/Ubuntu).
+# Installs the system packages clipping-worker builds, runs and tests with (Debian/Ubuntu):
+# libcurl and SQLite to build, ffmpeg for the real clipping engine.
 # Skips what is already there; safe to run again. Set WITH_POSTGRES=1 to add the server.
 set -euo pipefail
 
-packages=(libcurl4-openssl-dev pkg-config libsqlite3-dev)
+packages=(libcurl4-openssl-dev pkg-config libsqlite3-dev ffmpeg)
 if [ "${WITH_POSTGRES:-0}" = 1 ]; then
     packages+=(postgresql)
 fi

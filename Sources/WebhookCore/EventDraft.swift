@@ -28,8 +28,15 @@ public struct EventDraft: Sendable {
         self.kind = kind
         self.jobID = snapshot.jobID
         self.callbackURL = callbackURL
-        self.encodedSnapshot = Array(try JSONEncoder().encode(snapshot))
+        self.encodedSnapshot = Array(try Self.encoder.encode(snapshot))
         self.jobUpdate = jobUpdate
+    }
+
+    /// Plain slashes: receivers read `https://…` and "clip 1/3", not `https:\/\/…`.
+    private static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return encoder
     }
 
     /// Creates a draft from already encoded snapshot bytes (must be a JSON object).

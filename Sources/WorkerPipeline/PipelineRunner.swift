@@ -158,6 +158,10 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
             group.cancelAll()
             return first ?? .failure(CancellationError())
         }
+        if case .failure = result {
+            // A job that did not complete keeps no partial outputs.
+            try? FileManager.default.removeItem(atPath: outputs)
+        }
         switch result {
         case .success(let output):
             await finish(job, as: .completed, error: nil, output: output, started: started)

@@ -1,5 +1,6 @@
 import CurlTransport
 import DeliveryLog
+import FFmpegEngine
 import Foundation
 import Hummingbird
 public import Logging
@@ -83,7 +84,7 @@ public enum Worker {
                 observer: deliveryLog, logger: logger, metricsFactory: metrics)
             let runner = PipelineRunner(
                 jobs: jobs, publisher: dispatcher, clock: clock,
-                engine: SimulatedEngine(stageDuration: configuration.simulatedStageDuration, clock: clock),
+                engine: engine(configuration, clock: clock),
                 downloader: MediaDownloader(client: client, localMediaDirectory: configuration.localMediaDirectory),
                 configuration: .init(
                     maxConcurrentJobs: configuration.maxConcurrentJobs, mediaDirectory: data + "/media",
@@ -111,6 +112,16 @@ public enum Worker {
                     services: [dispatcher, runner, app], gracefulShutdownSignals: signals, logger: logger))
             try await group.run()
         }
+    }
+}
+
+extension Worker {
+    /// The configured engine (the configuration already checked that ffmpeg is there).
+    static func engine(_ configuration: WorkerConfiguration, clock: SystemClock) -> any ClippingEngine {
+        if configuration.engine == "ffmpeg", let engine = FFmpegMediaEngine(transcribeCommand: configuration.transcribeCommand) {
+            return engine
+        }
+        return SimulatedEngine(stageDuration: configuration.simulatedStageDuration, clock: clock)
     }
 }
 

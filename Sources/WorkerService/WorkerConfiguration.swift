@@ -1,3 +1,4 @@
+import FFmpegEngine
 import Foundation
 public import WebhookCore
 public import WebhookSigning
@@ -17,10 +18,11 @@ public import WebhookSigning
 /// - `WEBHOOK_SIGNING_KEY` (unset, secret): `whsk_…` Ed25519 key.
 /// - `CLIPPING_WORKER_ALLOWED_NETWORKS` (unset): CIDRs reachable although private.
 /// - `CLIPPING_WORKER_LOCAL_MEDIA_DIR` (unset): the only place `file://` videos may come from.
-/// - `CLIPPING_WORKER_ENGINE` (simulated; `ffmpeg` is refused until that engine exists).
+/// - `CLIPPING_WORKER_ENGINE` (ffmpeg when `ffmpeg` and `ffprobe` are on PATH, else simulated).
 /// - `CLIPPING_WORKER_SIMULATED_STAGE_SECONDS` (0.2).
 /// - `CLIPPING_WORKER_PUBLIC_URL` (`http://<host>:<port>`): base of `/media/...` URLs.
-/// - `CLIPPING_WORKER_TRANSCRIBE_COMMAND`, `CLIPPING_WORKER_S3_*`: refused until the ffmpeg engine and S3 storage exist.
+/// - `CLIPPING_WORKER_TRANSCRIBE_COMMAND` (unset): ffmpeg engine transcriber, media path appended.
+/// - `CLIPPING_WORKER_S3_*`: refused until S3 storage exists.
 /// - `CLIPPING_WORKER_MAX_CONCURRENT_JOBS` (2, 1–64).
 public struct WorkerConfiguration: Sendable {
     public var host = "127.0.0.1"
@@ -37,7 +39,10 @@ public struct WorkerConfiguration: Sendable {
     public var signingKey: WebhookSigningKey?
     public var allowedNetworks: [CIDRBlock] = []
     public var localMediaDirectory: String?
-    public var engine = "simulated"
+    /// `ffmpeg` or `simulated`.
+    public var engine = FFmpegMediaEngine.isAvailable ? "ffmpeg" : "simulated"
+    /// `CLIPPING_WORKER_TRANSCRIBE_COMMAND` for the ffmpeg engine.
+    public var transcribeCommand: String?
     public var simulatedStageDuration = Duration.milliseconds(200)
     public var publicURL: String?
     public var maxConcurrentJobs = 2
@@ -167,7 +172,10 @@ public struct WorkerConfiguration: Sendable {
             switch text {
             case "simulated": engine = text
             case "ffmpeg":
-                throw ConfigurationError("CLIPPING_WORKER_ENGINE", "the ffmpeg engine is not in this build yet; use simulated")
+                guard FFmpegMediaEngine.isAvailable else {
+                    throw ConfigurationError("CLIPPING_WORKER_ENGINE", "ffmpeg and ffprobe must be on PATH for the ffmpeg engine")
+                }
+                engine = text
             default:
                 throw ConfigurationError("CLIPPING_WORKER_ENGINE", "must be ffmpeg or simulated, got \"\(text)\"")
             }
@@ -181,10 +189,21 @@ public struct WorkerConfiguration: Sendable {
             }
             publicURL = text
         }
-        for name in ["CLIPPING_WORKER_TRANSCRIBE_COMMAND", "CLIPPING_WORKER_S3_ENDPOINT", "CLIPPING_WORKER_S3_REGION",
-                     "CLIPPING_WORKER_S3_BUCKET", "CLIPPING_WORKER_S3_ACCESS_KEY_ID", "CLIPPING_WORKER_S3_SECRET_ACCESS_KEY"]
+        transcribeCommand = value("CLIPPING_WORKER_TRANSCRIBE_COMMAND")
+        if let command = transcribeCommand, let executable = command.split(separator: " ").first {
+            let name = String(executable)
+            let found = name.contains("/") ? FileManager.default.isExecutableFile(atPath: name)
+                : (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").contains {
+                    FileManager.default.isExecutableFile(atPath: "\($0)/\(name)")
+                }
+            guard found else {
+                throw ConfigurationError("CLIPPING_WORKER_TRANSCRIBE_COMMAND", "\"\(name)\" is not an executable on PATH")
+            }
+        }
+        for name in ["CLIPPING_WORKER_S3_ENDPOINT", "CLIPPING_WORKER_S3_REGION", "CLIPPING_WORKER_S3_BUCKET",
+                     "CLIPPING_WORKER_S3_ACCESS_KEY_ID", "CLIPPING_WORKER_S3_SECRET_ACCESS_KEY"]
         where value(name) != nil {
-            throw ConfigurationError(name, "is for the ffmpeg engine and S3 storage, which are not in this build yet; unset it")
+            throw ConfigurationError(name, "S3 storage is not in this build yet; unset it to store outputs in the data directory")
         }
         if let text = value("CLIPPING_WORKER_MAX_CONCURRENT_JOBS") {
             guard let count = Int(text), (1...64).contains(count) else {

@@ -59,6 +59,8 @@ struct ValueTypeTests {
         // external_job_id is always present, null when not given.
         #expect(text.contains("\"external_job_id\":null"))
         #expect(!text.contains("\"output\""))
+        // Slashes stay plain, as receivers expect to read them.
+        #expect(text.contains("Rendering clip 3/5..."))
         // Round trip through the Codable snapshot.
         let back = try JSONDecoder().decode(JobSnapshot.self, from: Data(body))
         #expect(back.currentStep == "Rendering clip 3/5...")

@@ -15,6 +15,8 @@ struct WorkerConfigurationTests {
         #expect(configuration.retryPolicy.backgroundSchedule == RetryPolicy.standard.backgroundSchedule)
         #expect(configuration.retryPolicy.maxAge == .seconds(72 * 3600))
         #expect(configuration.simulatedStageDuration == .milliseconds(200))
+        // ffmpeg is installed by the test script, so it is the default engine here.
+        #expect(configuration.engine == "ffmpeg")
         #expect(configuration.maxConcurrentJobs == 2)
         #expect(configuration.effectivePublicURL == "http://127.0.0.1:8080")
     }
@@ -60,10 +62,10 @@ struct WorkerConfigurationTests {
         ("CLIPPING_WORKER_ALLOWED_NETWORKS", "10.0.0.0/8,banana", "\"banana\" is not a CIDR block"),
         ("CLIPPING_WORKER_LOCAL_MEDIA_DIR", "/definitely/not/here", "is not a directory"),
         ("CLIPPING_WORKER_ENGINE", "gpu", "must be ffmpeg or simulated"),
-        ("CLIPPING_WORKER_ENGINE", "ffmpeg", "the ffmpeg engine is not in this build yet"),
+        ("CLIPPING_WORKER_TRANSCRIBE_COMMAND", "/no/such/whisper --model x", "is not an executable on PATH"),
         ("CLIPPING_WORKER_SIMULATED_STAGE_SECONDS", "fast", "must be a number of seconds ≥ 0"),
         ("CLIPPING_WORKER_PUBLIC_URL", "ftp://x", "must be an http(s) URL"),
-        ("CLIPPING_WORKER_S3_BUCKET", "clips", "not in this build yet"),
+        ("CLIPPING_WORKER_S3_BUCKET", "clips", "S3 storage is not in this build yet"),
         ("CLIPPING_WORKER_MAX_CONCURRENT_JOBS", "0", "must be an integer from 1 to 64"),
     ]
 

@@ -18,6 +18,7 @@ struct WorkerHarness {
         var settings = [
             "CLIPPING_WORKER_PORT": "0", "CLIPPING_WORKER_DATA_DIR": data,
             "CLIPPING_WORKER_ALLOWED_NETWORKS": "127.0.0.0/8", "CLIPPING_WORKER_SIMULATED_STAGE_SECONDS": "0.01",
+            "CLIPPING_WORKER_ENGINE": "simulated",
             "WEBHOOK_PROGRESS_MIN_INTERVAL_SECONDS": "0",
         ]
         settings.merge(values) { _, new in new }

@@ -1,0 +1,100 @@
+import Foundation
+public import WebhookCore
+public import WorkerCore
+public import WorkerPipeline
+
+/// The real engine: ffprobe and ffmpeg do the media work (SPEC section 4, issue "ffmpeg engine").
+///
+/// - transcribe: see ``Transcriber`` (command, embedded subtitles, sidecar file, silence detection).
+/// - plan: ``ClipPlanner`` on the speech, then
+/// - detect: ffmpeg scene changes refine the cut points, and a layout is named: `talking_head`
+///   (speech over half the clip and at most one cut per 20 s), `dynamic` (3 or more cuts),
+///   else `unknown`.
+/// - render: ``ClipRenderer``, one progress event per clip ("Rendering clip 3/5...").
+/// - upload: clips, `transcript.json` and `plan.json` into the job's media directory, served
+///   under `/media/<job_id>/`.
+/// Nothing is invented: without transcript text, summaries and tags say so or stay empty.
+public struct FFmpegMediaEngine: ClippingEngine {
+    public let name = "ffmpeg"
+    private let ffmpeg: String
+    private let ffprobe: String
+    private let transcribeCommand: [String]?
+
+    /// The engine, if `ffmpeg` and `ffprobe` are on PATH.
+    /// - Parameter transcribeCommand: `CLIPPING_WORKER_TRANSCRIBE_COMMAND`, split on spaces.
+    public init?(transcribeCommand: String? = nil) {
+        guard let ffmpeg = Subprocess.which("ffmpeg"), let ffprobe = Subprocess.which("ffprobe") else { return nil }
+        self.ffmpeg = ffmpeg
+        self.ffprobe = ffprobe
+        self.transcribeCommand = transcribeCommand.map { $0.split(separator: " ").map(String.init) }.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// True when `ffmpeg` and `ffprobe` are on PATH.
+    public static var isAvailable: Bool { Subprocess.which("ffmpeg") != nil && Subprocess.which("ffprobe") != nil }
+
+    public func process(
+        _ context: EngineContext, enter: @Sendable (JobStatus) async -> Void, reporter: any StageReporter
+    ) async throws -> JobOutput {
+        let spec = context.job.spec
+        let info = try await MediaProbe(ffprobe: ffprobe).probe(context.source.path)
+
+        await enter(.transcribing)
+        let transcript = try await Transcriber(ffmpeg: ffmpeg, command: transcribeCommand).transcribe(
+            context.source.path, info: info, originalURL: context.source.url, workDirectory: context.workDirectory)
+
+        await enter(.planning)
+        _ = ClipPlanner.plan(spec: spec, durationMs: info.durationMs, speech: transcript.segments, cuts: [])
+
+        await enter(.detecting)
+        let cuts = try await SceneDetector(ffmpeg: ffmpeg).cuts(context.source.path)
+        let plan = ClipPlanner.plan(spec: spec, durationMs: info.durationMs, speech: transcript.segments, cuts: cuts)
+        guard !plan.isEmpty else { throw PipelineError("No clip fits the requested durations") }
+
+        await enter(.rendering)
+        let renderer = ClipRenderer(ffmpeg: ffmpeg)
+        var rendered = [(PlannedClip, String)]()
+        for (offset, clip) in plan.enumerated() {
+            await reporter.report(
+                fraction: Double(offset) / Double(plan.count), step: "Rendering clip \(offset + 1)/\(plan.count)...",
+                clipsCompleted: offset, totalClips: plan.count)
+            let path = context.workDirectory + "/clip_\(clip.clipIndex).mp4"
+            try await renderer.render(
+                source: context.source.path, info: info, clip: clip, spec: spec, transcript: transcript, to: path,
+                workDirectory: context.workDirectory)
+            rendered.append((clip, path))
+        }
+
+        await enter(.uploading)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        struct PlanFile: Encodable { var clips: [PlannedClip] }
+        do {
+            try encoder.encode(transcript).write(to: URL(fileURLWithPath: context.outputDirectory + "/transcript.json"))
+            try encoder.encode(PlanFile(clips: plan)).write(to: URL(fileURLWithPath: context.outputDirectory + "/plan.json"))
+        } catch {
+            throw PipelineError("Failed to store outputs: \(error.localizedDescription)")
+        }
+        var clips = [JobOutput.Clip]()
+        for (clip, path) in rendered {
+            let name = "clip_\(clip.clipIndex).mp4"
+            let destination = context.outputDirectory + "/" + name
+            try? FileManager.default.removeItem(atPath: destination)
+            do {
+                try FileManager.default.moveItem(atPath: path, toPath: destination)
+            } catch {
+                throw PipelineError("Failed to store clip \(clip.clipIndex): \(error.localizedDescription)")
+            }
+            clips.append(
+                JobOutput.Clip(
+                    clipIndex: clip.clipIndex, s3URL: context.mediaBaseURL + name, durationMs: clip.endTimeMs - clip.startTimeMs,
+                    startTimeMs: clip.startTimeMs, endTimeMs: clip.endTimeMs, viralityScore: clip.viralityScore,
+                    layoutType: clip.layoutType, summary: clip.summary, tags: clip.tags))
+        }
+        let title = info.title ?? URL(fileURLWithPath: URL(string: spec.videoURL)?.path ?? spec.videoURL).deletingPathExtension().lastPathComponent
+        return JobOutput(
+            jobID: context.job.id, sourceVideoURL: spec.videoURL, sourceVideoTitle: title,
+            sourceVideoDurationSeconds: Double(info.durationMs) / 1000, totalClips: clips.count, clips: clips,
+            transcriptURL: context.mediaBaseURL + "transcript.json", planURL: context.mediaBaseURL + "plan.json",
+            processingTimeSeconds: 0, createdAt: context.job.createdAt.iso8601, engine: name)
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import WorkerPipeline
+
+/// Finds what is said, in this order of preference:
+/// 1. `CLIPPING_WORKER_TRANSCRIBE_COMMAND`: the command runs with the media path as its last
+///    argument and prints SRT, WebVTT or transcript JSON on stdout (e.g. a whisper.cpp CLI).
+/// 2. A subtitle stream inside the video.
+/// 3. A sidecar `.srt` or `.vtt` beside a `file://` video (same name, other extension).
+/// 4. Speech segments from ffmpeg's `silencedetect` (times only, no words).
+struct Transcriber: Sendable {
+    let ffmpeg: String
+    /// The command line, split on spaces; the media path is appended.
+    let command: [String]?
+
+    func transcribe(_ path: String, info: MediaInfo, originalURL: String, workDirectory: String) async throws -> Transcript {
+        if let command, let executable = command.first {
+            let resolved = executable.contains("/") ? executable : (Subprocess.which(executable) ?? executable)
+            let output = try await Subprocess.run(resolved, Array(command.dropFirst()) + [path])
+            guard output.status == 0 else {
+                throw PipelineError("The transcribe command failed (exit \(output.status)): \(output.stderrText.suffix(200))")
+            }
+            guard let segments = TranscriptParser.parse(String(decoding: output.stdout, as: UTF8.self)) else {
+                throw PipelineError("The transcribe command printed no SRT, WebVTT or transcript JSON")
+            }
+            return Transcript(source: "command", language: nil, segments: segments)
+        }
+        if info.subtitleStreams > 0 {
+            let output = try await Subprocess.run(ffmpeg, ["-v", "error", "-i", path, "-map", "0:s:0", "-f", "srt", "-"])
+            if output.status == 0, let segments = TranscriptParser.parse(String(decoding: output.stdout, as: UTF8.self)) {
+                return Transcript(source: "embedded", language: nil, segments: segments)
+            }
+        }
+        if originalURL.lowercased().hasPrefix("file:") {
+            let base = URL(fileURLWithPath: path).deletingPathExtension().path
+            for ext in ["srt", "vtt"] {
+                if let text = try? String(contentsOfFile: base + "." + ext, encoding: .utf8),
+                    let segments = TranscriptParser.parse(text)
+                {
+                    return Transcript(source: "sidecar", language: nil, segments: segments)
+                }
+            }
+        }
+        return Transcript(source: "silence", language: nil, segments: try await speechSegments(path, info: info))
+    }
+
+    /// Speech = the gaps between silences (−35 dB for ≥ 0.4 s).
+    func speechSegments(_ path: String, info: MediaInfo) async throws -> [Transcript.Segment] {
+        guard info.hasAudio else { return [] }
+        let output = try await Subprocess.run(
+            ffmpeg, ["-hide_banner", "-nostats", "-i", path, "-vn", "-af", "silencedetect=noise=-35dB:d=0.4", "-f", "null", "-"])
+        guard output.status == 0 else { throw PipelineError("Silence detection failed") }
+        var silences = [(Int, Int)]()
+        var start: Int?
+        for line in output.stderrText.split(separator: "\n") {
+            if let range = line.range(of: "silence_start: ") {
+                start = Double(line[range.upperBound...].prefix { $0 == "." || $0.isNumber || $0 == "-" }).map { max(0, Int($0 * 1000)) }
+            } else if let range = line.range(of: "silence_end: "), let begin = start {
+                let end = Double(line[range.upperBound...].prefix { $0 == "." || $0.isNumber }).map { Int($0 * 1000) } ?? begin
+                silences.append((begin, end))
+                start = nil
+            }
+        }
+        if let begin = start { silences.append((begin, info.durationMs)) }
+        var segments = [Transcript.Segment]()
+        var cursor = 0
+        for (begin, end) in silences {
+            if begin - cursor >= 200 { segments.append(.init(startMs: cursor, endMs: begin, text: nil)) }
+            cursor = max(cursor, end)
+        }
+        if info.durationMs - cursor >= 200 { segments.append(.init(startMs: cursor, endMs: info.durationMs, text: nil)) }
+        return segments
+    }
+}
