@@ -166,19 +166,18 @@ struct ServeProcessTests {
         }
         // Where a terminal event was attempted before the crash, it comes back with the same
         // webhook-id, so receivers can deduplicate.
-        func idsByJob(_ requests: some Sequence<ScriptedHTTPServer.Request>) -> [String: Set<String>] {
+        func idsByJob(_ requests: [ScriptedHTTPServer.Request]) -> [String: Set<String>] {
             var result = [String: Set<String>]()
             for request in requests {
-                struct Payload: Decodable { var job_id: String }
-                guard let job = try? JSONDecoder().decode(Payload.self, from: Data(request.body)).job_id,
+                guard let job = jobIDs(in: [request]).first,
                     let id = request.header("webhook-id")
                 else { continue }
                 result[job, default: []].insert(id)
             }
             return result
         }
-        let earlier = idsByJob(receiver.delivered("job.completed").prefix(before))
-        let later = idsByJob(receiver.delivered("job.completed").dropFirst(before))
+        let earlier = idsByJob(Array(receiver.delivered("job.completed").prefix(before)))
+        let later = idsByJob(Array(receiver.delivered("job.completed").dropFirst(before)))
         for (job, ids) in later {
             if let previous = earlier[job] { #expect(ids == previous, "job \(job)") }
             #expect(ids.count == 1)
