@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole product in a minute: builds clipping-worker, starts the reference receiver and a
-# worker on the embedded defaults (SQLite in a fresh data directory), submits the sample video
+# worker on the embedded defaults (SQLite in a fresh data directory; the ffmpeg engine), submits the sample video
 # from fixtures/, and shows the signed webhooks arriving through job.completed.
 #   scripts/demo.sh            (ports 18080 and 18090; set DEMO_PORT / DEMO_RECEIVER_PORT to change)
 set -euo pipefail
@@ -34,7 +34,6 @@ pids+=($!)
 WEBHOOK_SECRET="$secret" \
 CLIPPING_WORKER_ALLOWED_NETWORKS="127.0.0.0/8" \
 CLIPPING_WORKER_LOCAL_MEDIA_DIR="$root/fixtures" \
-CLIPPING_WORKER_SIMULATED_STAGE_SECONDS="0.6" \
 WEBHOOK_PROGRESS_MIN_INTERVAL_SECONDS="1" \
     "$bin" serve --port "$port" --data-dir "$data" > "$data/worker.log" 2>&1 &
 pids+=($!)
