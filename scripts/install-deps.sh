@@ -25,4 +25,10 @@ else
     echo "install-deps: system packages present"
 fi
 
+# moto's S3-compatible server, for the S3 storage tests (PyPI).
+if ! python3 -c "import moto.server, flask" >/dev/null 2>&1; then
+    echo "install-deps: installing moto[server] from PyPI"
+    python3 -m pip install --quiet "moto[server]"
+fi
+
 command -v swift >/dev/null || { echo "install-deps: swift is not on PATH (needs Swift 6.x)" >&2; exit 1; }

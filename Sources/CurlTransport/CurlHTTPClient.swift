@@ -130,11 +130,11 @@ public final class CurlHTTPClient: WebhookSender, Sendable {
     ///   over the limit).
     public func request(
         _ method: String, url: String, headers: [String] = [], body: [UInt8]? = nil, maxBodyBytes: Int = 16 << 20,
-        totalTimeout: Duration? = nil
+        totalTimeout: Duration? = nil, signing: AWSSigV4? = nil
     ) async throws(TransportError) -> HTTPClientResponse {
         let outcome = try await run(
             method: method, url: url, headers: headers, body: body, sink: .memory(limit: maxBodyBytes),
-            totalTimeout: totalTimeout)
+            totalTimeout: totalTimeout, signing: signing)
         if outcome.bodyCut { throw TransportError(.protocolError, "response body larger than \(maxBodyBytes) bytes") }
         if outcome.endedEarly { throw TransportError(.connectionReset, "the response ended early") }
         return HTTPClientResponse(status: outcome.status, headers: outcome.headers, body: outcome.body)
@@ -155,8 +155,27 @@ public final class CurlHTTPClient: WebhookSender, Sendable {
         return (HTTPClientResponse(status: outcome.status, headers: outcome.headers, body: []), outcome.bodyBytes)
     }
 
+    /// Uploads a file with PUT, streaming it from disk, optionally signed with AWS SigV4 by libcurl.
+    /// - Returns: the response with its body (S3 error documents are small).
+    /// - Throws: ``TransportError`` when the file cannot be read or no complete answer arrived.
+    public func upload(
+        _ url: String, fromFile path: String, headers: [String] = [], signing: AWSSigV4? = nil, totalTimeout: Duration? = nil
+    ) async throws(TransportError) -> HTTPClientResponse {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw TransportError(.internalError, "cannot open the file to upload") }
+        defer { close(descriptor) }
+        var info = stat()
+        fstat(descriptor, &info)
+        let outcome = try await run(
+            method: "PUT", url: url, headers: headers, body: nil, sink: .memory(limit: 1 << 20), totalTimeout: totalTimeout,
+            upload: (descriptor, Int64(info.st_size)), signing: signing)
+        if outcome.endedEarly { throw TransportError(.connectionReset, "the upload ended early") }
+        return HTTPClientResponse(status: outcome.status, headers: outcome.headers, body: outcome.body)
+    }
+
     private func run(
-        method: String, url: String, headers: [String], body: [UInt8]?, sink: CurlBodySink, totalTimeout: Duration?
+        method: String, url: String, headers: [String], body: [UInt8]?, sink: CurlBodySink, totalTimeout: Duration?,
+        upload: (Int32, Int64)? = nil, signing: AWSSigV4? = nil
     ) async throws(TransportError) -> CurlOutcome {
         let id = shared.withLock { box in
             defer { box.nextID += 1 }
@@ -168,6 +187,9 @@ public final class CurlHTTPClient: WebhookSender, Sendable {
                 let transfer = CurlTransfer(
                     id: id, method: method, url: url, headers: headers, body: body, sink: sink, policy: policy,
                     totalTimeout: totalTimeout, continuation: continuation)
+                transfer.uploadDescriptor = upload?.0
+                transfer.uploadSize = upload?.1 ?? 0
+                transfer.signing = signing
                 let rejection: TransportError? = shared.withLock { box in
                     if box.shuttingDown { return TransportError(.shutdown, "the HTTP client is shut down") }
                     if box.cancelledEarly.remove(id) != nil {
@@ -195,6 +217,24 @@ public final class CurlHTTPClient: WebhookSender, Sendable {
         }
         return try result.get()
     }
+}
+
+/// AWS Signature Version 4, computed by libcurl (`CURLOPT_AWS_SIGV4`).
+public struct AWSSigV4: Sendable, CustomStringConvertible {
+    /// e.g. `aws:amz:us-east-1:s3`.
+    public var provider: String
+    public var accessKeyID: String
+    public var secretAccessKey: String
+
+    /// Signing for S3 in `region`.
+    public init(region: String, accessKeyID: String, secretAccessKey: String) {
+        provider = "aws:amz:\(region):s3"
+        self.accessKeyID = accessKeyID
+        self.secretAccessKey = secretAccessKey
+    }
+
+    /// Never shows the secret.
+    public var description: String { "AWSSigV4(\(provider), key \(accessKeyID), secret <redacted>)" }
 }
 
 /// A response with its whole body (``CurlHTTPClient/request(_:url:headers:body:maxBodyBytes:totalTimeout:)``).

@@ -87,7 +87,13 @@ final class CurlMultiLoop: @unchecked Sendable {
         ccurl_easy_setopt_string(easy, CURLOPT_PROXY, configuration.proxy ?? "")
         ccurl_easy_setopt_long(easy, CURLOPT_TCP_NODELAY, 1)
         ccurl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, list)
-        if transfer.body != nil || transfer.method == "POST" {
+        if let descriptor = transfer.uploadDescriptor {
+            _ = descriptor
+            ccurl_easy_setopt_long(easy, CURLOPT_UPLOAD, 1)
+            ccurl_easy_setopt_off_t(easy, CURLOPT_INFILESIZE_LARGE, curl_off_t(transfer.uploadSize))
+            ccurl_easy_setopt_data_callback(easy, CURLOPT_READFUNCTION, CurlCallbacks.read)
+            ccurl_easy_setopt_pointer(easy, CURLOPT_READDATA, transfer.pointer)
+        } else if transfer.body != nil || transfer.method == "POST" {
             let body = transfer.body ?? []
             ccurl_easy_setopt_long(easy, CURLOPT_POST, 1)
             ccurl_easy_setopt_off_t(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
@@ -100,7 +106,12 @@ final class CurlMultiLoop: @unchecked Sendable {
         } else {
             ccurl_easy_setopt_long(easy, CURLOPT_HTTPGET, 1)
         }
-        if transfer.method != "GET" && transfer.method != "POST" {
+        if let signing = transfer.signing {
+            ccurl_easy_setopt_string(easy, CURLOPT_AWS_SIGV4, signing.provider)
+            ccurl_easy_setopt_string(easy, CURLOPT_USERNAME, signing.accessKeyID)
+            ccurl_easy_setopt_string(easy, CURLOPT_PASSWORD, signing.secretAccessKey)
+        }
+        if transfer.method != "GET" && transfer.method != "POST" && transfer.uploadDescriptor == nil {
             ccurl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, transfer.method)
         }
         ccurl_easy_setopt_data_callback(easy, CURLOPT_WRITEFUNCTION, CurlCallbacks.write)

@@ -41,6 +41,11 @@ final class CurlTransfer {
     let sink: CurlBodySink
     let policy: NetworkPolicy?
     let totalTimeout: Duration?
+    /// Streams the request body from this descriptor (PUT uploads).
+    var uploadDescriptor: Int32?
+    var uploadSize: Int64 = 0
+    /// AWS SigV4 signing done by libcurl itself.
+    var signing: AWSSigV4?
     var continuation: CheckedContinuation<Result<CurlOutcome, TransportError>, Never>?
     var easy: UnsafeMutableRawPointer?
     var headerList: UnsafeMutablePointer<curl_slist>?
@@ -81,6 +86,16 @@ final class CurlTransfer {
 
     static func from(_ pointer: UnsafeMutableRawPointer) -> CurlTransfer {
         Unmanaged<CurlTransfer>.fromOpaque(pointer).takeUnretainedValue()
+    }
+
+    /// Fills libcurl's upload buffer from the upload descriptor.
+    func readUpload(into buffer: UnsafeMutableRawPointer, capacity: Int) -> Int {
+        guard let descriptor = uploadDescriptor else { return 0 }
+        while true {
+            let count = read(descriptor, buffer, capacity)
+            if count < 0 && errno == EINTR { continue }
+            return count < 0 ? Int(CURL_READFUNC_ABORT) : count
+        }
     }
 
     /// Takes a chunk of body; returns false to end the transfer.
@@ -128,6 +143,12 @@ enum CurlCallbacks {
         guard let data, let userdata else { return 0 }
         let length = size * count
         return CurlTransfer.from(userdata).take(UnsafeRawBufferPointer(start: data, count: length)) ? length : 0
+    }
+
+    /// Streams an upload from its file.
+    static let read: ccurl_data_callback = { data, size, count, userdata in
+        guard let data, let userdata else { return Int(CURL_READFUNC_ABORT) }
+        return CurlTransfer.from(userdata).readUpload(into: data, capacity: size * count)
     }
 
     /// Picks `Retry-After` out of the header lines; a new status line (e.g. after 100) resets it.

@@ -11,8 +11,8 @@ public import WorkerPipeline
 ///   (speech over half the clip and at most one cut per 20 s), `dynamic` (3 or more cuts),
 ///   else `unknown`.
 /// - render: ``ClipRenderer``, one progress event per clip ("Rendering clip 3/5...").
-/// - upload: clips, `transcript.json` and `plan.json` into the job's media directory, served
-///   under `/media/<job_id>/`.
+/// - upload: clips, `transcript.json` and `plan.json` through the job's ``OutputStorage`` (the
+///   media directory served under `/media/<job_id>/`, or S3).
 /// Nothing is invented: without transcript text, summaries and tags say so or stay empty.
 public struct FFmpegMediaEngine: ClippingEngine {
     public let name = "ffmpeg"
@@ -68,33 +68,32 @@ public struct FFmpegMediaEngine: ClippingEngine {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         struct PlanFile: Encodable { var clips: [PlannedClip] }
+        let transcriptPath = context.workDirectory + "/transcript.json"
+        let planPath = context.workDirectory + "/plan.json"
         do {
-            try encoder.encode(transcript).write(to: URL(fileURLWithPath: context.outputDirectory + "/transcript.json"))
-            try encoder.encode(PlanFile(clips: plan)).write(to: URL(fileURLWithPath: context.outputDirectory + "/plan.json"))
+            try encoder.encode(transcript).write(to: URL(fileURLWithPath: transcriptPath))
+            try encoder.encode(PlanFile(clips: plan)).write(to: URL(fileURLWithPath: planPath))
         } catch {
             throw PipelineError("Failed to store outputs: \(error.localizedDescription)")
         }
+        let storage = context.storage
+        let jobID = context.job.id
         var clips = [JobOutput.Clip]()
         for (clip, path) in rendered {
-            let name = "clip_\(clip.clipIndex).mp4"
-            let destination = context.outputDirectory + "/" + name
-            try? FileManager.default.removeItem(atPath: destination)
-            do {
-                try FileManager.default.moveItem(atPath: path, toPath: destination)
-            } catch {
-                throw PipelineError("Failed to store clip \(clip.clipIndex): \(error.localizedDescription)")
-            }
+            let url = try await storage.store(path, as: "clip_\(clip.clipIndex).mp4", jobID: jobID, contentType: "video/mp4")
             clips.append(
                 JobOutput.Clip(
-                    clipIndex: clip.clipIndex, s3URL: context.mediaBaseURL + name, durationMs: clip.endTimeMs - clip.startTimeMs,
+                    clipIndex: clip.clipIndex, s3URL: url, durationMs: clip.endTimeMs - clip.startTimeMs,
                     startTimeMs: clip.startTimeMs, endTimeMs: clip.endTimeMs, viralityScore: clip.viralityScore,
                     layoutType: clip.layoutType, summary: clip.summary, tags: clip.tags))
         }
+        let transcriptURL = try await storage.store(transcriptPath, as: "transcript.json", jobID: jobID, contentType: "application/json")
+        let planURL = try await storage.store(planPath, as: "plan.json", jobID: jobID, contentType: "application/json")
         let title = info.title ?? URL(fileURLWithPath: URL(string: spec.videoURL)?.path ?? spec.videoURL).deletingPathExtension().lastPathComponent
         return JobOutput(
             jobID: context.job.id, sourceVideoURL: spec.videoURL, sourceVideoTitle: title,
             sourceVideoDurationSeconds: Double(info.durationMs) / 1000, totalClips: clips.count, clips: clips,
-            transcriptURL: context.mediaBaseURL + "transcript.json", planURL: context.mediaBaseURL + "plan.json",
+            transcriptURL: transcriptURL, planURL: planURL,
             processingTimeSeconds: 0, createdAt: context.job.createdAt.iso8601, engine: name)
     }
 }

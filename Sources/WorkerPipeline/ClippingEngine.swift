@@ -23,18 +23,15 @@ public struct EngineContext: Sendable {
     public var source: SourceMedia
     /// A private directory for this job's intermediate files, removed afterwards.
     public var workDirectory: String
-    /// Where this job's outputs go (served as `/media/<job_id>/<file>`).
-    public var outputDirectory: String
-    /// The base URL of `/media/<job_id>/`.
-    public var mediaBaseURL: String
+    /// Where finished outputs go.
+    public var storage: any OutputStorage
 
     /// Creates a context.
-    public init(job: JobRecord, source: SourceMedia, workDirectory: String, outputDirectory: String, mediaBaseURL: String) {
+    public init(job: JobRecord, source: SourceMedia, workDirectory: String, storage: any OutputStorage) {
         self.job = job
         self.source = source
         self.workDirectory = workDirectory
-        self.outputDirectory = outputDirectory
-        self.mediaBaseURL = mediaBaseURL
+        self.storage = storage
     }
 }
 

@@ -17,19 +17,26 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
     public struct Configuration: Sendable {
         /// `CLIPPING_WORKER_MAX_CONCURRENT_JOBS` (default 2).
         public var maxConcurrentJobs: Int
-        /// `<data dir>/media`: outputs go to `<mediaDirectory>/<job_id>/`.
+        /// `<data dir>/media`: local outputs go to `<mediaDirectory>/<job_id>/`.
         public var mediaDirectory: String
         /// `<data dir>/work`: per-job scratch space, removed after each job.
         public var workDirectory: String
-        /// `CLIPPING_WORKER_PUBLIC_URL` + `/media/`.
-        public var mediaBaseURL: String
+        /// Where outputs are stored (local media directory or S3).
+        public var storage: any OutputStorage
 
         /// Creates a configuration.
-        public init(maxConcurrentJobs: Int = 2, mediaDirectory: String, workDirectory: String, mediaBaseURL: String) {
+        public init(maxConcurrentJobs: Int = 2, mediaDirectory: String, workDirectory: String, storage: any OutputStorage) {
             self.maxConcurrentJobs = max(1, maxConcurrentJobs)
             self.mediaDirectory = mediaDirectory
             self.workDirectory = workDirectory
-            self.mediaBaseURL = mediaBaseURL.hasSuffix("/") ? mediaBaseURL : mediaBaseURL + "/"
+            self.storage = storage
+        }
+
+        /// Local storage under `mediaDirectory`, served at `mediaBaseURL`.
+        public init(maxConcurrentJobs: Int = 2, mediaDirectory: String, workDirectory: String, mediaBaseURL: String) {
+            self.init(
+                maxConcurrentJobs: maxConcurrentJobs, mediaDirectory: mediaDirectory, workDirectory: workDirectory,
+                storage: LocalOutputStorage(mediaDirectory: mediaDirectory, mediaBaseURL: mediaBaseURL))
         }
     }
 
@@ -129,7 +136,6 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
         let work = configuration.workDirectory + "/" + jobID
         let outputs = configuration.mediaDirectory + "/" + jobID
         try? FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        try? FileManager.default.createDirectory(atPath: outputs, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
 
         let reporter = JobProgressReporter(job: job, publisher: publisher, clock: clock, logger: logger)
@@ -140,8 +146,7 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
                     let source = try await self.downloader.fetch(job.spec.videoURL, into: work)
                     try Task.checkCancellation()
                     let context = EngineContext(
-                        job: job, source: source, workDirectory: work, outputDirectory: outputs,
-                        mediaBaseURL: self.configuration.mediaBaseURL + job.id + "/")
+                        job: job, source: source, workDirectory: work, storage: self.configuration.storage)
                     var output = try await self.engine.process(
                         context, enter: { await reporter.enter($0, resumed: false) }, reporter: reporter)
                     output.processingTimeSeconds = Double(started.duration(to: self.clock.now).wholeMilliseconds) / 1000

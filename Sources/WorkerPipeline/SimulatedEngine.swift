@@ -5,7 +5,7 @@ public import WorkerCore
 /// An engine that does no media work: it spends `stageDuration` per stage and reports clips it
 /// did not render, for demos, load tests and benchmarks. It says so: the output's `engine` is
 /// `simulated`, clip URLs use the `simulated:` scheme, and the transcript carries a note that no transcription was done.
-/// The plan and transcript JSON it writes are real files served under `/media`.
+/// The plan and transcript JSON it writes are real files, stored like any output.
 public struct SimulatedEngine<Clock: WorkerClock>: ClippingEngine {
     public let name = "simulated"
     private let stageDuration: Duration
@@ -42,8 +42,12 @@ public struct SimulatedEngine<Clock: WorkerClock>: ClippingEngine {
         try await wait()
         let transcript = #"{"source":"silence","language":null,"segments":[],"note":"simulated engine: no transcription was done"}"#
         let plan = try String(decoding: JSONEncoder().encode(PlanFile(clips: clips.map(PlanFile.Clip.init))), as: UTF8.self)
-        try write(transcript, to: context.outputDirectory + "/transcript.json")
-        try write(plan, to: context.outputDirectory + "/plan.json")
+        try write(transcript, to: context.workDirectory + "/transcript.json")
+        try write(plan, to: context.workDirectory + "/plan.json")
+        let transcriptURL = try await context.storage.store(
+            context.workDirectory + "/transcript.json", as: "transcript.json", jobID: context.job.id, contentType: "application/json")
+        let planURL = try await context.storage.store(
+            context.workDirectory + "/plan.json", as: "plan.json", jobID: context.job.id, contentType: "application/json")
         let output = clips.map { clip in
             JobOutput.Clip(
                 clipIndex: clip.index, s3URL: "simulated://\(context.job.id)/clip_\(clip.index).mp4",
@@ -55,7 +59,7 @@ public struct SimulatedEngine<Clock: WorkerClock>: ClippingEngine {
             jobID: context.job.id, sourceVideoURL: spec.videoURL,
             sourceVideoTitle: URL(string: spec.videoURL).map { $0.deletingPathExtension().lastPathComponent },
             sourceVideoDurationSeconds: nil, totalClips: output.count, clips: output,
-            transcriptURL: context.mediaBaseURL + "transcript.json", planURL: context.mediaBaseURL + "plan.json",
+            transcriptURL: transcriptURL, planURL: planURL,
             processingTimeSeconds: 0, createdAt: context.job.createdAt.iso8601, engine: name)
     }
 

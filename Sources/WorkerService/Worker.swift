@@ -72,6 +72,9 @@ public enum Worker {
             networkPolicy: policy)
         let clock = SystemClock()
 
+        // Uploads go to an endpoint the operator chose (possibly private): no SSRF policy there.
+        let storageConfiguration = CurlClientConfiguration(connectTimeout: .seconds(10), totalTimeout: .seconds(600), networkPolicy: nil)
+        try await CurlHTTPClient.withClient(configuration: storageConfiguration) { storageClient in
         try await CurlHTTPClient.withClient(configuration: clientConfiguration) { client in
             var dispatcherConfiguration = DispatcherConfiguration()
             dispatcherConfiguration.retryPolicy = configuration.retryPolicy
@@ -88,7 +91,7 @@ public enum Worker {
                 downloader: MediaDownloader(client: client, localMediaDirectory: configuration.localMediaDirectory),
                 configuration: .init(
                     maxConcurrentJobs: configuration.maxConcurrentJobs, mediaDirectory: data + "/media",
-                    workDirectory: data + "/work", mediaBaseURL: configuration.effectivePublicURL + "/media/"),
+                    workDirectory: data + "/work", storage: storage(configuration, data: data, client: storageClient)),
                 logger: logger)
             let services = APIServices(
                 jobs: jobs, outbox: outbox,
@@ -112,10 +115,21 @@ public enum Worker {
                     services: [dispatcher, runner, app], gracefulShutdownSignals: signals, logger: logger))
             try await group.run()
         }
+        }
     }
 }
 
 extension Worker {
+    /// S3 when configured, else the data directory served at `/media`.
+    static func storage(_ configuration: WorkerConfiguration, data: String, client: CurlHTTPClient) -> any OutputStorage {
+        if let s3 = configuration.s3 {
+            return S3OutputStorage(
+                client: client, endpoint: s3.endpoint, region: s3.region, bucket: s3.bucket, accessKeyID: s3.accessKeyID,
+                secretAccessKey: s3.secretAccessKey)
+        }
+        return LocalOutputStorage(mediaDirectory: data + "/media", mediaBaseURL: configuration.effectivePublicURL + "/media/")
+    }
+
     /// The configured engine (the configuration already checked that ffmpeg is there).
     static func engine(_ configuration: WorkerConfiguration, clock: SystemClock) -> any ClippingEngine {
         if configuration.engine == "ffmpeg", let engine = FFmpegMediaEngine(transcribeCommand: configuration.transcribeCommand) {

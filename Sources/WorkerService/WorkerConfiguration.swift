@@ -22,7 +22,8 @@ public import WebhookSigning
 /// - `CLIPPING_WORKER_SIMULATED_STAGE_SECONDS` (0.2).
 /// - `CLIPPING_WORKER_PUBLIC_URL` (`http://<host>:<port>`): base of `/media/...` URLs.
 /// - `CLIPPING_WORKER_TRANSCRIBE_COMMAND` (unset): ffmpeg engine transcriber, media path appended.
-/// - `CLIPPING_WORKER_S3_*`: refused until S3 storage exists.
+/// - `CLIPPING_WORKER_S3_ENDPOINT`, `_REGION`, `_BUCKET`, `_ACCESS_KEY_ID`, `_SECRET_ACCESS_KEY` (secret)
+///   (unset): all five store outputs in an S3-compatible store (SigV4) instead of the data dir.
 /// - `CLIPPING_WORKER_MAX_CONCURRENT_JOBS` (2, 1–64).
 public struct WorkerConfiguration: Sendable {
     public var host = "127.0.0.1"
@@ -43,6 +44,20 @@ public struct WorkerConfiguration: Sendable {
     public var engine = FFmpegMediaEngine.isAvailable ? "ffmpeg" : "simulated"
     /// `CLIPPING_WORKER_TRANSCRIBE_COMMAND` for the ffmpeg engine.
     public var transcribeCommand: String?
+    /// S3-compatible output storage; nil keeps outputs in the data directory.
+    public var s3: S3Settings?
+
+    /// `CLIPPING_WORKER_S3_*`: all five together, or none.
+    public struct S3Settings: Sendable, CustomStringConvertible {
+        public var endpoint: String
+        public var region: String
+        public var bucket: String
+        public var accessKeyID: String
+        /// Secret: never logged or printed.
+        public var secretAccessKey: String
+
+        public var description: String { "S3(\(endpoint), \(region), bucket \(bucket), key \(accessKeyID), secret <redacted>)" }
+    }
     public var simulatedStageDuration = Duration.milliseconds(200)
     public var publicURL: String?
     public var maxConcurrentJobs = 2
@@ -200,10 +215,23 @@ public struct WorkerConfiguration: Sendable {
                 throw ConfigurationError("CLIPPING_WORKER_TRANSCRIBE_COMMAND", "\"\(name)\" is not an executable on PATH")
             }
         }
-        for name in ["CLIPPING_WORKER_S3_ENDPOINT", "CLIPPING_WORKER_S3_REGION", "CLIPPING_WORKER_S3_BUCKET",
-                     "CLIPPING_WORKER_S3_ACCESS_KEY_ID", "CLIPPING_WORKER_S3_SECRET_ACCESS_KEY"]
-        where value(name) != nil {
-            throw ConfigurationError(name, "S3 storage is not in this build yet; unset it to store outputs in the data directory")
+        let s3Names = ["CLIPPING_WORKER_S3_ENDPOINT", "CLIPPING_WORKER_S3_REGION", "CLIPPING_WORKER_S3_BUCKET",
+                       "CLIPPING_WORKER_S3_ACCESS_KEY_ID", "CLIPPING_WORKER_S3_SECRET_ACCESS_KEY"]
+        let s3Values = s3Names.map(value)
+        if s3Values.contains(where: { $0 != nil }) {
+            if let missing = zip(s3Names, s3Values).first(where: { $0.1 == nil })?.0 {
+                throw ConfigurationError(missing, "is required when any CLIPPING_WORKER_S3_ setting is given")
+            }
+            let endpoint = s3Values[0]!
+            guard let url = URL(string: endpoint), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil else {
+                throw ConfigurationError("CLIPPING_WORKER_S3_ENDPOINT", "must be an http(s) URL, got \"\(endpoint)\"")
+            }
+            let bucket = s3Values[2]!
+            guard bucket.count >= 3, bucket.count <= 63, bucket.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "-" || $0 == "." }) else {
+                throw ConfigurationError("CLIPPING_WORKER_S3_BUCKET", "must be a bucket name (3–63 lower-case letters, digits, '-' or '.')")
+            }
+            s3 = S3Settings(
+                endpoint: endpoint, region: s3Values[1]!, bucket: bucket, accessKeyID: s3Values[3]!, secretAccessKey: s3Values[4]!)
         }
         if let text = value("CLIPPING_WORKER_MAX_CONCURRENT_JOBS") {
             guard let count = Int(text), (1...64).contains(count) else {

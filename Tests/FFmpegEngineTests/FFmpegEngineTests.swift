@@ -27,7 +27,9 @@ struct FFmpegEngineTests {
     }
 
     /// Runs one job through the real runner with the ffmpeg engine.
-    func runJob(_ body: String, mediaDirectory: String = fixtures) async throws -> Finished {
+    func runJob(
+        _ body: String, mediaDirectory: String = fixtures, storage: ((CurlHTTPClient) -> any OutputStorage)? = nil
+    ) async throws -> Finished {
         let engine = try #require(FFmpegMediaEngine())
         let directory = NSTemporaryDirectory() + "ffmpeg-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -45,7 +47,9 @@ struct FFmpegEngineTests {
             let runner = PipelineRunner(
                 jobs: jobs, publisher: dispatcher, clock: SystemClock(), engine: engine,
                 downloader: MediaDownloader(client: client, localMediaDirectory: mediaDirectory),
-                configuration: .init(mediaDirectory: directory + "/media", workDirectory: directory + "/work", mediaBaseURL: "http://127.0.0.1:1/media/"),
+                configuration: .init(
+                    mediaDirectory: directory + "/media", workDirectory: directory + "/work",
+                    storage: storage?(client) ?? LocalOutputStorage(mediaDirectory: directory + "/media", mediaBaseURL: "http://127.0.0.1:1/media/")),
                 logger: Self.logger)
             let group = ServiceGroup(configuration: .init(services: [dispatcher, runner], logger: Self.logger))
             try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -210,5 +214,39 @@ struct FFmpegEngineTests {
         // No leftovers: neither work files nor partial outputs.
         #expect(!FileManager.default.fileExists(atPath: result.directory + "/work/\(result.job.id)"))
         #expect(!FileManager.default.fileExists(atPath: result.directory + "/media/\(result.job.id)"))
+    }
+
+    @Test func uploadsToS3WhenConfigured() async throws {
+        let moto = try await MotoServer.start()
+        defer { moto.stop() }
+        let signing = AWSSigV4(region: "us-east-1", accessKeyID: "AKIATEST", secretAccessKey: "secret")
+        let bucket = try await CurlHTTPClient.withClient(configuration: .init(networkPolicy: nil)) { client in
+            try await client.request("PUT", url: moto.endpoint + "/clips", body: [], signing: signing)
+        }
+        #expect(bucket.status == 200)
+        let result = try await runJob(
+            """
+            {"video_url": "file://\(Self.fixtures)/sample.mp4", "callback_url": "CALLBACK", "max_clips": 1,
+             "min_clip_duration_seconds": 5, "max_clip_duration_seconds": 8}
+            """,
+            storage: { client in
+                S3OutputStorage(client: client, endpoint: moto.endpoint, region: "us-east-1", bucket: "clips",
+                                accessKeyID: "AKIATEST", secretAccessKey: "secret")
+            })
+        #expect(result.job.status == .completed, "\(result.job.error ?? "")")
+        let output = try #require(result.output)
+        let clipURL = try #require(output.clips.first?.s3URL)
+        #expect(clipURL == moto.endpoint + "/clips/\(result.job.id)/clip_1.mp4")
+        #expect(output.planURL == moto.endpoint + "/clips/\(result.job.id)/plan.json")
+        // Nothing stays in the local media directory.
+        #expect(!FileManager.default.fileExists(atPath: result.directory + "/media/\(result.job.id)/clip_1.mp4"))
+        let downloaded = NSTemporaryDirectory() + "from-s3-\(UUID().uuidString).mp4"
+        try await CurlHTTPClient.withClient(configuration: .init(networkPolicy: nil)) { client in
+            let response = try await client.request("GET", url: clipURL, maxBodyBytes: 50 << 20, signing: signing)
+            #expect(response.status == 200)
+            try Data(response.body).write(to: URL(fileURLWithPath: downloaded))
+        }
+        let video = try #require(try probe(downloaded).streams.first { $0.codec_type == "video" })
+        #expect(video.codec_name == "h264" && video.width == 1080 && video.height == 1920)
     }
 }

@@ -65,7 +65,7 @@ struct WorkerConfigurationTests {
         ("CLIPPING_WORKER_TRANSCRIBE_COMMAND", "/no/such/whisper --model x", "is not an executable on PATH"),
         ("CLIPPING_WORKER_SIMULATED_STAGE_SECONDS", "fast", "must be a number of seconds ≥ 0"),
         ("CLIPPING_WORKER_PUBLIC_URL", "ftp://x", "must be an http(s) URL"),
-        ("CLIPPING_WORKER_S3_BUCKET", "clips", "S3 storage is not in this build yet"),
+        ("CLIPPING_WORKER_S3_BUCKET", "clips", "is required when any CLIPPING_WORKER_S3_ setting is given"),
         ("CLIPPING_WORKER_MAX_CONCURRENT_JOBS", "0", "must be an integer from 1 to 64"),
     ]
 
@@ -78,10 +78,28 @@ struct WorkerConfigurationTests {
             let line = error.description
             #expect(line.contains(message), "\(line)")
             #expect(!line.contains("\n"))
-            #expect(line.hasPrefix(variable == "CLIPPING_WORKER_HOST" ? "CLIPPING_WORKER_API_TOKEN" : variable))
+            let expected = ["CLIPPING_WORKER_HOST": "CLIPPING_WORKER_API_TOKEN", "CLIPPING_WORKER_S3_BUCKET": "CLIPPING_WORKER_S3_ENDPOINT"]
+            #expect(line.hasPrefix(expected[variable] ?? variable))
             // Secrets are never echoed back.
             if variable == "WEBHOOK_SECRET" || variable == "CLIPPING_WORKER_API_TOKEN" { #expect(!line.contains(value)) }
         }
+    }
+
+    @Test func s3SettingsComeTogether() throws {
+        let all = [
+            "CLIPPING_WORKER_S3_ENDPOINT": "http://127.0.0.1:9000", "CLIPPING_WORKER_S3_REGION": "us-east-1",
+            "CLIPPING_WORKER_S3_BUCKET": "clips", "CLIPPING_WORKER_S3_ACCESS_KEY_ID": "AKIAEXAMPLE",
+            "CLIPPING_WORKER_S3_SECRET_ACCESS_KEY": "very-secret-value",
+        ]
+        let configuration = try WorkerConfiguration(values: all)
+        #expect(configuration.s3?.bucket == "clips")
+        #expect(!"\(configuration.s3!)".contains("very-secret-value"))
+        var bad = all
+        bad["CLIPPING_WORKER_S3_BUCKET"] = "Bad_Bucket"
+        #expect(throws: ConfigurationError.self) { try WorkerConfiguration(values: bad) }
+        bad = all
+        bad["CLIPPING_WORKER_S3_ENDPOINT"] = "s3.example.com"
+        #expect(throws: ConfigurationError.self) { try WorkerConfiguration(values: bad) }
     }
 
     @Test func flagNames() {
