@@ -55,7 +55,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("local-media-dir"), help: "directory file:// videos may come from [env CLIPPING_WORKER_LOCAL_MEDIA_DIR]")
     var localMediaDir: String?
 
-    @Option(name: .customLong("engine"), help: "simulated (ffmpeg not in this build yet) [env CLIPPING_WORKER_ENGINE]")
+    @Option(name: .customLong("engine"), help: "ffmpeg (default when ffmpeg and ffprobe are on PATH) or simulated [env CLIPPING_WORKER_ENGINE]")
     var engine: String?
 
     @Option(name: .customLong("simulated-stage-seconds"), help: "time per simulated stage (default 0.2) [env CLIPPING_WORKER_SIMULATED_STAGE_SECONDS]")
@@ -64,22 +64,22 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("public-url"), help: "base of /media URLs (default http://<host>:<port>) [env CLIPPING_WORKER_PUBLIC_URL]")
     var publicUrl: String?
 
-    @Option(name: .customLong("transcribe-command"), help: "ffmpeg engine transcriber (not in this build yet) [env CLIPPING_WORKER_TRANSCRIBE_COMMAND]")
+    @Option(name: .customLong("transcribe-command"), help: "ffmpeg engine: command run with the media path appended, printing SRT, WebVTT or transcript JSON [env CLIPPING_WORKER_TRANSCRIBE_COMMAND]")
     var transcribeCommand: String?
 
-    @Option(name: .customLong("s3-endpoint"), help: "S3 storage (not in this build yet) [env CLIPPING_WORKER_S3_ENDPOINT]")
+    @Option(name: .customLong("s3-endpoint"), help: "S3-compatible output storage (all five together) [env CLIPPING_WORKER_S3_ENDPOINT]")
     var s3Endpoint: String?
 
-    @Option(name: .customLong("s3-region"), help: "S3 storage (not in this build yet) [env CLIPPING_WORKER_S3_REGION]")
+    @Option(name: .customLong("s3-region"), help: "S3-compatible output storage (all five together) [env CLIPPING_WORKER_S3_REGION]")
     var s3Region: String?
 
-    @Option(name: .customLong("s3-bucket"), help: "S3 storage (not in this build yet) [env CLIPPING_WORKER_S3_BUCKET]")
+    @Option(name: .customLong("s3-bucket"), help: "S3-compatible output storage (all five together) [env CLIPPING_WORKER_S3_BUCKET]")
     var s3Bucket: String?
 
-    @Option(name: .customLong("s3-access-key-id"), help: "S3 storage (not in this build yet) [env CLIPPING_WORKER_S3_ACCESS_KEY_ID]")
+    @Option(name: .customLong("s3-access-key-id"), help: "S3-compatible output storage (all five together) [env CLIPPING_WORKER_S3_ACCESS_KEY_ID]")
     var s3AccessKeyId: String?
 
-    @Option(name: .customLong("s3-secret-access-key"), help: "S3 storage (not in this build yet) [env CLIPPING_WORKER_S3_SECRET_ACCESS_KEY]")
+    @Option(name: .customLong("s3-secret-access-key"), help: "S3-compatible output storage (all five together) [env CLIPPING_WORKER_S3_SECRET_ACCESS_KEY]")
     var s3SecretAccessKey: String?
 
     @Option(name: .customLong("max-concurrent-jobs"), help: "jobs at once (default 2) [env CLIPPING_WORKER_MAX_CONCURRENT_JOBS]")
