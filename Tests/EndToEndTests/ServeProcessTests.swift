@@ -186,3 +186,96 @@ struct ServeProcessTests {
         try await receiver.server.shutdown()
     }
 }
+
+/// The ffmpeg engine through the real binary: outputs over HTTP, and cancel kills ffmpeg.
+@Suite(.serialized, .timeLimit(.minutes(2)))
+struct FFmpegServeTests {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("fixtures").path
+
+    func call(_ method: String, _ url: String, body: String? = nil) async throws -> HTTPClientResponse {
+        try await CurlHTTPClient.withClient(configuration: .init(networkPolicy: nil)) { client in
+            try await client.request(
+                method, url: url, headers: body == nil ? [] : ["Content-Type: application/json"], body: body.map { Array($0.utf8) },
+                maxBodyBytes: 64 << 20)
+        }
+    }
+
+    func job(_ base: String, _ id: String) async throws -> [String: Any] {
+        let response = try await call("GET", base + "/ai-clipping/jobs/\(id)")
+        return try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any] ?? [:]
+    }
+
+    func worker() async throws -> WorkerProcess {
+        let data = NSTemporaryDirectory() + "e2e-ffmpeg-\(UUID().uuidString)"
+        let worker = try WorkerProcess(dataDirectory: data, environment: [
+            "CLIPPING_WORKER_ENGINE": "ffmpeg", "CLIPPING_WORKER_LOCAL_MEDIA_DIR": Self.fixtures,
+        ])
+        try await worker.start()
+        return worker
+    }
+
+    @Test func outputsAreReachableAtTheirURLs() async throws {
+        let worker = try await worker()
+        let submitted = try await call(
+            "POST", worker.base + "/ai-clipping/jobs",
+            body: #"{"video_url": "file://\#(Self.fixtures)/sample.mp4", "max_clips": 2, "min_clip_duration_seconds": 5, "max_clip_duration_seconds": 10}"#)
+        let id = try #require((try JSONSerialization.jsonObject(with: Data(submitted.body)) as? [String: Any])?["job_id"] as? String)
+        var state = [String: Any]()
+        let began = ContinuousClock.now
+        while ContinuousClock.now - began < .seconds(90) {
+            state = try await job(worker.base, id)
+            if ["completed", "failed"].contains(state["status"] as? String ?? "") { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(state["status"] as? String == "completed", "\(state["error"] ?? "")")
+        let output = try #require(state["output"] as? [String: Any])
+        // The URLs use the public URL (http://127.0.0.1:0 by default here); fetch them from the real port.
+        func local(_ url: String) -> String { worker.base + String(url[url.range(of: "/media/")!.lowerBound...]) }
+        let transcript = try await call("GET", local(try #require(output["transcript_url"] as? String)))
+        #expect(transcript.status == 200 && transcript.header("Content-Type") == "application/json")
+        #expect(String(decoding: transcript.body, as: UTF8.self).contains(#""source":"sidecar""#))
+        let plan = try await call("GET", local(try #require(output["plan_url"] as? String)))
+        #expect(plan.status == 200)
+        let clips = try #require(output["clips"] as? [[String: Any]])
+        #expect(clips.count == 2)
+        let clip = try await call("GET", local(try #require(clips.first?["s3_url"] as? String)))
+        #expect(clip.status == 200 && clip.header("Content-Type") == "video/mp4")
+        #expect(clip.body.count > 10_000)
+        #expect(Array(clip.body[4..<8]) == Array("ftyp".utf8))
+        #expect(try await worker.terminate() == 0)
+    }
+
+    @Test func cancellingARenderKillsFFmpeg() async throws {
+        let worker = try await worker()
+        // Several long 16:9 renders: plenty of time to cancel one mid-way.
+        let submitted = try await call(
+            "POST", worker.base + "/ai-clipping/jobs",
+            body: #"{"video_url": "file://\#(Self.fixtures)/sample.mp4", "max_clips": 3, "min_clip_duration_seconds": 10, "max_clip_duration_seconds": 13, "target_platform": "youtube"}"#)
+        let id = try #require((try JSONSerialization.jsonObject(with: Data(submitted.body)) as? [String: Any])?["job_id"] as? String)
+        let workPath = worker.dataDirectory + "/work/\(id)"
+        func ffmpegRunning() -> Bool {
+            // Any process whose command line names this job's work directory.
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+            return entries.contains { pid in
+                guard pid.allSatisfy(\.isNumber), let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+                return String(decoding: data, as: UTF8.self).contains(workPath + "/clip_")
+            }
+        }
+        let began = ContinuousClock.now
+        while !ffmpegRunning(), ContinuousClock.now - began < .seconds(60) { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(ffmpegRunning(), "ffmpeg never started rendering")
+        let cancelled = try await call("POST", worker.base + "/ai-clipping/jobs/\(id)/cancel")
+        #expect(cancelled.status == 202)
+        let stop = ContinuousClock.now
+        while try await job(worker.base, id)["status"] as? String != "cancelled", ContinuousClock.now - stop < .seconds(10) {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(try await job(worker.base, id)["status"] as? String == "cancelled")
+        while ffmpegRunning(), ContinuousClock.now - stop < .seconds(5) { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(!ffmpegRunning(), "ffmpeg still running after the cancel")
+        #expect(ContinuousClock.now - stop < .seconds(5))
+        #expect(!FileManager.default.fileExists(atPath: workPath))
+        #expect(try await worker.terminate() == 0)
+    }
+}
