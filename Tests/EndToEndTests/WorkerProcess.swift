@@ -52,6 +52,14 @@ final class WorkerProcess: @unchecked Sendable {
 
     var base: String { "http://127.0.0.1:\(port)" }
 
+    /// A test that fails before stopping its worker must not leave the process behind.
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
     /// SIGKILL: no chance to clean up.
     func killHard() {
         kill(process.processIdentifier, SIGKILL)
