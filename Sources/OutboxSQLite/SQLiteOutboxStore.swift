@@ -230,9 +230,11 @@ public final class SQLiteOutboxStore: OutboxStore {
     public func histories(ofJob jobID: String) async throws(OutboxError) -> [EventHistory] {
         do {
             return try await pool.read { db in
+                // Bodies stay in the database: listings show states and attempts, and a job can
+                // have hundreds of events.
                 let rows = try Row.fetchAll(
                     db,
-                    sql: "SELECT \(OutboxSchema.eventColumns), body FROM webhook_events WHERE job_id = ? ORDER BY sequence",
+                    sql: "SELECT \(OutboxSchema.eventColumns) FROM webhook_events WHERE job_id = ? ORDER BY sequence",
                     arguments: [jobID])
                 let attemptRows = try Row.fetchAll(
                     db,
@@ -246,7 +248,7 @@ public final class SQLiteOutboxStore: OutboxStore {
                     attempts[row["event_id"], default: []].append(try Self.attempt(from: row))
                 }
                 return try rows.map { row in
-                    let event = try Self.event(from: row, body: Array(row["body"] as Data))
+                    let event = try Self.event(from: row, body: nil)
                     return EventHistory(
                         event: event, attempts: attempts[event.id.description] ?? [],
                         lastStatusCode: row["last_status_code"], finalReason: row["final_reason"])

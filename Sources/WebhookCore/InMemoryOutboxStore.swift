@@ -102,8 +102,10 @@ public actor InMemoryOutboxStore: OutboxStore {
 
     public func histories(ofJob jobID: String) throws(OutboxError) -> [EventHistory] {
         order.compactMap { events[$0] }.filter { $0.jobID == jobID }.sorted { $0.sequence < $1.sequence }.map {
-            let list = attempts[$0.id] ?? []
-            return EventHistory(event: $0, attempts: list, lastStatusCode: list.last?.statusCode, finalReason: reasons[$0.id])
+            var event = $0
+            event.body = nil
+            let list = attempts[event.id] ?? []
+            return EventHistory(event: event, attempts: list, lastStatusCode: list.last?.statusCode, finalReason: reasons[event.id])
         }
     }
 

@@ -38,7 +38,7 @@ public protocol OutboxStore: Sendable {
     /// One event with its attempts, or nil.
     func history(of id: EventID) async throws(OutboxError) -> EventHistory?
 
-    /// Every event of a job, by sequence, with attempts.
+    /// Every event of a job, by sequence, with attempts; bodies are not loaded.
     func histories(ofJob jobID: String) async throws(OutboxError) -> [EventHistory]
 
     /// How many events are pending.
