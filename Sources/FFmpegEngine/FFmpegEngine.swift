@@ -40,14 +40,16 @@ public struct FFmpegMediaEngine: ClippingEngine {
 
         await enter(.transcribing)
         let transcript = try await Transcriber(ffmpeg: ffmpeg, command: transcribeCommand).transcribe(
-            context.source.path, info: info, originalURL: context.source.url, workDirectory: context.workDirectory)
+            context.source.path, info: info, originalURL: context.source.url)
 
         await enter(.planning)
-        _ = ClipPlanner.plan(spec: spec, durationMs: info.durationMs, speech: transcript.segments, cuts: [])
+        let draft = ClipPlanner.plan(spec: spec, durationMs: info.durationMs, speech: transcript.segments, cuts: [])
 
         await enter(.detecting)
+        // Scene cuts add starts and snap points; without any, the speech-only draft stands.
         let cuts = try await SceneDetector(ffmpeg: ffmpeg).cuts(context.source.path)
-        let plan = ClipPlanner.plan(spec: spec, durationMs: info.durationMs, speech: transcript.segments, cuts: cuts)
+        let plan = cuts.isEmpty
+            ? draft : ClipPlanner.plan(spec: spec, durationMs: info.durationMs, speech: transcript.segments, cuts: cuts)
         guard !plan.isEmpty else { throw PipelineError("No clip fits the requested durations") }
 
         await enter(.rendering)

@@ -12,7 +12,7 @@ struct Transcriber: Sendable {
     /// The command line, split on spaces; the media path is appended.
     let command: [String]?
 
-    func transcribe(_ path: String, info: MediaInfo, originalURL: String, workDirectory: String) async throws -> Transcript {
+    func transcribe(_ path: String, info: MediaInfo, originalURL: String) async throws -> Transcript {
         if let command, let executable = command.first {
             let resolved = executable.contains("/") ? executable : (Subprocess.which(executable) ?? executable)
             let output = try await Subprocess.run(resolved, Array(command.dropFirst()) + [path])

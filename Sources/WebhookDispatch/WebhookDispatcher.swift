@@ -173,11 +173,6 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         try await store.recordJobState(update, at: clock.now)
     }
 
-    /// Queues events that were stored elsewhere (e.g. in the same transaction as a job update).
-    public func enqueueStored(_ events: [OutboxEvent]) {
-        for event in events { accept(event, redelivery: false) }
-    }
-
     /// Starts a new series of attempts for a stored event, with the same `webhook-id`.
     /// - Throws: ``OutboxError`` `.notFound` for an unknown event.
     public func redeliver(_ id: EventID) async throws(OutboxError) -> OutboxEvent {

@@ -42,13 +42,14 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 }
 
 /// `{"error": {"code", "message", "field"}}`; `field` is always present (null when none).
-struct ErrorBody: Encodable {
-    struct Detail: Encodable {
-        var code: String
-        var message: String
-        var field: String?
+/// The CLI decodes it too.
+public struct ErrorBody: Codable, Sendable {
+    public struct Detail: Codable, Sendable {
+        public var code: String
+        public var message: String
+        public var field: String?
 
-        func encode(to encoder: any Encoder) throws {
+        public func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(code, forKey: .code)
             try container.encode(message, forKey: .message)
@@ -57,7 +58,7 @@ struct ErrorBody: Encodable {
 
         enum CodingKeys: CodingKey { case code, message, field }
     }
-    var error: Detail
+    public var error: Detail
 }
 
 /// Requires `Authorization: Bearer <token>` on every route but the health checks.

@@ -2,13 +2,13 @@ import Foundation
 import WebhookCore
 import WorkerCore
 
-/// `202` body of a submission.
-struct SubmitResponse: Encodable {
-    var job_id: String
-    var status: String
-    var external_job_id: String?
+/// `202` body of a submission (the CLI decodes it too).
+public struct SubmitResponse: Codable, Sendable {
+    public var job_id: String
+    public var status: String
+    public var external_job_id: String?
 
-    func encode(to encoder: any Encoder) throws {
+    public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(job_id, forKey: .job_id)
         try container.encode(status, forKey: .status)
@@ -75,25 +75,25 @@ struct JobResponse: Encodable {
     }
 }
 
-/// `GET /ai-clipping/jobs/{job_id}/deliveries`.
-struct DeliveriesResponse: Encodable {
-    struct Event: Encodable {
-        var event_id: String
-        var event: String
-        var sequence: Int64
-        var state: String
-        var attempts: [Attempt]
+/// `GET /ai-clipping/jobs/{job_id}/deliveries` (the CLI decodes it too).
+public struct DeliveriesResponse: Codable, Sendable {
+    public struct Event: Codable, Sendable {
+        public var event_id: String
+        public var event: String
+        public var sequence: Int64
+        public var state: String
+        public var attempts: [Attempt]
     }
 
-    struct Attempt: Encodable {
-        var attempt: Int
-        var started_at: String
-        var duration_ms: Int64
-        var status_code: Int?
-        var error: String?
-        var outcome: String
+    public struct Attempt: Codable, Sendable {
+        public var attempt: Int
+        public var started_at: String
+        public var duration_ms: Int64
+        public var status_code: Int?
+        public var error: String?
+        public var outcome: String
 
-        func encode(to encoder: any Encoder) throws {
+        public func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(attempt, forKey: .attempt)
             try container.encode(started_at, forKey: .started_at)
@@ -106,7 +106,7 @@ struct DeliveriesResponse: Encodable {
         enum CodingKeys: CodingKey { case attempt, started_at, duration_ms, status_code, error, outcome }
     }
 
-    var events: [Event]
+    public var events: [Event]
 
     init(_ histories: [EventHistory]) {
         events = histories.map { history in

@@ -2,6 +2,7 @@ import ArgumentParser
 import CurlTransport
 import Foundation
 import WebhookCore
+import WorkerAPI
 
 /// `--server` and `--token`, shared by the commands that talk to a running worker.
 struct ClientOptions: ParsableArguments {
@@ -36,10 +37,6 @@ struct ClientOptions: ParsableArguments {
             throw ExitCode(1)
         }
         guard (200..<300).contains(response.status) else {
-            struct ErrorBody: Decodable {
-                struct Detail: Decodable { var code: String; var message: String; var field: String? }
-                var error: Detail
-            }
             if let decoded = try? JSONDecoder().decode(ErrorBody.self, from: Data(response.body)) {
                 printError("clipping-worker: \(response.status) \(decoded.error.code): \(decoded.error.message)")
             } else {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CurlTransport
 import DeliveryLog
+import WorkerAPI
 import Foundation
 
 /// `clipping-worker deliveries tail|list|redeliver`.
@@ -135,25 +136,7 @@ struct DeliveriesCommand: AsyncParsableCommand {
         func run() async throws {
             let response = try await client.call("GET", "/ai-clipping/jobs/\(job)/deliveries")
             if json { return printJSON(response.body) }
-            struct Body: Decodable {
-                struct Event: Decodable {
-                    var event_id: String
-                    var event: String
-                    var sequence: Int
-                    var state: String
-                    var attempts: [Attempt]
-                }
-                struct Attempt: Decodable {
-                    var attempt: Int
-                    var started_at: String
-                    var duration_ms: Int
-                    var status_code: Int?
-                    var error: String?
-                    var outcome: String
-                }
-                var events: [Event]
-            }
-            let body = try JSONDecoder().decode(Body.self, from: Data(response.body))
+            let body = try JSONDecoder().decode(DeliveriesResponse.self, from: Data(response.body))
             for event in body.events {
                 print("#\(event.sequence) \(event.event) \(event.state) \(event.event_id)")
                 for attempt in event.attempts {

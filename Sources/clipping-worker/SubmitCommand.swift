@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import CurlTransport
 import WebhookSigning
+import WorkerAPI
 import WorkerCore
 
 /// `clipping-worker submit`: POST a job, print its id.
@@ -33,8 +34,7 @@ struct SubmitCommand: AsyncParsableCommand {
         let headers = idempotencyKey.map { ["Idempotency-Key: \($0)"] } ?? []
         let response = try await client.call(
             "POST", "/ai-clipping/jobs", body: Array(JSONValue.object(fields).compactText.utf8), headers: headers)
-        struct Submitted: Decodable { var job_id: String }
-        guard let submitted = try? JSONDecoder().decode(Submitted.self, from: Data(response.body)) else {
+        guard let submitted = try? JSONDecoder().decode(SubmitResponse.self, from: Data(response.body)) else {
             printError("clipping-worker: unexpected answer from the worker")
             throw ExitCode(1)
         }

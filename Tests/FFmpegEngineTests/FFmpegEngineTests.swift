@@ -108,17 +108,21 @@ struct FFmpegEngineTests {
     }
 
     /// The bottom quarter of a frame, 64×16 grey pixels.
-    func bottomBand(_ path: String, at seconds: Double) throws -> [UInt8] {
+    func bottomBand(_ path: String, at seconds: Double) throws -> (bytes: [UInt8], diagnostics: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
         process.arguments = ["-v", "error", "-ss", String(seconds), "-i", path, "-frames:v", "1",
                              "-vf", "crop=iw:ih/4:0:ih*3/4,scale=64:16,format=gray", "-f", "rawvideo", "-"]
         let pipe = Pipe()
+        let errors = Pipe()
         process.standardOutput = pipe
+        process.standardError = errors
         try process.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        return Array(data)
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1
+        return (Array(data), "exit \(process.terminationStatus), file \(size) bytes, stderr: \(text.suffix(300))")
     }
 
     @Test func rendersClipsForTheTargetFrameWithCaptions() async throws {
@@ -180,9 +184,9 @@ struct FFmpegEngineTests {
         let video = try #require(try probe(plainClip).streams.first { $0.codec_type == "video" })
         #expect(video.width == 1920 && video.height == 1080)
         #expect(plain.output?.clips.first?.startTimeMs == captioned.output?.clips.first?.startTimeMs)
-        let a = try bottomBand(plainClip, at: 1.5)
-        let b = try bottomBand(captionedClip, at: 1.5)
-        #expect(a.count == 1024 && b.count == 1024)
+        let (a, aInfo) = try bottomBand(plainClip, at: 1.5)
+        let (b, bInfo) = try bottomBand(captionedClip, at: 1.5)
+        #expect(a.count == 1024 && b.count == 1024, "plain: \(aInfo); captioned: \(bInfo)")
         let difference = zip(a, b).reduce(0) { $0 + abs(Int($1.0) - Int($1.1)) } / max(1, a.count)
         #expect(difference > 3, "mean difference \(difference) in the caption band")
     }

@@ -32,12 +32,12 @@ struct TranscriberTests {
         chmod(script, 0o755)
         let source = Self.fixtures + "/sample.mp4"
         let transcript = try await Transcriber(ffmpeg: ffmpeg, command: [script]).transcribe(
-            source, info: try await info(source), originalURL: "file://" + source, workDirectory: directory)
+            source, info: try await info(source), originalURL: "file://" + source)
         #expect(transcript.source == "command")
         #expect(transcript.segments == [.init(startMs: 1000, endMs: 2500, text: "Hello there"), .init(startMs: 3000, endMs: 4000, text: "again")])
         let failing = Transcriber(ffmpeg: ffmpeg, command: ["/bin/false"])
         await #expect(throws: (any Error).self) {
-            try await failing.transcribe(source, info: try await info(source), originalURL: "file://" + source, workDirectory: directory)
+            try await failing.transcribe(source, info: try await info(source), originalURL: "file://" + source)
         }
     }
 
@@ -53,17 +53,17 @@ struct TranscriberTests {
         mux.waitUntilExit()
         let transcriber = Transcriber(ffmpeg: ffmpeg, command: nil)
         let fromStream = try await transcriber.transcribe(
-            embedded, info: try await info(embedded), originalURL: "https://e.com/embedded.mp4", workDirectory: directory)
+            embedded, info: try await info(embedded), originalURL: "https://e.com/embedded.mp4")
         #expect(fromStream.source == "embedded" && fromStream.segments.count == 8)
         // Sidecar: sample.srt beside a file:// sample.mp4.
         let sample = Self.fixtures + "/sample.mp4"
         let fromSidecar = try await transcriber.transcribe(
-            sample, info: try await info(sample), originalURL: "file://" + sample, workDirectory: directory)
+            sample, info: try await info(sample), originalURL: "file://" + sample)
         #expect(fromSidecar.source == "sidecar")
         #expect(fromSidecar.segments.first?.text == "Welcome to the clipping worker sample video.")
         // Silence detection: the same video downloaded over http has no sidecar.
         let fromSilence = try await transcriber.transcribe(
-            sample, info: try await info(sample), originalURL: "https://e.com/sample.mp4", workDirectory: directory)
+            sample, info: try await info(sample), originalURL: "https://e.com/sample.mp4")
         #expect(fromSilence.source == "silence")
         #expect(fromSilence.segments.allSatisfy { $0.text == nil })
         // The eight spoken sentences are found as speech, roughly where the subtitles put them.
