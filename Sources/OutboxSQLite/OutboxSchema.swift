@@ -72,6 +72,27 @@ enum OutboxSchema {
                         WHERE status NOT IN ('completed', 'failed', 'cancelled');
                     """)
         }
+        migrator.registerMigration("v3-webhook-jobs") { db in
+            // One row per job with events: its next sequence and the durable facts that decide
+            // what may still be stored or sent (terminal stored, callback gone). The row a
+            // shared store leases per job.
+            try db.execute(
+                sql: """
+                    CREATE TABLE webhook_jobs (
+                        job_id TEXT PRIMARY KEY,
+                        next_sequence INTEGER NOT NULL CHECK (next_sequence >= 1),
+                        terminal_stored INTEGER NOT NULL DEFAULT 0 CHECK (terminal_stored IN (0, 1)),
+                        gone INTEGER NOT NULL DEFAULT 0 CHECK (gone IN (0, 1))
+                    ) WITHOUT ROWID;
+                    INSERT INTO webhook_jobs (job_id, next_sequence, terminal_stored, gone)
+                        SELECT job_id, MAX(sequence) + 1,
+                            MAX(event_type IN ('job.completed', 'job.failed')),
+                            job_id IN (SELECT job_id FROM webhook_gone_jobs)
+                        FROM webhook_events GROUP BY job_id;
+                    INSERT OR IGNORE INTO webhook_jobs (job_id, next_sequence, gone)
+                        SELECT job_id, 1, 1 FROM webhook_gone_jobs;
+                    """)
+        }
         return migrator
     }
 

@@ -74,9 +74,17 @@ public final class SQLiteOutboxStore: OutboxStore {
                         created_at, series_started_at, next_attempt_at, final_reason, updated_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
+            let upsertJob = try db.cachedStatement(
+                sql: """
+                    INSERT INTO webhook_jobs (job_id, next_sequence, terminal_stored) VALUES (?, ?, ?)
+                    ON CONFLICT (job_id) DO UPDATE SET next_sequence = excluded.next_sequence,
+                        terminal_stored = MAX(terminal_stored, excluded.terminal_stored)
+                    """)
             for (draft, id) in zip(drafts, ids) {
-                if let update = draft.jobUpdate { try OutboxSchema.apply(update, at: time, in: db) }
                 let entry = try jobs.entry(for: draft.jobID, in: db)
+                // After the terminal event, progress is an update coalesced away: no row, no sequence.
+                if entry.terminalStored && !draft.kind.isTerminal { continue }
+                if let update = draft.jobUpdate { try OutboxSchema.apply(update, at: time, in: db) }
                 let sequence = entry.nextSequence
                 let body = draft.body(id: id, sequence: sequence)
                 var event = OutboxEvent(
@@ -92,7 +100,9 @@ public final class SQLiteOutboxStore: OutboxStore {
                     event.state.rawValue, time.milliseconds, time.milliseconds, time.milliseconds, reason,
                     time.milliseconds,
                 ])
-                jobs.advance(draft.jobID, to: sequence + 1)
+                let terminal = entry.terminalStored || draft.kind.isTerminal
+                try upsertJob.execute(arguments: [draft.jobID, sequence + 1, terminal])
+                jobs.advance(draft.jobID, to: sequence + 1, terminalStored: terminal)
                 stored.append(event)
             }
             return stored
@@ -139,6 +149,12 @@ public final class SQLiteOutboxStore: OutboxStore {
                     """)
             let finished = try db.cachedStatement(
                 sql: "UPDATE webhook_events SET state = ?, final_reason = ?, updated_at = ? WHERE event_id = ?")
+            let restarted = try db.cachedStatement(
+                sql: """
+                    UPDATE webhook_events SET state = 'pending', series_started_at = ?, series_attempts = 0,
+                        next_attempt_at = ?, final_reason = NULL, updated_at = ?
+                    WHERE event_id = ?
+                    """)
             for change in changes {
                 switch change {
                 case .attempted(let id, let record, let next):
@@ -154,10 +170,18 @@ public final class SQLiteOutboxStore: OutboxStore {
                     ])
                 case .finished(let id, let state, let reason, let time):
                     try finished.execute(arguments: [state.rawValue, reason, time.milliseconds, id.description])
+                case .seriesRestarted(let id, let time):
+                    try restarted.execute(arguments: [time.milliseconds, time.milliseconds, time.milliseconds, id.description])
                 case .callbackGone(let jobID, let time):
                     try db.execute(
                         sql: "INSERT OR IGNORE INTO webhook_gone_jobs (job_id, gone_at) VALUES (?, ?)",
                         arguments: [jobID, time.milliseconds])
+                    try db.execute(
+                        sql: """
+                            INSERT INTO webhook_jobs (job_id, next_sequence, gone) VALUES (?, 1, 1)
+                            ON CONFLICT (job_id) DO UPDATE SET gone = 1
+                            """,
+                        arguments: [jobID])
                     jobs.markGone(jobID)
                 }
             }
@@ -325,6 +349,7 @@ final class JobCache: @unchecked Sendable {
     struct Entry {
         var nextSequence: Int64
         var gone: Bool
+        var terminalStored: Bool
     }
     private var entries: [String: Entry] = [:]
     /// Bounds memory over millions of jobs; a dropped entry is simply read again.
@@ -332,17 +357,19 @@ final class JobCache: @unchecked Sendable {
 
     func entry(for jobID: String, in db: Database) throws -> Entry {
         if let entry = entries[jobID] { return entry }
-        let maximum = try Int64.fetchOne(
-            db, sql: "SELECT MAX(sequence) FROM webhook_events WHERE job_id = ?", arguments: [jobID]) ?? 0
-        let gone = try Bool.fetchOne(db, sql: "SELECT 1 FROM webhook_gone_jobs WHERE job_id = ?", arguments: [jobID]) ?? false
+        let row = try Row.fetchOne(
+            db, sql: "SELECT next_sequence, gone, terminal_stored FROM webhook_jobs WHERE job_id = ?", arguments: [jobID])
         if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
-        let entry = Entry(nextSequence: maximum + 1, gone: gone)
+        let entry = Entry(
+            nextSequence: row?["next_sequence"] ?? 1, gone: row?["gone"] ?? false,
+            terminalStored: row?["terminal_stored"] ?? false)
         entries[jobID] = entry
         return entry
     }
 
-    func advance(_ jobID: String, to next: Int64) {
+    func advance(_ jobID: String, to next: Int64, terminalStored: Bool) {
         entries[jobID]?.nextSequence = next
+        if terminalStored { entries[jobID]?.terminalStored = true }
     }
 
     func reset() {

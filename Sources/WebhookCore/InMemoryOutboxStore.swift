@@ -7,6 +7,8 @@ public actor InMemoryOutboxStore: OutboxStore {
     private var reasons: [EventID: String] = [:]
     private var nextSequence: [String: Int64] = [:]
     private var goneJobs: Set<String> = []
+    /// Jobs whose terminal event is stored: later started/progress drafts never become events.
+    private var terminalJobs: Set<String> = []
     /// The last state stored for each job.
     public private(set) var jobStates: [String: JobStateUpdate] = [:]
 
@@ -16,6 +18,8 @@ public actor InMemoryOutboxStore: OutboxStore {
     public func append(_ drafts: [EventDraft], at time: Timestamp) throws(OutboxError) -> [OutboxEvent] {
         var stored = [OutboxEvent]()
         for draft in drafts {
+            if !draft.kind.isTerminal && terminalJobs.contains(draft.jobID) { continue }
+            if draft.kind.isTerminal { terminalJobs.insert(draft.jobID) }
             if let update = draft.jobUpdate { jobStates[update.jobID] = update }
             let sequence = (nextSequence[draft.jobID] ?? 1)
             nextSequence[draft.jobID] = sequence + 1
@@ -54,6 +58,14 @@ public actor InMemoryOutboxStore: OutboxStore {
                 event.state = state
                 events[id] = event
                 reasons[id] = reason
+            case .seriesRestarted(let id, let time):
+                guard var event = events[id] else { continue }
+                event.state = .pending
+                event.seriesStartedAt = time
+                event.seriesAttempts = 0
+                event.nextAttemptAt = time
+                events[id] = event
+                reasons[id] = nil
             case .callbackGone(let jobID, _):
                 goneJobs.insert(jobID)
             }

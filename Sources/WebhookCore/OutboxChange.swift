@@ -5,6 +5,9 @@ public enum OutboxChange: Sendable, Hashable {
     case attempted(EventID, AttemptRecord, nextAttemptAt: Timestamp?)
     /// The event ended without an attempt (superseded, dropped or failed), for `reason`.
     case finished(EventID, DeliveryState, reason: String, at: Timestamp)
+    /// An operator's redelivery of an event whose attempt was in flight: after that attempt's
+    /// record, the event is pending again with a new series that began at `at`.
+    case seriesRestarted(EventID, at: Timestamp)
     /// The job's callback answered 410 Gone: no further event of the job is attempted.
     case callbackGone(jobID: String, at: Timestamp)
 }

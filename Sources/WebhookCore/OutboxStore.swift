@@ -11,6 +11,11 @@ public protocol OutboxStore: Sendable {
     /// A draft's ``EventDraft/jobUpdate`` is stored in the same transaction.
     /// Returns once the events are committed (durable), with their bodies. Events of a job whose
     /// callback is gone are stored as `failed` (terminal) or `dropped` (progress) at once.
+    ///
+    /// The store remembers, per job and durably, that its terminal event is stored: a
+    /// `job.started`/`job.progress` draft that arrives after it never becomes an event (no
+    /// sequence, no row, absent from the result), decided in the same transaction, so a receiver
+    /// can never get progress after the terminal event — across restarts and across workers.
     /// - Throws: ``OutboxError`` when the events could not be stored; then none was.
     func append(_ drafts: [EventDraft], at time: Timestamp) async throws(OutboxError) -> [OutboxEvent]
 

@@ -31,10 +31,8 @@ final class OriginState {
 /// one re-checks the state it refers to.
 struct TimerQueue {
     enum Target: Hashable {
-        /// A job's head event is due.
+        /// A job's machine asked to be woken (its head is due, or its held progress may go).
         case job(String)
-        /// A job's held progress update may go.
-        case throttle(String)
         /// A paused origin may be probed.
         case probe(Origin)
     }

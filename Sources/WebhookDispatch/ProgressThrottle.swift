@@ -42,6 +42,12 @@ public struct ProgressThrottle: Sendable {
         return draft
     }
 
+    /// When the held update may go, if one is held.
+    public func heldUntil(interval: Duration) -> Timestamp? {
+        guard held != nil, let last = lastEmittedAt else { return nil }
+        return last.advanced(by: interval)
+    }
+
     /// Throws away the held update (a terminal event supersedes it).
     public mutating func discardHeld() {
         held = nil

@@ -2,13 +2,66 @@ import Logging
 import WebhookCore
 
 extension WebhookDispatcher {
-    // MARK: - Queues
+    // MARK: - Feeding the machines
 
-    func jobQueue(_ jobID: String, callbackURL: String) -> JobQueue {
-        if let job = jobs[jobID] { return job }
-        let job = JobQueue(jobID: jobID, callbackURL: callbackURL)
-        jobs[jobID] = job
-        return job
+    /// Runs `body` on the job's machine (made on first use), then carries out its actions and
+    /// forgets the machine once it has nothing left to remember.
+    @discardableResult
+    func withJob<R>(
+        _ jobID: String, callbackURL: String, _ body: (inout JobDeliveryMachine, inout [JobDeliveryMachine.Action]) -> R
+    ) -> R {
+        var actions = self.actions
+        self.actions = []
+        actions.removeAll(keepingCapacity: true)
+        let before = jobs[jobID]?.queue.count ?? 0
+        let result: R
+        if jobs[jobID] == nil { jobs[jobID] = JobDeliveryMachine(jobID: jobID, callbackURL: callbackURL) }
+        result = body(&jobs[jobID]!, &actions)
+        let after = jobs[jobID]?.queue.count ?? 0
+        if jobs[jobID]?.isFinished == true { jobs[jobID] = nil }
+        countPending(after - before)
+        let callback = callbackURL
+        for action in actions { carryOut(action, jobID: jobID, callbackURL: callback) }
+        actions.removeAll(keepingCapacity: true)
+        self.actions = actions
+        return result
+    }
+
+    private func countPending(_ delta: Int) {
+        guard delta != 0 else { return }
+        pendingEvents += delta
+        metrics.setPending(pendingEvents)
+    }
+
+    private func carryOut(_ action: JobDeliveryMachine.Action, jobID: String, callbackURL: String) {
+        switch action {
+        case .storeDraft(let draft):
+            heldProgressInput.yield(draft)
+        case .persist(let change):
+            pendingChanges.append(change)
+            changesReadyInput.yield()
+        case .report(let report):
+            metrics.count(report.kind, report.outcome)
+            observer.record(
+                DeliveryRecord(
+                    time: clock.now, eventID: report.eventID, jobID: jobID, kind: report.kind, sequence: report.sequence,
+                    attempt: report.attempt, url: callbackURL, statusCode: report.statusCode, outcome: report.outcome,
+                    durationMs: report.durationMs, error: report.error, nextAttemptAt: report.nextAttemptAt))
+        case .resolveWaiter(let id, let result):
+            waiters.removeValue(forKey: id)?.resume(returning: result)
+        case .armTimer(let deadline):
+            arm(.job(jobID), at: deadline)
+        case .releasedBody(let bytes):
+            bodyBytesHeld -= bytes
+        }
+    }
+
+    /// Whether an event body of `size` bytes may stay in memory (it is charged if so).
+    func reserveBody(_ size: Int, paused: Bool) -> Bool {
+        // Bodies of a paused origin's events would sit in memory for a long time: read them back when due.
+        guard size > 0, !paused, bodyBytesHeld + size <= configuration.bodyCacheBytes else { return false }
+        bodyBytesHeld += size
+        return true
     }
 
     func originState(_ origin: Origin) -> OriginState {
@@ -21,218 +74,121 @@ extension WebhookDispatcher {
         return state
     }
 
-    /// Takes a stored event into its job's queue (or reports it, when the store already ended it).
+    /// Takes a stored event into its job's machine.
     func accept(_ event: OutboxEvent, redelivery: Bool, pumpNow: Bool = true) {
-        // Recovery may already have queued an event whose append was still returning.
-        if pumpNow, recoveredIDs?.contains(event.id) == true { return }
-        acceptedBeforeRecovery?.insert(event.id)
-        let job = jobQueue(event.jobID, callbackURL: event.callbackURL)
-        guard event.state == .pending else {
-            // Stored already final: the job's callback is gone.
-            report(event: event, job: job, outcome: event.state == .failed ? .failed : .dropped, attempt: nil,
-                   statusCode: nil, durationMs: nil, error: "callback gone (410)", nextAttemptAt: nil)
-            resolveWaiter(event.id, .failed(reason: "callback gone (410)"))
-            return
+        let paused = Origin(url: event.callbackURL).flatMap { origins[$0] }?.breaker.isPaused ?? false
+        let keep = event.state == .pending && reserveBody(event.body?.count ?? 0, paused: paused)
+        let now = clock.now
+        var kept = keep
+        withJob(event.jobID, callbackURL: event.callbackURL) { job, actions in
+            let before = job.queue.count
+            job.accept(event, now: now, keepBody: keep, redelivery: redelivery, into: &actions)
+            // Not queued (superseded or already final): give the reserved bytes back.
+            if job.queue.count == before { kept = false }
         }
-        if event.kind.isTerminal {
-            job.terminalStored = true
-        } else if job.terminalStored && !redelivery && !job.events.contains(where: { $0.kind.isTerminal && $0.sequence < event.sequence }) {
-            // Stored before the terminal event but queued after it: it can no longer be sent in order.
-            let now = clock.now
-            pendingChanges.append(.finished(event.id, .superseded, reason: "superseded by the terminal event", at: now))
-            changesReadyInput.yield()
-            report(event: event, job: job, outcome: .superseded, attempt: nil, statusCode: nil, durationMs: nil,
-                   error: "superseded by the terminal event", nextAttemptAt: nil)
-            return
-        }
-        let size = event.body?.count ?? 0
-        // Bodies of a paused origin's events would sit in memory for a long time: read them back when due.
-        let paused = job.origin.flatMap { origins[$0] }?.breaker.isPaused ?? false
-        let keepBody = size > 0 && !paused && bodyBytesHeld + size <= configuration.bodyCacheBytes
-        if keepBody { bodyBytesHeld += size }
-        job.insert(QueuedEvent(event, keepBody: keepBody))
-        pendingEvents += 1
-        metrics.setPending(pendingEvents)
-        if pumpNow { pump(job) }
-    }
-
-    /// Ends every waiting (not in-flight) started/progress event of the job as superseded.
-    func supersedeWaitingProgress(of job: JobQueue, at now: Timestamp) {
-        var kept = [QueuedEvent]()
-        for (index, event) in job.events.enumerated() {
-            if event.kind.isTerminal || (index == 0 && job.inFlight) {
-                if index == 0 && job.inFlight && !event.kind.isTerminal { job.supersedeInFlight = true }
-                kept.append(event)
-                continue
-            }
-            release(event)
-            pendingChanges.append(.finished(event.id, .superseded, reason: "superseded by the terminal event", at: now))
-            report(queued: event, job: job, outcome: .superseded, attempt: nil, statusCode: nil, durationMs: nil,
-                   error: "superseded by the terminal event", nextAttemptAt: nil)
-        }
-        if kept.count != job.events.count {
-            job.events = kept
-            changesReadyInput.yield()
-        }
+        if keep && !kept { bodyBytesHeld -= event.body?.count ?? 0 }
+        if pumpNow { pump(event.jobID) }
     }
 
     // MARK: - Scheduling
 
     /// Starts the job's head attempt if it is due and its origin lets it; otherwise arranges to
     /// come back (timer, origin slot, probe).
-    func pump(_ job: JobQueue) {
-        guard !draining, !job.inFlight else { return }
-        while let head = job.events.first {
-            if job.gone {
-                finishHead(job, state: head.kind.isTerminal ? .failed : .dropped, reason: "callback gone (410)")
-                continue
-            }
-            guard let origin = job.origin else {
-                finishHead(job, state: head.kind.isTerminal ? .failed : .dropped, reason: "callback URL has no scheme or host")
-                continue
-            }
-            let now = clock.now
-            if head.nextAttemptAt > now {
-                if job.armedAt != head.nextAttemptAt {
-                    job.armedAt = head.nextAttemptAt
-                    arm(.job(job.jobID), at: head.nextAttemptAt)
-                }
-                return
-            }
-            let state = originState(origin)
-            var probe = false
-            if state.breaker.isPaused {
-                if !state.probeInFlight && state.breaker.beginProbe(now: now) {
-                    probe = true
-                } else {
-                    if state.parked.insert(job.jobID).inserted { dropBodies(of: job) }
-                    if case .open(let probeAt, _) = state.breaker.state {
-                        if state.probeArmedAt != probeAt {
-                            state.probeArmedAt = probeAt
-                            arm(.probe(origin), at: probeAt)
-                        }
-                        if head.kind.isTerminal { resolveWaiter(head.id, .queued(nextAttemptAt: probeAt)) }
+    func pump(_ jobID: String) {
+        guard !draining, let machine = jobs[jobID] else { return }
+        let now = clock.now
+        let poll = withJob(jobID, callbackURL: machine.callbackURL) { job, actions in job.poll(now: now, into: &actions) }
+        guard poll == .ready, let origin = machine.origin else { return }
+        let state = originState(origin)
+        var probe = false
+        if state.breaker.isPaused {
+            if !state.probeInFlight && state.breaker.beginProbe(now: now) {
+                probe = true
+            } else {
+                var probeAt: Timestamp?
+                if case .open(let at, _) = state.breaker.state {
+                    probeAt = at
+                    if state.probeArmedAt != at {
+                        state.probeArmedAt = at
+                        arm(.probe(origin), at: at)
                     }
-                    return
                 }
-            } else if state.inFlight >= configuration.perOriginConcurrency {
-                state.wait(job.jobID)
+                let newlyParked = state.parked.insert(jobID).inserted
+                // Behind an open or a probing origin alike, a waiting job stops waiting.
+                withJob(jobID, callbackURL: machine.callbackURL) { job, actions in
+                    if newlyParked { job.dropBodies(into: &actions) }
+                    job.parked(probeAt: probeAt, into: &actions)
+                }
                 return
             }
-            start(job, origin: state, probe: probe)
+        } else if state.inFlight >= configuration.perOriginConcurrency {
+            state.wait(jobID)
             return
         }
-        if job.isFinished { jobs[job.jobID] = nil }
-    }
-
-    private func start(_ job: JobQueue, origin: OriginState, probe: Bool) {
-        let head = job.events[0]
-        job.inFlight = true
-        job.armedAt = nil
-        origin.inFlight += 1
-        if probe { origin.probeInFlight = true }
+        guard let attempt = jobs[jobID]?.beginAttempt(now: now, isProbe: probe) else { return }
+        state.inFlight += 1
+        if probe { state.probeInFlight = true }
         attemptsInFlight += 1
         let item = DeliveryWork(
-            jobID: job.jobID, eventID: head.id, kind: head.kind, sequence: head.sequence, attempt: head.attempts + 1,
-            url: job.callbackURL, body: head.body, isProbe: probe)
+            jobID: jobID, eventID: attempt.eventID, kind: attempt.kind, sequence: attempt.sequence,
+            attempt: attempt.number, url: machine.callbackURL, body: attempt.body, isProbe: probe)
         if case .terminated = workInput.yield(item) {
             // Shutting down: the event stays pending in the store for the next start.
-            job.inFlight = false
-            origin.inFlight -= 1
-            if probe { origin.probeInFlight = false }
+            state.inFlight -= 1
+            if probe { state.probeInFlight = false }
             attemptsInFlight -= 1
+            withJob(jobID, callbackURL: machine.callbackURL) { job, actions in
+                _ = job.attemptEnded(
+                    attempt.eventID, result: .interrupted, now: now, policy: configuration.retryPolicy, random: 0,
+                    into: &actions)
+            }
         } else {
             metrics.setInFlight(attemptsInFlight)
         }
     }
 
-    /// Takes an attempt's result back: breaker, retry decision, records, next work.
+    /// Takes an attempt's result back: breaker, the machine's decision, next work.
     func complete(_ item: DeliveryWork, startedAt: Timestamp, duration: Duration, result: Result<WebhookResponse, TransportError>) {
-        guard let job = jobs[item.jobID], job.inFlight, let head = job.events.first, head.id == item.eventID,
-            let origin = job.origin
+        guard let machine = jobs[item.jobID], machine.inFlight?.eventID == item.eventID, let origin = machine.origin
         else { return }
         let state = originState(origin)
-        job.inFlight = false
         state.inFlight -= 1
         attemptsInFlight -= 1
         metrics.setInFlight(attemptsInFlight)
         if item.isProbe { state.probeInFlight = false }
-        if case .failure(let error) = result, error.code == .cancelled || error.code == .shutdown {
-            // Interrupted, not answered: the attempt does not count and the event stays pending.
-            job.supersedeInFlight = false
-            pump(job)
-            return
-        }
 
         let now = clock.now
-        let verdict: AttemptVerdict
-        var statusCode: Int?
-        var errorText: String?
-        switch result {
-        case .success(let response):
-            verdict = AttemptVerdict.of(response, now: now)
-            statusCode = response.statusCode
-            if case .success = verdict {} else { errorText = Self.describe(verdict) }
-        case .failure(let error):
-            verdict = AttemptVerdict.of(error)
-            errorText = error.description
+        let outcome: JobDeliveryMachine.AttemptResult
+        if case .failure(let error) = result, error.code == .cancelled || error.code == .shutdown {
+            // Interrupted, not answered: the attempt does not count and the event stays pending.
+            outcome = .interrupted
+        } else {
+            let verdict: AttemptVerdict
+            var statusCode: Int?
+            var errorText: String?
+            switch result {
+            case .success(let response):
+                verdict = AttemptVerdict.of(response, now: now)
+                statusCode = response.statusCode
+                if case .success = verdict {} else { errorText = Self.describe(verdict) }
+            case .failure(let error):
+                verdict = AttemptVerdict.of(error)
+                errorText = error.description
+            }
+            metrics.attemptTook(item.kind, duration)
+            updateBreaker(state, origin: origin, unhealthy: verdict.indicatesUnhealthyReceiver, probe: item.isProbe, now: now)
+            outcome = .ended(
+                verdict: verdict, statusCode: statusCode, error: errorText, startedAt: startedAt,
+                durationMs: duration.wholeMilliseconds)
         }
-        metrics.attemptTook(item.kind, duration)
-        updateBreaker(state, origin: origin, unhealthy: verdict.indicatesUnhealthyReceiver, probe: item.isProbe, now: now)
-
-        job.events[0].attempts = item.attempt
-        job.events[0].seriesAttempts += 1
-        let current = job.events[0]
-        var decision = configuration.retryPolicy.decide(
-            kind: current.kind, seriesAttempts: current.seriesAttempts, seriesStartedAt: current.seriesStartedAt,
-            verdict: verdict, now: now, random: Double.random(in: 0..<1, using: &random))
-        var superseded = false
-        if job.supersedeInFlight {
-            job.supersedeInFlight = false
-            if case .delivered = decision {} else if !current.kind.isTerminal { superseded = true }
+        let random = Double.random(in: 0..<1, using: &random)
+        withJob(item.jobID, callbackURL: machine.callbackURL) { job, actions in
+            job.attemptEnded(
+                item.eventID, result: outcome, now: now, policy: configuration.retryPolicy, random: random, into: &actions)
         }
-        if superseded { decision = .dropped(reason: "superseded by the terminal event") }
-
-        let durationMs = duration.wholeMilliseconds
-        func record(_ outcome: AttemptOutcome, next: Timestamp?) {
-            let attempt = AttemptRecord(
-                attempt: item.attempt, startedAt: startedAt, durationMs: durationMs, statusCode: statusCode,
-                error: errorText, outcome: outcome)
-            pendingChanges.append(.attempted(item.eventID, attempt, nextAttemptAt: next))
-            report(queued: current, job: job, outcome: outcome, attempt: item.attempt, statusCode: statusCode,
-                   durationMs: durationMs, error: errorText, nextAttemptAt: next)
-        }
-
-        switch decision {
-        case .delivered:
-            record(.delivered, next: nil)
-            popHead(job)
-            resolveWaiter(current.id, .delivered(attempts: item.attempt))
-        case .retry(let at, let quickPhaseOver):
-            record(.retrying, next: at)
-            job.events[0].nextAttemptAt = at
-            if quickPhaseOver || !current.kind.isTerminal { resolveWaiter(current.id, .queued(nextAttemptAt: at)) }
-        case .failed(let reason):
-            errorText = reason
-            record(.failed, next: nil)
-            popHead(job)
-            resolveWaiter(current.id, .failed(reason: reason))
-        case .dropped(let reason):
-            errorText = reason
-            record(superseded ? .superseded : .dropped, next: nil)
-            popHead(job)
-        case .gone:
-            errorText = "HTTP 410 Gone: the callback takes no further events"
-            record(.failed, next: nil)
-            popHead(job)
-            resolveWaiter(current.id, .failed(reason: "callback gone (410)"))
-            job.gone = true
-            pendingChanges.append(.callbackGone(jobID: job.jobID, at: now))
-        }
-        changesReadyInput.yield()
-        pump(job)
+        pump(item.jobID)
         while state.inFlight < configuration.perOriginConcurrency, !state.breaker.isPaused, let next = state.nextWaiting() {
-            if let waitingJob = jobs[next] { pump(waitingJob) }
+            pump(next)
         }
     }
 
@@ -257,7 +213,7 @@ extension WebhookDispatcher {
             logger.info("webhook origin answering again", metadata: ["webhook.origin": "\(origin)"])
             let parked = state.parked
             state.parked.removeAll()
-            for jobID in parked { if let job = jobs[jobID] { pump(job) } }
+            for jobID in parked { pump(jobID) }
         }
     }
 
@@ -268,68 +224,6 @@ extension WebhookDispatcher {
         case .rejected(let reason): reason
         case .gone: "HTTP 410 Gone"
         }
-    }
-
-    // MARK: - Ending events
-
-    /// Gives back the memory of a parked job's bodies; they are read from the store when due.
-    private func dropBodies(of job: JobQueue) {
-        for index in job.events.indices {
-            if let body = job.events[index].body {
-                bodyBytesHeld -= body.count
-                job.events[index].body = nil
-            }
-        }
-    }
-
-    private func popHead(_ job: JobQueue) {
-        let head = job.events.removeFirst()
-        release(head)
-    }
-
-    private func release(_ event: QueuedEvent) {
-        if let body = event.body { bodyBytesHeld -= body.count }
-        pendingEvents -= 1
-        metrics.setPending(pendingEvents)
-    }
-
-    /// Ends the head without an attempt.
-    private func finishHead(_ job: JobQueue, state: DeliveryState, reason: String) {
-        let head = job.events[0]
-        popHead(job)
-        let now = clock.now
-        pendingChanges.append(.finished(head.id, state, reason: reason, at: now))
-        changesReadyInput.yield()
-        let outcome: AttemptOutcome = state == .failed ? .failed : (state == .superseded ? .superseded : .dropped)
-        report(queued: head, job: job, outcome: outcome, attempt: nil, statusCode: nil, durationMs: nil, error: reason,
-               nextAttemptAt: nil)
-        resolveWaiter(head.id, .failed(reason: reason))
-    }
-
-    func resolveWaiter(_ id: EventID, _ result: TerminalDelivery) {
-        waiters.removeValue(forKey: id)?.resume(returning: result)
-    }
-
-    // MARK: - Records
-
-    private func report(
-        queued event: QueuedEvent, job: JobQueue, outcome: AttemptOutcome, attempt: Int?, statusCode: Int?,
-        durationMs: Int64?, error: String?, nextAttemptAt: Timestamp?
-    ) {
-        metrics.count(event.kind, outcome)
-        observer.record(
-            DeliveryRecord(
-                time: clock.now, eventID: event.id, jobID: job.jobID, kind: event.kind, sequence: event.sequence,
-                attempt: attempt, url: job.callbackURL, statusCode: statusCode, outcome: outcome, durationMs: durationMs,
-                error: error, nextAttemptAt: nextAttemptAt))
-    }
-
-    private func report(
-        event: OutboxEvent, job: JobQueue, outcome: AttemptOutcome, attempt: Int?, statusCode: Int?,
-        durationMs: Int64?, error: String?, nextAttemptAt: Timestamp?
-    ) {
-        report(queued: QueuedEvent(event, keepBody: false), job: job, outcome: outcome, attempt: attempt,
-               statusCode: statusCode, durationMs: durationMs, error: error, nextAttemptAt: nextAttemptAt)
     }
 
     // MARK: - Timers
@@ -345,16 +239,11 @@ extension WebhookDispatcher {
         for target in timers.popDue(now: now) {
             switch target {
             case .job(let jobID):
-                guard let job = jobs[jobID] else { continue }
-                job.armedAt = nil
-                pump(job)
-            case .throttle(let jobID):
-                guard let job = jobs[jobID] else { continue }
-                job.throttleArmedAt = nil
-                guard !job.terminalStored,
-                    let draft = job.throttle.takeDue(now: now, interval: configuration.progressMinInterval)
-                else { continue }
-                storeHeldProgress(draft)
+                guard let machine = jobs[jobID] else { continue }
+                withJob(jobID, callbackURL: machine.callbackURL) { job, actions in
+                    job.timerFired(now: now, interval: configuration.progressMinInterval, into: &actions)
+                }
+                pump(jobID)
             case .probe(let origin):
                 guard let state = origins[origin] else { continue }
                 state.probeArmedAt = nil
@@ -363,15 +252,9 @@ extension WebhookDispatcher {
                 for jobID in Array(state.parked) {
                     guard state.breaker.isPaused, !state.probeInFlight else { break }
                     state.parked.remove(jobID)
-                    if let job = jobs[jobID] { pump(job) }
+                    pump(jobID)
                 }
             }
         }
-    }
-
-    /// Hands the trailing progress update to the loop that stores it, so the timer loop never
-    /// waits on the store.
-    private func storeHeldProgress(_ draft: EventDraft) {
-        heldProgressInput.yield(draft)
     }
 }

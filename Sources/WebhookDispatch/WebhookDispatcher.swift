@@ -4,14 +4,22 @@ public import ServiceLifecycle
 public import WebhookCore
 public import WebhookSigning
 
-/// Delivers stored webhook events: per-job order, retries, throttling, origin pausing.
+/// Delivers stored webhook events: a thin driver around one ``JobDeliveryMachine`` per job.
+///
+/// The machines own every per-job rule (order, throttle, superseding, retries, gone callbacks,
+/// redelivery, waiters); this actor feeds them what happens (an event published or stored, an
+/// attempt ended, a timer fired, an operator's redelivery) and carries out their actions: store,
+/// send, arm a timer, resume a waiter, write the delivery log. What is shared by jobs stays here:
+/// origins (breaker, per-origin concurrency), the timer heap, the body cache budget.
 ///
 /// The pipeline talks to it through ``publish(_:)`` (started and progress: throttled,
 /// fire-and-forget) and ``publishTerminal(_:)`` (completed and failed: awaited through the
 /// quick attempts). Every event is committed to the store before its first attempt, and every
 /// attempt is recorded there, so a new dispatcher on the same store resumes where this one
-/// stopped. Run it as a `Service`: on graceful shutdown it stops starting attempts, lets those in
-/// flight finish, writes their outcomes and returns; whatever is pending stays in the store.
+/// stopped. Publishing waits until the pending events of the store have been read back
+/// (recovery), so an event is never queued twice. Run it as a `Service`: on graceful shutdown it
+/// stops starting attempts, lets those in flight finish, writes their outcomes and returns;
+/// whatever is pending stays in the store.
 ///
 /// ```swift
 /// let dispatcher = WebhookDispatcher(store: store, sender: client, clock: SystemClock(), signer: signer)
@@ -28,11 +36,13 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     let logger: Logger
     nonisolated let metrics: DeliveryMetrics
 
-    var jobs: [String: JobQueue] = [:]
+    var jobs: [String: JobDeliveryMachine] = [:]
     var origins: [Origin: OriginState] = [:]
     var timers = TimerQueue()
     var waiters: [EventID: CheckedContinuation<TerminalDelivery, Never>] = [:]
     var pendingChanges: [OutboxChange] = []
+    /// Reused for every machine call, so the hot path does not allocate an array per event.
+    var actions: [JobDeliveryMachine.Action] = []
     var bodyBytesHeld = 0
     var pendingEvents = 0
     var attemptsInFlight = 0
@@ -41,14 +51,13 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     var timerLoopArmedFor: Timestamp?
     var timerLoopStopped = false
     var random = SystemRandomNumberGenerator()
-    /// Ids accepted before recovery finished, so recovery does not queue them a second time
-    /// (they are in the store as pending too). Nil once recovery is done.
-    var acceptedBeforeRecovery: Set<EventID>? = []
-    /// Ids queued by recovery, kept while appends that began before recovery ended are still
-    /// under way: their events may have been read by recovery already.
-    var recoveredIDs: Set<EventID>?
-    var appendsInFlight = 0
     var bodyLoads = 0
+    /// Set once recovery has read the store's pending events (or failed to). Publishing waits
+    /// for it, so an event is never both recovered and accepted from its own append.
+    var recoveryResult: Result<Void, OutboxError>?
+    var recoveryWaiters: [CheckedContinuation<Result<Void, OutboxError>, Never>] = []
+    /// True while attempt records cannot be written (the store fails); `/readyz` reports it.
+    var storeFailing = false
 
     nonisolated let work: AsyncStream<DeliveryWork>
     nonisolated let workInput: AsyncStream<DeliveryWork>.Continuation
@@ -58,8 +67,8 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     nonisolated let heldProgress: AsyncStream<EventDraft>
     nonisolated let heldProgressInput: AsyncStream<EventDraft>.Continuation
 
-    /// Creates a dispatcher. Nothing runs until ``run()``; publishing before that stores events
-    /// and queues them.
+    /// Creates a dispatcher. Nothing runs until ``run()``; publishing waits for it to have read
+    /// the store's pending events.
     /// - Parameters:
     ///   - store: the durable outbox.
     ///   - sender: performs attempts (`CurlHTTPClient` in production).
@@ -94,78 +103,81 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     /// Stores and sends a `job.started` or `job.progress` event, fire-and-forget.
     ///
     /// The draft's ``EventDraft/jobUpdate`` is stored with the event, or alone when the throttle
-    /// holds the event back.
-    ///
-    /// Progress is throttled per job: the first goes at once, later ones at most one per
-    /// `progressMinInterval`, the newest held one at the end of the interval. Returns once the
-    /// event is stored (or held by the throttle); delivery happens in the background.
+    /// holds the event back. Progress is throttled per job: the first goes at once, later ones
+    /// at most one per `progressMinInterval`, the newest held one at the end of the interval.
+    /// Returns once the event is stored (or held by the throttle); delivery happens in the background.
     /// - Throws: ``OutboxError`` when the store could not take the event.
     public func publish(_ draft: EventDraft) async throws(OutboxError) {
         precondition(!draft.kind.isTerminal, "terminal events go through publishTerminal")
-        let job = jobQueue(draft.jobID, callbackURL: draft.callbackURL)
-        if job.terminalStored { return }
-        if draft.kind == .progress {
-            switch job.throttle.offer(draft, now: clock.now, interval: configuration.progressMinInterval) {
-            case .emitNow:
-                break
-            case .held(let until):
-                if job.throttleArmedAt != until {
-                    job.throttleArmedAt = until
-                    arm(.throttle(draft.jobID), at: until)
-                }
-                // The job's state moves on even while its event waits.
-                if let update = draft.jobUpdate { try await store.recordJobState(update, at: clock.now) }
-                return
-            }
+        try await waitForRecovery()
+        let now = clock.now
+        let offer = withJob(draft.jobID, callbackURL: draft.callbackURL) { job, actions in
+            job.offerProgress(draft, now: now, interval: configuration.progressMinInterval, into: &actions)
         }
-        let stored = try await append(draft)
-        for event in stored { accept(event, redelivery: false) }
-    }
-
-    /// Appends through the store, counting appends under way for ``recoveredIDs``.
-    func append(_ draft: EventDraft) async throws(OutboxError) -> [OutboxEvent] {
-        appendsInFlight += 1
-        defer {
-            appendsInFlight -= 1
-            if appendsInFlight == 0, acceptedBeforeRecovery == nil { recoveredIDs = nil }
+        switch offer {
+        case .discarded:
+            return
+        case .held:
+            // The job's state moves on even while its event waits.
+            if let update = draft.jobUpdate { try await store.recordJobState(update, at: now) }
+        case .store:
+            let stored = try await store.append([draft], at: now)
+            for event in stored { accept(event, redelivery: false) }
         }
-        return try await store.append([draft], at: clock.now)
     }
 
     /// Stores a `job.completed` or `job.failed` event and waits through its quick attempts
     /// (at once, +1 s, +2 s).
     ///
-    /// Supersedes the job's progress events that are still waiting. If the quick attempts fail,
-    /// or the origin is paused, returns `.queued` and the event keeps being retried in the
-    /// background until the max age.
+    /// Supersedes the job's started and progress events that are not delivered yet. If the quick
+    /// attempts fail, or the origin is paused, returns `.queued` and the event keeps being retried
+    /// in the background until the max age. Cancelling the calling task stops the wait (the
+    /// event stays queued).
     /// - Throws: ``OutboxError`` when the store could not take the event (then nothing was stored).
     public func publishTerminal(_ draft: EventDraft) async throws(OutboxError) -> TerminalDelivery {
         precondition(draft.kind.isTerminal, "only job.completed and job.failed are terminal")
-        let job = jobQueue(draft.jobID, callbackURL: draft.callbackURL)
-        let wasTerminal = job.terminalStored
-        job.terminalStored = true
-        job.throttle.discardHeld()
+        try await waitForRecovery()
+        withJob(draft.jobID, callbackURL: draft.callbackURL) { job, _ in job.terminalPublishBegan() }
         let stored: [OutboxEvent]
         do {
-            stored = try await append(draft)
+            stored = try await store.append([draft], at: clock.now)
         } catch {
-            job.terminalStored = wasTerminal
+            withJob(draft.jobID, callbackURL: draft.callbackURL) { job, _ in job.terminalPublishFailed() }
             throw error
         }
         guard let event = stored.first else { return .failed(reason: "not stored") }
-        supersedeWaitingProgress(of: job, at: clock.now)
+        let wait = event.state == .pending && !draining
+        if wait { withJob(event.jobID, callbackURL: event.callbackURL) { job, _ in job.awaitTerminal(event.id) } }
+        accept(event, redelivery: false, pumpNow: false)
         if event.state != .pending {
-            accept(event, redelivery: false)
+            pump(event.jobID)
             return .failed(reason: "callback gone (410)")
         }
-        if draining { 
-            accept(event, redelivery: false)
+        guard wait else {
+            pump(event.jobID)
             return .queued(nextAttemptAt: event.nextAttemptAt)
         }
-        return await withCheckedContinuation { continuation in
-            waiters[event.id] = continuation
-            accept(event, redelivery: false)
+        let id = event.id
+        let jobID = event.jobID
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                if Task.isCancelled {
+                    withJob(jobID, callbackURL: event.callbackURL) { job, _ in job.forgetWaiter(id) }
+                    continuation.resume(returning: .queued(nextAttemptAt: nil))
+                } else {
+                    waiters[id] = continuation
+                }
+                pump(jobID)
+            }
+        } onCancel: {
+            // The handler is synchronous and off the actor: hop back to release the waiter.
+            Task { await self.cancelWaiter(id, jobID: jobID) }
         }
+    }
+
+    private func cancelWaiter(_ id: EventID, jobID: String) {
+        jobs[jobID]?.forgetWaiter(id)
+        waiters.removeValue(forKey: id)?.resume(returning: .queued(nextAttemptAt: nil))
     }
 
     /// Stores a job's state without an event (a job without a callback URL).
@@ -173,20 +185,19 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         try await store.recordJobState(update, at: clock.now)
     }
 
-    /// Starts a new series of attempts for a stored event, with the same `webhook-id`.
+    /// Starts a new series of attempts for a stored event, with the same `webhook-id`. An event
+    /// whose attempt is in flight starts it when that attempt ends; an event of a gone callback
+    /// is attempted anyway (the operator asked).
     /// - Throws: ``OutboxError`` `.notFound` for an unknown event.
     public func redeliver(_ id: EventID) async throws(OutboxError) -> OutboxEvent {
+        try await waitForRecovery()
         let event = try await store.redeliver(id, at: clock.now)
-        if let job = jobs[event.jobID], let index = job.events.firstIndex(where: { $0.id == id }) {
-            if !(job.inFlight && index == 0) {
-                job.events[index].seriesStartedAt = event.seriesStartedAt
-                job.events[index].seriesAttempts = 0
-                job.events[index].nextAttemptAt = event.nextAttemptAt
-                pump(job)
-            }
-        } else {
-            accept(event, redelivery: true)
+        let now = clock.now
+        let keep = reserveBody(event.body?.count ?? 0, paused: false)
+        withJob(event.jobID, callbackURL: event.callbackURL) { job, actions in
+            job.redeliver(event, now: now, keepBody: keep, into: &actions)
         }
+        pump(event.jobID)
         return event
     }
 
@@ -194,15 +205,24 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     public var status: DispatcherStatus {
         DispatcherStatus(
             pendingEvents: pendingEvents, attemptsInFlight: attemptsInFlight, pausedOrigins: pausedOriginCount,
-            jobsTracked: jobs.count, timersArmed: timers.count, bodyCacheBytes: bodyBytesHeld, bodyLoads: bodyLoads)
+            jobsTracked: jobs.count, timersArmed: timers.count, bodyCacheBytes: bodyBytesHeld, bodyLoads: bodyLoads,
+            storeFailing: storeFailing)
     }
 
     // MARK: - Service
 
     /// Resumes every pending event from the store, then delivers until graceful shutdown.
-    /// - Throws: ``OutboxError`` when the pending events cannot be read at start.
+    /// - Throws: ``OutboxError`` when the pending events cannot be read at start (publishers
+    ///   waiting for recovery get the same error).
     public func run() async throws {
-        try await recover()
+        do {
+            try await recover()
+        } catch {
+            finishRecovery(.failure(error))
+            finishDraining()
+            throw error
+        }
+        finishRecovery(.success(()))
         let workInput = self.workInput
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { loops in
@@ -221,26 +241,32 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         }
     }
 
+    private func waitForRecovery() async throws(OutboxError) {
+        if let recoveryResult { return try recoveryResult.get() }
+        let outcome = await withCheckedContinuation { recoveryWaiters.append($0) }
+        try outcome.get()
+    }
+
+    private func finishRecovery(_ outcome: Result<Void, OutboxError>) {
+        recoveryResult = outcome
+        for waiter in recoveryWaiters { waiter.resume(returning: outcome) }
+        recoveryWaiters.removeAll()
+    }
+
     private func recover() async throws(OutboxError) {
         var cursor = PendingCursor.start
         var recovered = 0
-        recoveredIDs = []
         while true {
             let page = try await store.pendingEvents(after: cursor, limit: configuration.recoveryPageSize)
             if page.events.isEmpty { break }
-            for event in page.events where acceptedBeforeRecovery?.contains(event.id) != true {
-                accept(event, redelivery: false, pumpNow: false)
-                recoveredIDs?.insert(event.id)
-            }
+            for event in page.events { accept(event, redelivery: false, pumpNow: false) }
             recovered += page.events.count
             cursor = page.next
         }
-        acceptedBeforeRecovery = nil
-        if appendsInFlight == 0 { recoveredIDs = nil }
         if recovered > 0 {
             logger.info("resuming pending webhook events", metadata: ["outbox.pending": "\(recovered)"])
         }
-        for job in jobs.values { pump(job) }
+        for jobID in Array(jobs.keys) { pump(jobID) }
     }
 
     /// After the last attempt finished: no new attempts, waiters released, outcomes flushed.
@@ -258,9 +284,10 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     /// Stores trailing-edge progress updates released by the throttle timer.
     private func heldProgressLoop() async {
         for await draft in heldProgress {
-            guard !draining, let job = jobs[draft.jobID], !job.terminalStored else { continue }
+            guard !draining, let job = jobs[draft.jobID], !job.terminalStored, !job.terminalPublishing else { continue }
             do {
-                let stored = try await append(draft)
+                // The store refuses it (returns nothing) once the job's terminal event is stored.
+                let stored = try await store.append([draft], at: clock.now)
                 for event in stored { accept(event, redelivery: false) }
             } catch {
                 // Only a coalesced progress update is lost, never a stored event.
@@ -295,6 +322,10 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         await writeChanges()
     }
 
+    /// Writes attempt records and state changes in order. A batch that cannot be written is
+    /// never dropped: losing it would re-send event n after n+1 following a restart. It is
+    /// retried with backoff (up to 5 s apart) while ``DispatcherStatus/storeFailing`` tells
+    /// `/readyz` that the store is in trouble.
     private func writeChanges() async {
         while !pendingChanges.isEmpty {
             let batch = pendingChanges
@@ -303,34 +334,32 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
             while true {
                 do {
                     try await store.apply(batch)
+                    if storeFailing {
+                        storeFailing = false
+                        logger.notice("webhook attempt records are written again")
+                    }
                     break
                 } catch {
                     tries += 1
-                    // The attempts happened; losing their record only means redelivery after a
-                    // restart (at least once), so retry a while, then give up loudly.
-                    guard tries < 5 else {
+                    if !storeFailing {
+                        storeFailing = true
                         logger.error(
-                            "could not record webhook attempts; they may be repeated after a restart",
+                            "could not record webhook attempts; retrying until the store accepts them",
                             metadata: ["outbox.changes": "\(batch.count)", "error": "\(error)"])
-                        break
                     }
-                    try? await Task.sleep(for: .milliseconds(100 * tries))
+                    if error.code == .closed { return }
+                    try? await Task.sleep(for: .milliseconds(min(5000, 50 << min(tries, 7))))
                 }
             }
         }
-    }
-
-    private func countBodyLoad() {
-        bodyLoads += 1
     }
 
     /// Performs one attempt off the actor: load the body if needed, sign, send.
     nonisolated func perform(_ item: DeliveryWork) async {
         var body = item.body
         if body == nil {
-            await countBodyLoad()
             do {
-                body = try await store.body(of: item.eventID)
+                body = try await loadBody(item.eventID)
             } catch {
                 await complete(
                     item, startedAt: clock.now, duration: .zero,
@@ -352,11 +381,16 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         }
         await complete(item, startedAt: startedAt, duration: ContinuousClock.now - began, result: result)
     }
+
+    private func loadBody(_ id: EventID) async throws(OutboxError) -> [UInt8] {
+        bodyLoads += 1
+        return try await store.body(of: id)
+    }
 }
 
 /// Counters describing a dispatcher at one moment.
 public struct DispatcherStatus: Sendable, Hashable {
-    /// Events stored and not yet final.
+    /// Events stored and not yet final, as this dispatcher tracks them.
     public var pendingEvents: Int
     public var attemptsInFlight: Int
     /// Origins paused by their breaker.
@@ -366,4 +400,6 @@ public struct DispatcherStatus: Sendable, Hashable {
     public var bodyCacheBytes: Int
     /// Bodies read back from the store because they were not cached.
     public var bodyLoads: Int
+    /// Attempt records could not be written on the last try (they are retried, never dropped).
+    public var storeFailing: Bool
 }

@@ -1,0 +1,492 @@
+public import DequeModule
+public import WebhookCore
+
+/// Every delivery rule that concerns one job, as a value type with no I/O and no clock: time
+/// comes in with each event, and each event method appends the ``Action``s the caller must carry
+/// out (store, send, arm a timer, resume a waiter, report) — the pattern of postgres-nio's
+/// `PoolStateMachine`.
+///
+/// The rules it owns (SPEC section 6):
+/// - **Order**: pending events wait in sequence order and at most one attempt is in flight, so
+///   a receiver never sees a lower `sequence` after a higher one.
+/// - **Throttle**: ``offerProgress(_:now:interval:into:)`` holds progress to one per interval,
+///   keeps the newest held update and releases it at the interval's end (trailing edge).
+/// - **Superseding**: once the job's terminal event is stored, every started/progress event of
+///   the job that is not delivered yet is superseded, *whatever its sequence* (one stored before
+///   the terminal event but accepted after it included); an attempt of one already in flight
+///   ends `superseded` unless it succeeds. Operator redeliveries are exempt.
+/// - **Gone**: 410 (and later `webhook-delivery: disable`) ends every further event of the job's
+///   callback, except an operator's redelivery, which is attempted once more.
+/// - **Retries**: the ``RetryPolicy`` decides: progress dropped after three failed attempts,
+///   terminal events get three quick attempts, then the background schedule.
+/// - **Redelivery** of the event in flight starts a new series once that attempt ends.
+/// - **Waiters**: a job awaiting its terminal event is released when it is delivered, fails,
+///   leaves its quick phase, or is parked behind a paused origin.
+///
+/// Origins (breakers, per-origin limits) are shared by many jobs and stay with the driver:
+/// ``poll(now:into:)`` says when the head is ready, and the driver calls
+/// ``beginAttempt(now:isProbe:)`` when the origin lets it go.
+public struct JobDeliveryMachine: Sendable {
+    /// One pending event as the machine keeps it.
+    public struct QueuedEvent: Sendable, Hashable {
+        public let id: EventID
+        public let sequence: Int64
+        public let kind: EventKind
+        /// Attempts over all series; the next attempt's number is this + 1.
+        public var attempts: Int
+        public var seriesStartedAt: Timestamp
+        public var seriesAttempts: Int
+        public var nextAttemptAt: Timestamp
+        /// Kept while the driver's body cache allows; nil means "read it from the store".
+        public var body: [UInt8]?
+        /// Put back by an operator: exempt from superseding and from a gone callback.
+        public var redelivered: Bool
+
+        /// Takes a stored event.
+        public init(_ event: OutboxEvent, keepBody: Bool, redelivered: Bool = false) {
+            id = event.id
+            sequence = event.sequence
+            kind = event.kind
+            attempts = event.attempts
+            seriesStartedAt = event.seriesStartedAt
+            seriesAttempts = event.seriesAttempts
+            nextAttemptAt = event.nextAttemptAt
+            body = keepBody ? event.body : nil
+            self.redelivered = redelivered
+        }
+    }
+
+    /// What the caller must do, in order.
+    public enum Action: Sendable {
+        /// Store a progress update the throttle released (it becomes an event, or nothing if the
+        /// store already holds the job's terminal event).
+        case storeDraft(EventDraft)
+        /// Make a state change durable.
+        case persist(OutboxChange)
+        /// Tell the delivery log and metrics what happened to an event.
+        case report(Report)
+        /// Resume the job waiting on this terminal event.
+        case resolveWaiter(EventID, TerminalDelivery)
+        /// Call ``timerFired(now:interval:into:)`` at this time (earlier timers may be stale).
+        case armTimer(Timestamp)
+        /// A queued event's cached body was released (bytes) — for the driver's cache budget.
+        case releasedBody(Int)
+    }
+
+    /// An outcome line: one per attempt and one per final decision.
+    public struct Report: Sendable, Hashable {
+        public var eventID: EventID
+        public var kind: EventKind
+        public var sequence: Int64
+        public var attempt: Int?
+        public var statusCode: Int?
+        public var outcome: AttemptOutcome
+        public var durationMs: Int64?
+        public var error: String?
+        public var nextAttemptAt: Timestamp?
+    }
+
+    /// What ``offerProgress(_:now:interval:into:)`` decided.
+    public enum ProgressOffer: Sendable, Equatable {
+        /// Store it now.
+        case store
+        /// Held by the throttle: store only the job's state.
+        case held
+        /// The job's terminal event is stored or being stored: nothing to send.
+        case discarded
+    }
+
+    /// What the head of the queue needs.
+    public enum Poll: Sendable, Equatable {
+        /// Nothing pending.
+        case idle
+        /// An attempt is in flight.
+        case busy
+        /// The head is due later (a timer is armed).
+        case waiting(until: Timestamp)
+        /// The head is due: start it when its origin allows.
+        case ready
+    }
+
+    /// An attempt the driver is to perform.
+    public struct Attempt: Sendable, Hashable {
+        public var eventID: EventID
+        public var kind: EventKind
+        public var sequence: Int64
+        /// `X-Webhook-Attempt`.
+        public var number: Int
+        public var body: [UInt8]?
+        public var isProbe: Bool
+    }
+
+    /// How an attempt ended.
+    public enum AttemptResult: Sendable, Hashable {
+        /// Cancelled or shut down before an answer: it does not count.
+        case interrupted
+        /// An answer or a transport failure, judged.
+        case ended(verdict: AttemptVerdict, statusCode: Int?, error: String?, startedAt: Timestamp, durationMs: Int64)
+    }
+
+    public let jobID: String
+    public let callbackURL: String
+    public let origin: Origin?
+    /// Pending events by sequence; the head may be in flight.
+    public private(set) var queue = Deque<QueuedEvent>()
+    /// The head's attempt in flight.
+    public private(set) var inFlight: Attempt?
+    /// The store holds this job's terminal event.
+    public private(set) var terminalStored = false
+    /// A terminal event is being stored: progress offered now is pointless.
+    public private(set) var terminalPublishing = false
+    /// The callback answered 410.
+    public private(set) var gone = false
+    public private(set) var throttle = ProgressThrottle()
+    /// Terminal events whose job awaits them.
+    private var waiters: Set<EventID> = []
+    /// The in-flight head was redelivered by an operator: a new series begins once the attempt ends.
+    private var redeliverAfterAttempt: Timestamp?
+    /// The in-flight head should end `superseded` unless it succeeds.
+    private var supersedeInFlight = false
+    /// The one timer the driver keeps for this job.
+    private var timerArmedAt: Timestamp?
+
+    /// A job with nothing pending.
+    public init(jobID: String, callbackURL: String) {
+        self.jobID = jobID
+        self.callbackURL = callbackURL
+        self.origin = Origin(url: callbackURL)
+    }
+
+    /// True when nothing about this job needs remembering.
+    public var isFinished: Bool {
+        queue.isEmpty && inFlight == nil && throttle.held == nil && waiters.isEmpty && !terminalPublishing
+    }
+
+    /// The event at the head of the queue.
+    public var head: QueuedEvent? { queue.first }
+
+    // MARK: - Publishing
+
+    /// A `job.started` or `job.progress` update from the pipeline.
+    public mutating func offerProgress(
+        _ draft: EventDraft, now: Timestamp, interval: Duration, into actions: inout [Action]
+    ) -> ProgressOffer {
+        if terminalStored || terminalPublishing { return .discarded }
+        guard draft.kind == .progress else { return .store }
+        switch throttle.offer(draft, now: now, interval: interval) {
+        case .emitNow:
+            return .store
+        case .held(let until):
+            arm(until, into: &actions)
+            return .held
+        }
+    }
+
+    /// The job's terminal event is about to be stored: a held update will never be sent.
+    public mutating func terminalPublishBegan() {
+        terminalPublishing = true
+        throttle.discardHeld()
+    }
+
+    /// Storing the terminal event failed: nothing changed.
+    public mutating func terminalPublishFailed() {
+        terminalPublishing = false
+    }
+
+    /// The job awaits this terminal event (call right after accepting it).
+    public mutating func awaitTerminal(_ id: EventID) {
+        waiters.insert(id)
+    }
+
+    /// A waiter went away (its task was cancelled).
+    public mutating func forgetWaiter(_ id: EventID) {
+        waiters.remove(id)
+    }
+
+    /// Takes a stored event: queues it, supersedes what it makes pointless, or reports it when
+    /// the store ended it already (a gone callback).
+    /// - Parameters:
+    ///   - keepBody: whether the driver's cache has room for its body.
+    ///   - redelivery: an operator put it back (``redeliver(_:now:keepBody:into:)`` calls this).
+    public mutating func accept(
+        _ event: OutboxEvent, now: Timestamp, keepBody: Bool, redelivery: Bool = false, into actions: inout [Action]
+    ) {
+        if event.kind.isTerminal {
+            terminalStored = true
+            terminalPublishing = false
+            throttle.discardHeld()
+        }
+        guard event.state == .pending else {
+            let outcome: AttemptOutcome = event.state == .failed ? .failed : .dropped
+            actions.append(.report(Report(event: QueuedEvent(event, keepBody: false), outcome: outcome, error: "callback gone (410)")))
+            if event.kind.isTerminal { resolve(event.id, .failed(reason: "callback gone (410)"), into: &actions) }
+            return
+        }
+        if !event.kind.isTerminal && terminalStored && !redelivery {
+            supersede(QueuedEvent(event, keepBody: false), now: now, into: &actions)
+            return
+        }
+        if queue.contains(where: { $0.id == event.id }) { return }
+        insert(QueuedEvent(event, keepBody: keepBody, redelivered: redelivery))
+        if event.kind.isTerminal { supersedeWaitingProgress(now: now, into: &actions) }
+    }
+
+    // MARK: - Operator
+
+    /// Starts a new series of attempts for a stored event (already made pending by the store).
+    public mutating func redeliver(_ event: OutboxEvent, now: Timestamp, keepBody: Bool, into actions: inout [Action]) {
+        if let inFlight, inFlight.eventID == event.id {
+            redeliverAfterAttempt = event.seriesStartedAt
+            return
+        }
+        if let index = queue.firstIndex(where: { $0.id == event.id }) {
+            queue[index].seriesStartedAt = event.seriesStartedAt
+            queue[index].seriesAttempts = 0
+            queue[index].nextAttemptAt = event.nextAttemptAt
+            queue[index].redelivered = true
+            return
+        }
+        var pending = event
+        pending.state = .pending
+        accept(pending, now: now, keepBody: keepBody, redelivery: true, into: &actions)
+    }
+
+    /// The lease on this job moved to another worker (or the dispatcher stops): forget the queue
+    /// and release every waiter; the events stay pending in the store.
+    public mutating func relinquish(into actions: inout [Action]) {
+        for event in queue {
+            if let body = event.body { actions.append(.releasedBody(body.count)) }
+        }
+        queue.removeAll()
+        for id in waiters { actions.append(.resolveWaiter(id, .queued(nextAttemptAt: nil))) }
+        waiters.removeAll()
+        throttle.discardHeld()
+        timerArmedAt = nil
+    }
+
+    // MARK: - Scheduling
+
+    /// Looks at the head: ends it if the callback is gone, says when it is due.
+    public mutating func poll(now: Timestamp, into actions: inout [Action]) -> Poll {
+        if inFlight != nil { return .busy }
+        while let head = queue.first {
+            if gone && !head.redelivered {
+                finishHead(
+                    state: head.kind.isTerminal ? .failed : .dropped, reason: "callback gone (410)", now: now,
+                    into: &actions)
+                continue
+            }
+            if origin == nil {
+                finishHead(
+                    state: head.kind.isTerminal ? .failed : .dropped, reason: "callback URL has no scheme or host",
+                    now: now, into: &actions)
+                continue
+            }
+            if head.nextAttemptAt > now {
+                arm(head.nextAttemptAt, into: &actions)
+                return .waiting(until: head.nextAttemptAt)
+            }
+            return .ready
+        }
+        return .idle
+    }
+
+    /// The head's origin is paused: the head waits for the origin, and a job awaiting it stops waiting.
+    /// - Parameter probeAt: when the origin will be probed, if known.
+    public mutating func parked(probeAt: Timestamp?, into actions: inout [Action]) {
+        guard let head = queue.first, head.kind.isTerminal else { return }
+        resolve(head.id, .queued(nextAttemptAt: probeAt), into: &actions)
+    }
+
+    /// Releases the cached bodies (a parked job's events wait long; they are read back when due).
+    public mutating func dropBodies(into actions: inout [Action]) {
+        for index in queue.indices {
+            if let body = queue[index].body {
+                actions.append(.releasedBody(body.count))
+                queue[index].body = nil
+            }
+        }
+    }
+
+    /// Starts the head's attempt (after ``poll(now:into:)`` said `.ready` and the origin agreed).
+    public mutating func beginAttempt(now: Timestamp, isProbe: Bool) -> Attempt? {
+        guard inFlight == nil, let head = queue.first, head.nextAttemptAt <= now else { return nil }
+        let attempt = Attempt(
+            eventID: head.id, kind: head.kind, sequence: head.sequence, number: head.attempts + 1, body: head.body,
+            isProbe: isProbe)
+        inFlight = attempt
+        timerArmedAt = nil
+        return attempt
+    }
+
+    /// An attempt ended: records it, decides what follows.
+    /// - Parameters:
+    ///   - random: a value in 0..<1 for the retry jitter.
+    /// - Returns: false when the attempt was not this job's current one (nothing changed).
+    @discardableResult
+    public mutating func attemptEnded(
+        _ eventID: EventID, result: AttemptResult, now: Timestamp, policy: RetryPolicy, random: Double,
+        into actions: inout [Action]
+    ) -> Bool {
+        guard let attempt = inFlight, attempt.eventID == eventID, let current = queue.first, current.id == eventID else {
+            return false
+        }
+        inFlight = nil
+        guard case .ended(let verdict, let statusCode, var errorText, let startedAt, let durationMs) = result else {
+            supersedeInFlight = false
+            restartSeriesIfRedelivered(into: &actions)
+            return true
+        }
+        queue[0].attempts = attempt.number
+        queue[0].seriesAttempts += 1
+        let head = queue[0]
+        var decision = policy.decide(
+            kind: head.kind, seriesAttempts: head.seriesAttempts, seriesStartedAt: head.seriesStartedAt, verdict: verdict,
+            now: now, random: random)
+        var superseded = false
+        if supersedeInFlight {
+            supersedeInFlight = false
+            if case .delivered = decision {} else if !head.kind.isTerminal && !head.redelivered {
+                superseded = true
+                decision = .dropped(reason: "superseded by the terminal event")
+            }
+        }
+        func record(_ outcome: AttemptOutcome, next: Timestamp?, into actions: inout [Action]) {
+            let record = AttemptRecord(
+                attempt: attempt.number, startedAt: startedAt, durationMs: durationMs, statusCode: statusCode,
+                error: errorText, outcome: outcome)
+            actions.append(.persist(.attempted(eventID, record, nextAttemptAt: next)))
+            actions.append(
+                .report(
+                    Report(
+                        eventID: eventID, kind: head.kind, sequence: head.sequence, attempt: attempt.number,
+                        statusCode: statusCode, outcome: outcome, durationMs: durationMs, error: errorText,
+                        nextAttemptAt: next)))
+        }
+        switch decision {
+        case .delivered:
+            record(.delivered, next: nil, into: &actions)
+            popHead(into: &actions)
+            resolve(eventID, .delivered(attempts: attempt.number), into: &actions)
+        case .retry(let at, let quickPhaseOver):
+            record(.retrying, next: at, into: &actions)
+            queue[0].nextAttemptAt = at
+            if quickPhaseOver || !head.kind.isTerminal { resolve(eventID, .queued(nextAttemptAt: at), into: &actions) }
+        case .failed(let reason):
+            errorText = reason
+            record(.failed, next: nil, into: &actions)
+            popHead(into: &actions)
+            resolve(eventID, .failed(reason: reason), into: &actions)
+        case .dropped(let reason):
+            errorText = reason
+            record(superseded ? .superseded : .dropped, next: nil, into: &actions)
+            popHead(into: &actions)
+        case .gone:
+            errorText = "HTTP 410 Gone: the callback takes no further events"
+            record(.failed, next: nil, into: &actions)
+            popHead(into: &actions)
+            resolve(eventID, .failed(reason: "callback gone (410)"), into: &actions)
+            if !gone {
+                gone = true
+                actions.append(.persist(.callbackGone(jobID: jobID, at: now)))
+            }
+        }
+        if redeliverAfterAttempt != nil {
+            if queue.first?.id != eventID {
+                // The attempt ended the event; the operator's new series puts it back.
+                var again = head
+                again.body = nil
+                queue.insert(again, at: 0)
+            }
+            restartSeriesIfRedelivered(into: &actions)
+        }
+        return true
+    }
+
+    /// A timer fired: releases a held progress update whose interval ended.
+    public mutating func timerFired(now: Timestamp, interval: Duration, into actions: inout [Action]) {
+        if let armed = timerArmedAt, armed <= now { timerArmedAt = nil }
+        if !terminalStored && !terminalPublishing, let draft = throttle.takeDue(now: now, interval: interval) {
+            actions.append(.storeDraft(draft))
+        } else if let held = throttle.heldUntil(interval: interval), held > now {
+            arm(held, into: &actions)
+        }
+    }
+
+    // MARK: - Internals
+
+    private mutating func restartSeriesIfRedelivered(into actions: inout [Action]) {
+        guard let startedAt = redeliverAfterAttempt, !queue.isEmpty else { return }
+        redeliverAfterAttempt = nil
+        queue[0].seriesStartedAt = startedAt
+        queue[0].seriesAttempts = 0
+        queue[0].nextAttemptAt = startedAt
+        queue[0].redelivered = true
+        actions.append(.persist(.seriesRestarted(queue[0].id, at: startedAt)))
+    }
+
+    private mutating func insert(_ event: QueuedEvent) {
+        var index = queue.endIndex
+        while index > queue.startIndex, queue[index - 1].sequence > event.sequence { index -= 1 }
+        // The head in flight keeps its place.
+        if inFlight != nil, index == 0, !queue.isEmpty { index = 1 }
+        queue.insert(event, at: index)
+    }
+
+    /// Ends every waiting started/progress event (not redelivered) as superseded; one in flight
+    /// ends superseded unless it succeeds.
+    private mutating func supersedeWaitingProgress(now: Timestamp, into actions: inout [Action]) {
+        var kept = Deque<QueuedEvent>()
+        for (index, event) in queue.enumerated() {
+            if event.kind.isTerminal || event.redelivered {
+                kept.append(event)
+            } else if index == 0 && inFlight != nil {
+                supersedeInFlight = true
+                kept.append(event)
+            } else {
+                if let body = event.body { actions.append(.releasedBody(body.count)) }
+                supersede(event, now: now, into: &actions)
+            }
+        }
+        if kept.count != queue.count { queue = kept }
+    }
+
+    private func supersede(_ event: QueuedEvent, now: Timestamp, into actions: inout [Action]) {
+        let reason = "superseded by the terminal event"
+        actions.append(.persist(.finished(event.id, .superseded, reason: reason, at: now)))
+        actions.append(.report(Report(event: event, outcome: .superseded, error: reason)))
+    }
+
+    private mutating func finishHead(state: DeliveryState, reason: String, now: Timestamp, into actions: inout [Action]) {
+        let head = queue[0]
+        popHead(into: &actions)
+        actions.append(.persist(.finished(head.id, state, reason: reason, at: now)))
+        let outcome: AttemptOutcome = state == .failed ? .failed : (state == .superseded ? .superseded : .dropped)
+        actions.append(.report(Report(event: head, outcome: outcome, error: reason)))
+        resolve(head.id, .failed(reason: reason), into: &actions)
+    }
+
+    private mutating func popHead(into actions: inout [Action]) {
+        let head = queue.removeFirst()
+        if let body = head.body { actions.append(.releasedBody(body.count)) }
+    }
+
+    private mutating func resolve(_ id: EventID, _ result: TerminalDelivery, into actions: inout [Action]) {
+        if waiters.remove(id) != nil { actions.append(.resolveWaiter(id, result)) }
+    }
+
+    private mutating func arm(_ deadline: Timestamp, into actions: inout [Action]) {
+        // An earlier timer comes first; when it fires, poll and timerFired arm what is left.
+        if let armed = timerArmedAt, armed <= deadline { return }
+        timerArmedAt = deadline
+        actions.append(.armTimer(deadline))
+    }
+}
+
+extension JobDeliveryMachine.Report {
+    init(event: JobDeliveryMachine.QueuedEvent, outcome: AttemptOutcome, error: String?) {
+        self.init(
+            eventID: event.id, kind: event.kind, sequence: event.sequence, attempt: nil, statusCode: nil,
+            outcome: outcome, durationMs: nil, error: error, nextAttemptAt: nil)
+    }
+}

@@ -1,0 +1,275 @@
+import Testing
+import WebhookCore
+import WebhookDispatch
+
+/// A randomized, model-based test of the per-job rules: random interleavings of publish,
+/// attempt outcomes (2xx, 5xx, 410, timeout, interruption), timers, operator redeliveries,
+/// late throttle releases and restarts, driven through ``JobDeliveryMachine`` and a real
+/// (in-memory) store, checked after every step against SPEC section 6 as a receiver sees it.
+struct JobDeliveryModelTests {
+    /// A seeded generator, so a failing seed can be replayed.
+    struct SplitMix64: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    /// What a receiver saw: one line per attempt that reached it.
+    struct Seen {
+        var jobID: String
+        var eventID: EventID
+        var sequence: Int64
+        var kind: EventKind
+    }
+
+    /// Plays the dispatcher's part for a few jobs, without origins.
+    final class Simulation {
+        let store = InMemoryOutboxStore()
+        var machines: [String: JobDeliveryMachine] = [:]
+        var now = Timestamp(milliseconds: 1_736_937_060_000)
+        var seen: [Seen] = []
+        var redelivered: Set<EventID> = []
+        var terminalPublished: Set<String> = []
+        var gone: Set<String> = []
+        /// Throttle releases whose append has not reached the store yet (the race of the issue).
+        var lateDrafts: [EventDraft] = []
+        var waiting: Set<EventID> = []
+        var resolved: Set<EventID> = []
+        let interval = Duration.seconds(5)
+        let policy = RetryPolicy.standard
+        let jobIDs = ["a", "b", "c"]
+        var random: SplitMix64
+        var percent = 0
+
+        init(seed: UInt64) { random = SplitMix64(state: seed) }
+
+        func machine(_ jobID: String) -> JobDeliveryMachine {
+            machines[jobID] ?? JobDeliveryMachine(jobID: jobID, callbackURL: "http://127.0.0.1:9/\(jobID)")
+        }
+
+        func run(_ jobID: String, _ body: (inout JobDeliveryMachine, inout [JobDeliveryMachine.Action]) -> Void) async throws {
+            var machine = self.machine(jobID)
+            var actions = [JobDeliveryMachine.Action]()
+            body(&machine, &actions)
+            machines[jobID] = machine
+            try await carryOut(actions)
+        }
+
+        func carryOut(_ actions: [JobDeliveryMachine.Action]) async throws {
+            for action in actions {
+                switch action {
+                case .persist(let change):
+                    try await store.apply([change])
+                case .storeDraft(let draft):
+                    lateDrafts.append(draft)
+                case .resolveWaiter(let id, _):
+                    #expect(waiting.remove(id) != nil, "a waiter resolved twice")
+                    resolved.insert(id)
+                case .report, .armTimer, .releasedBody:
+                    break
+                }
+            }
+        }
+
+        func draft(_ kind: EventKind, _ jobID: String) -> EventDraft {
+            percent += 1
+            return EventDraft(
+                kind: kind, jobID: jobID, callbackURL: "http://127.0.0.1:9/\(jobID)",
+                encodedSnapshot: Array("{\"progress_percent\":\(percent)}".utf8))
+        }
+
+        func accept(_ events: [OutboxEvent], redelivery: Bool = false) async throws {
+            for event in events {
+                let now = self.now
+                try await run(event.jobID) { job, actions in
+                    job.accept(event, now: now, keepBody: false, redelivery: redelivery, into: &actions)
+                }
+            }
+        }
+
+        // MARK: Steps
+
+        func publish(_ jobID: String) async throws {
+            guard !terminalPublished.contains(jobID) else { return }
+            let kind: EventKind = Int.random(in: 0..<8, using: &random) == 0 ? .started : .progress
+            let draft = self.draft(kind, jobID)
+            var offer = JobDeliveryMachine.ProgressOffer.discarded
+            let now = self.now
+            try await run(jobID) { job, actions in offer = job.offerProgress(draft, now: now, interval: interval, into: &actions) }
+            if offer == .store { try await accept(try await store.append([draft], at: now)) }
+        }
+
+        func publishTerminal(_ jobID: String) async throws {
+            guard terminalPublished.insert(jobID).inserted else { return }
+            try await run(jobID) { job, _ in job.terminalPublishBegan() }
+            let stored = try await store.append([draft(Bool.random(using: &random) ? .completed : .failed, jobID)], at: now)
+            try await accept(stored)
+            if let event = stored.first, event.state == .pending, machines[jobID]?.queue.contains(where: { $0.id == event.id }) == true {
+                machines[jobID]?.awaitTerminal(event.id)
+                waiting.insert(event.id)
+            }
+        }
+
+        /// A throttle release whose append was held up reaches the store now.
+        func releaseLateDraft() async throws {
+            guard !lateDrafts.isEmpty else { return }
+            let draft = lateDrafts.remove(at: Int.random(in: 0..<lateDrafts.count, using: &random))
+            try await accept(try await store.append([draft], at: now))
+        }
+
+        /// Starts the head's attempt if due, then ends it with a random outcome.
+        func attempt(_ jobID: String, forceSuccess: Bool = false) async throws {
+            var attempt: JobDeliveryMachine.Attempt?
+            let now = self.now
+            try await run(jobID) { job, actions in
+                if job.poll(now: now, into: &actions) == .ready { attempt = job.beginAttempt(now: now, isProbe: false) }
+            }
+            guard let attempt else { return }
+            let roll = forceSuccess ? 0 : Int.random(in: 0..<20, using: &random)
+            let result: JobDeliveryMachine.AttemptResult
+            switch roll {
+            case 0..<11: result = .ended(verdict: .success, statusCode: 204, error: nil, startedAt: now, durationMs: 1)
+            case 11..<16:
+                result = .ended(verdict: .retryable(reason: "HTTP 503", retryAfter: nil), statusCode: 503, error: "HTTP 503",
+                                startedAt: now, durationMs: 1)
+            case 16..<18:
+                result = .ended(verdict: .retryable(reason: "timed out", retryAfter: nil), statusCode: nil, error: "timed out",
+                                startedAt: now, durationMs: 1)
+            case 18: result = .ended(verdict: .gone, statusCode: 410, error: nil, startedAt: now, durationMs: 1)
+            default: result = .interrupted
+            }
+            if case .ended(let verdict, _, _, _, _) = result {
+                // Every answered attempt and every timeout may have reached the receiver.
+                seen.append(Seen(jobID: jobID, eventID: attempt.eventID, sequence: attempt.sequence, kind: attempt.kind))
+                if verdict == .gone { gone.insert(jobID) }
+            }
+            let random = Double.random(in: 0..<1, using: &self.random)
+            try await run(jobID) { job, actions in
+                job.attemptEnded(attempt.eventID, result: result, now: now, policy: policy, random: random, into: &actions)
+            }
+        }
+
+        func advance(by duration: Duration) async throws {
+            now = now.advanced(by: duration)
+            let now = self.now
+            for jobID in jobIDs where machines[jobID] != nil {
+                try await run(jobID) { job, actions in
+                    job.timerFired(now: now, interval: interval, into: &actions)
+                    _ = job.poll(now: now, into: &actions)
+                }
+            }
+        }
+
+        func redeliver() async throws {
+            let jobID = jobIDs.randomElement(using: &random)!
+            let histories = try await store.histories(ofJob: jobID)
+            guard let pick = histories.randomElement(using: &random) else { return }
+            let event = try await store.redeliver(pick.event.id, at: now)
+            redelivered.insert(event.id)
+            let now = self.now
+            try await run(jobID) { job, actions in job.redeliver(event, now: now, keepBody: false, into: &actions) }
+        }
+
+        /// The process dies: machines, held updates and waiters are gone; the store stays.
+        func restart() async throws {
+            machines.removeAll()
+            lateDrafts.removeAll()
+            waiting.removeAll()
+            var cursor = PendingCursor.start
+            while true {
+                let page = try await store.pendingEvents(after: cursor, limit: 7)
+                if page.events.isEmpty { break }
+                try await accept(page.events)
+                cursor = page.next
+            }
+        }
+
+        // MARK: Invariants
+
+        /// SPEC section 6 as the receiver sees it, operator redeliveries excepted.
+        func checkReceiver() {
+            var highest: [String: Int64] = [:]
+            var terminalSeen: Set<String> = []
+            for line in seen where !redelivered.contains(line.eventID) {
+                #expect(line.sequence >= highest[line.jobID, default: 0], "order inversion for job \(line.jobID)")
+                highest[line.jobID] = max(highest[line.jobID, default: 0], line.sequence)
+                if line.kind.isTerminal {
+                    terminalSeen.insert(line.jobID)
+                } else {
+                    #expect(!terminalSeen.contains(line.jobID), "progress after the terminal event for job \(line.jobID)")
+                }
+            }
+        }
+
+        /// After draining: every stored event is final, sequences are gapless, a terminal event
+        /// ended `delivered` or, only when the callback is gone, `failed`.
+        func checkStore() async throws {
+            for jobID in jobIDs {
+                let histories = try await store.histories(ofJob: jobID)
+                #expect(histories.map(\.event.sequence) == (0..<histories.count).map { Int64($0 + 1) })
+                for history in histories {
+                    #expect(history.event.state != .pending, "event \(history.event.sequence) of \(jobID) still pending")
+                    if history.event.kind.isTerminal {
+                        #expect(history.event.state == .delivered || (history.event.state == .failed && gone.contains(jobID)))
+                    }
+                    if history.event.state == .dropped && !gone.contains(jobID) {
+                        #expect(history.attempts.count >= policy.progressAttempts)
+                    }
+                }
+                let terminals = histories.filter(\.event.kind.isTerminal)
+                #expect(terminals.count <= 1)
+                if let terminal = terminals.first {
+                    // Nothing after the terminal event was stored as a new event.
+                    #expect(histories.allSatisfy { $0.event.sequence <= terminal.event.sequence || redelivered.contains($0.event.id) })
+                }
+            }
+        }
+
+        func drain() async throws {
+            while !lateDrafts.isEmpty { try await releaseLateDraft() }
+            for jobID in jobIDs { try await publishTerminal(jobID) }
+            for _ in 0..<400 {
+                var busy = false
+                for jobID in jobIDs {
+                    if let machine = machines[jobID], !machine.queue.isEmpty {
+                        busy = true
+                        try await attempt(jobID, forceSuccess: true)
+                    }
+                }
+                if !busy && lateDrafts.isEmpty { break }
+                while !lateDrafts.isEmpty { try await releaseLateDraft() }
+                try await advance(by: .seconds(600))
+                checkReceiver()
+            }
+            #expect(waiting.isEmpty, "a waiter was never resolved")
+        }
+    }
+
+    @Test(arguments: 0..<40)
+    func randomInterleavingsKeepTheDeliveryGuarantees(seed: Int) async throws {
+        let simulation = Simulation(seed: UInt64(seed) &* 7919 &+ 17)
+        for _ in 0..<250 {
+            let jobID = simulation.jobIDs.randomElement(using: &simulation.random)!
+            switch Int.random(in: 0..<100, using: &simulation.random) {
+            case 0..<30: try await simulation.publish(jobID)
+            case 30..<34: try await simulation.publishTerminal(jobID)
+            case 34..<62: try await simulation.attempt(jobID)
+            case 62..<80: try await simulation.advance(by: .milliseconds(Int64.random(in: 0...6000, using: &simulation.random)))
+            case 80..<88: try await simulation.releaseLateDraft()
+            case 88..<92: try await simulation.redeliver()
+            case 92..<95: try await simulation.restart()
+            default: try await simulation.advance(by: .seconds(30))
+            }
+            simulation.checkReceiver()
+        }
+        try await simulation.drain()
+        simulation.checkReceiver()
+        try await simulation.checkStore()
+        #expect(simulation.seen.count > 0)
+    }
+}

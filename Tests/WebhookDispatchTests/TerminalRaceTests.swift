@@ -1,0 +1,128 @@
+import Foundation
+import OutboxSQLite
+import Synchronization
+import Testing
+import WebhookCore
+import WebhookDispatch
+import WebhookTestSupport
+
+/// The race of SPEC section 6 "never a progress event after the terminal event", forced: a
+/// progress update released by the throttle is being stored while the job's terminal event is
+/// published. With the old dispatcher the two appends raced for the committer and the progress
+/// could be queued behind the terminal event and sent after it. Both orders are forced here,
+/// through the real dispatcher, a real SQLite file and a loopback receiver, with the throttle on.
+@Suite(.timeLimit(.minutes(1)))
+struct TerminalRaceTests {
+    typealias H = DispatcherHarness
+
+    /// A store whose appends of `job.progress` drafts can be held at a gate, either before they
+    /// reach the database or after they committed but before the dispatcher hears of it.
+    final class GatedStore: OutboxStore {
+        enum Hold: Sendable { case beforeCommit, afterCommit }
+        let inner: SQLiteOutboxStore
+        let hold: Hold
+        private let gate = Mutex<(armed: Bool, held: CheckedContinuation<Void, Never>?, open: Bool)>((false, nil, false))
+        let progressHeld = AsyncRecorder<Void>()
+
+        init(inner: SQLiteOutboxStore, hold: Hold) {
+            self.inner = inner
+            self.hold = hold
+        }
+
+        /// Holds the next progress append.
+        func arm() { gate.withLock { $0.armed = true } }
+
+        /// Lets the held append go on.
+        func open() {
+            let held = gate.withLock { state -> CheckedContinuation<Void, Never>? in
+                state.open = true
+                defer { state.held = nil }
+                return state.held
+            }
+            held?.resume()
+        }
+
+        private func waitIfArmed(_ drafts: [EventDraft]) async {
+            guard drafts.contains(where: { $0.kind == .progress }) else { return }
+            let armed = gate.withLock { state -> Bool in
+                defer { state.armed = false }
+                return state.armed
+            }
+            guard armed else { return }
+            progressHeld.record(())
+            await withCheckedContinuation { continuation in
+                let go = gate.withLock { state -> Bool in
+                    if state.open { return true }
+                    state.held = continuation
+                    return false
+                }
+                if go { continuation.resume() }
+            }
+        }
+
+        func append(_ drafts: [EventDraft], at time: Timestamp) async throws(OutboxError) -> [OutboxEvent] {
+            if hold == .beforeCommit { await waitIfArmed(drafts) }
+            let stored = try await inner.append(drafts, at: time)
+            if hold == .afterCommit { await waitIfArmed(drafts) }
+            return stored
+        }
+
+        func recordJobState(_ update: JobStateUpdate, at time: Timestamp) async throws(OutboxError) {
+            try await inner.recordJobState(update, at: time)
+        }
+        func apply(_ changes: [OutboxChange]) async throws(OutboxError) { try await inner.apply(changes) }
+        func pendingEvents(after cursor: PendingCursor, limit: Int) async throws(OutboxError)
+            -> (events: [OutboxEvent], next: PendingCursor)
+        { try await inner.pendingEvents(after: cursor, limit: limit) }
+        func body(of id: EventID) async throws(OutboxError) -> [UInt8] { try await inner.body(of: id) }
+        func redeliver(_ id: EventID, at time: Timestamp) async throws(OutboxError) -> OutboxEvent {
+            try await inner.redeliver(id, at: time)
+        }
+        func history(of id: EventID) async throws(OutboxError) -> EventHistory? { try await inner.history(of: id) }
+        func histories(ofJob jobID: String) async throws(OutboxError) -> [EventHistory] {
+            try await inner.histories(ofJob: jobID)
+        }
+        func pendingCount() async throws(OutboxError) -> Int { try await inner.pendingCount() }
+        func isReachable() async -> Bool { await inner.isReachable() }
+    }
+
+    @Test(arguments: [GatedStore.Hold.beforeCommit, .afterCommit])
+    func aReleasedProgressUpdateRacingTheTerminalEventNeverReachesTheReceiverAfterIt(hold: GatedStore.Hold) async throws {
+        let server = try await ScriptedHTTPServer.start { _ in .noContent }
+        let directory = H.temporaryDirectory()
+        let store = GatedStore(inner: try SQLiteOutboxStore(path: directory + "/outbox.sqlite"), hold: hold)
+        let clock = ManualClock()
+        let start = clock.now
+        let observer = RecordingObserver()
+        // The default throttle interval (5 s).
+        try await H.run(store: store, clock: clock, observer: observer) { dispatcher in
+            try await dispatcher.publish(H.draft(.progress, job: "j", url: server.url(), percent: 10))
+            try await server.received.wait(count: 1)
+            try await dispatcher.publish(H.draft(.progress, job: "j", url: server.url(), percent: 20))
+            // The held update is released at +5 s; its append stops at the gate.
+            store.arm()
+            try await clock.waitForSleeper(until: start.advanced(by: .seconds(5)))
+            clock.advance(by: .seconds(5))
+            try await store.progressHeld.wait(count: 1)
+            // Meanwhile the job ends.
+            let result = try await dispatcher.publishTerminal(H.draft(.completed, job: "j", url: server.url()))
+            #expect(result == .delivered(attempts: 1))
+            store.open()
+            if hold == .afterCommit {
+                // The progress committed before the terminal event: it must end superseded, unsent.
+                try await observer.wait(where: { $0.outcome == .superseded })
+            }
+        }
+        let payloads = try server.received.values.map(H.payload)
+        #expect(payloads.map(\.event) == ["job.progress", "job.completed"])
+        let states = try await store.histories(ofJob: "j").map { "\($0.event.sequence):\($0.event.kind.rawValue):\($0.event.state.rawValue)" }
+        switch hold {
+        case .beforeCommit:
+            // The store refused the late update: no row, no sequence, no gap.
+            #expect(states == ["1:job.progress:delivered", "2:job.completed:delivered"])
+        case .afterCommit:
+            #expect(states == ["1:job.progress:delivered", "2:job.progress:superseded", "3:job.completed:delivered"])
+        }
+        try await server.shutdown()
+    }
+}
