@@ -91,6 +91,8 @@ enum OutboxSchema {
                         FROM webhook_events GROUP BY job_id;
                     INSERT OR IGNORE INTO webhook_jobs (job_id, next_sequence, gone)
                         SELECT job_id, 1, 1 FROM webhook_gone_jobs;
+                    ALTER TABLE webhook_events ADD COLUMN redelivered INTEGER NOT NULL DEFAULT 0
+                        CHECK (redelivered IN (0, 1));
                     """)
         }
         return migrator
@@ -113,6 +115,6 @@ enum OutboxSchema {
     /// The columns every event listing reads, in the order ``eventFromRow(_:withBody:)`` expects.
     static let eventColumns = """
         event_id, job_id, sequence, event_type, callback_url, created_at, state, attempt_count,
-        series_started_at, series_attempts, next_attempt_at, last_status_code, final_reason
+        series_started_at, series_attempts, next_attempt_at, last_status_code, final_reason, redelivered
         """
 }

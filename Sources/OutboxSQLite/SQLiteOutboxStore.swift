@@ -152,7 +152,7 @@ public final class SQLiteOutboxStore: OutboxStore {
             let restarted = try db.cachedStatement(
                 sql: """
                     UPDATE webhook_events SET state = 'pending', series_started_at = ?, series_attempts = 0,
-                        next_attempt_at = ?, final_reason = NULL, updated_at = ?
+                        next_attempt_at = ?, final_reason = NULL, updated_at = ?, redelivered = 1
                     WHERE event_id = ?
                     """)
             for change in changes {
@@ -197,7 +197,13 @@ public final class SQLiteOutboxStore: OutboxStore {
                 let rows = try Row.fetchAll(
                     db,
                     sql: """
-                        SELECT id, \(OutboxSchema.eventColumns) FROM webhook_events
+                        SELECT id, \(OutboxSchema.eventColumns),
+                            (SELECT terminal_stored FROM webhook_jobs j WHERE j.job_id = webhook_events.job_id)
+                                AS job_terminal_stored,
+                            (SELECT MAX(sequence) FROM webhook_events a
+                                WHERE a.job_id = webhook_events.job_id AND a.attempt_count > 0 AND a.redelivered = 0)
+                                AS job_highest_attempted
+                        FROM webhook_events
                         WHERE state = 'pending' AND id > ? ORDER BY id LIMIT ?
                         """,
                     arguments: [cursor.position, limit])
@@ -205,7 +211,10 @@ public final class SQLiteOutboxStore: OutboxStore {
                 var last = cursor.position
                 for row in rows {
                     last = row["id"]
-                    events.append(try Self.event(from: row, body: nil))
+                    var event = try Self.event(from: row, body: nil)
+                    event.jobTerminalStored = row["job_terminal_stored"] ?? false
+                    event.jobHighestAttemptedSequence = row["job_highest_attempted"] ?? 0
+                    events.append(event)
                 }
                 return (events, PendingCursor(position: last))
             }
@@ -232,7 +241,7 @@ public final class SQLiteOutboxStore: OutboxStore {
             try db.execute(
                 sql: """
                     UPDATE webhook_events SET state = 'pending', series_started_at = ?, series_attempts = 0,
-                        next_attempt_at = ?, final_reason = NULL, updated_at = ?
+                        next_attempt_at = ?, final_reason = NULL, updated_at = ?, redelivered = 1
                     WHERE event_id = ?
                     """,
                 arguments: [time.milliseconds, time.milliseconds, time.milliseconds, id.description])
@@ -324,7 +333,8 @@ public final class SQLiteOutboxStore: OutboxStore {
             id: id, jobID: row["job_id"], sequence: row["sequence"], kind: kind, callbackURL: row["callback_url"],
             body: body, createdAt: Timestamp(milliseconds: row["created_at"]), state: state,
             attempts: row["attempt_count"], seriesStartedAt: Timestamp(milliseconds: row["series_started_at"]),
-            seriesAttempts: row["series_attempts"], nextAttemptAt: Timestamp(milliseconds: row["next_attempt_at"]))
+            seriesAttempts: row["series_attempts"], nextAttemptAt: Timestamp(milliseconds: row["next_attempt_at"]),
+            redelivered: row["redelivered"] ?? false)
     }
 
     private static func attempt(from row: Row) throws -> AttemptRecord {

@@ -80,6 +80,10 @@ public actor InMemoryOutboxStore: OutboxStore {
         while position < order.count, page.count < limit {
             if var event = events[order[position]], event.state == .pending {
                 event.body = nil
+                event.jobTerminalStored = terminalJobs.contains(event.jobID)
+                event.jobHighestAttemptedSequence = events.values
+                    .filter { $0.jobID == event.jobID && $0.attempts > 0 && !$0.redelivered }
+                    .map(\.sequence).max() ?? 0
                 page.append(event)
             }
             position += 1
@@ -98,6 +102,7 @@ public actor InMemoryOutboxStore: OutboxStore {
         event.seriesStartedAt = time
         event.seriesAttempts = 0
         event.nextAttemptAt = time
+        event.redelivered = true
         events[id] = event
         reasons[id] = nil
         // Move it to the end so a pending listing sees it after the rest of its job's backlog.

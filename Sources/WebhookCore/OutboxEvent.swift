@@ -21,13 +21,28 @@ public struct OutboxEvent: Sendable, Hashable {
     public var seriesAttempts: Int
     /// When the next attempt is due (meaningful while pending).
     public var nextAttemptAt: Timestamp
+    /// An operator redelivered it: exempt from superseding and from a gone callback (durable,
+    /// so the exemption survives a restart).
+    public var redelivered: Bool
+    /// The job's terminal event is stored (filled by listings of pending events, so a restarted
+    /// dispatcher supersedes a progress event that committed before the terminal event but was
+    /// never sent).
+    public var jobTerminalStored: Bool
+    /// The highest sequence of the job that was ever attempted outside a redelivery (filled by
+    /// listings of pending events): a progress event below it is stale and is superseded rather
+    /// than sent out of order after a restart.
+    public var jobHighestAttemptedSequence: Int64
 
     /// Creates a stored event.
     public init(
         id: EventID, jobID: String, sequence: Int64, kind: EventKind, callbackURL: String, body: [UInt8]?,
         createdAt: Timestamp, state: DeliveryState = .pending, attempts: Int = 0,
-        seriesStartedAt: Timestamp? = nil, seriesAttempts: Int = 0, nextAttemptAt: Timestamp? = nil
+        seriesStartedAt: Timestamp? = nil, seriesAttempts: Int = 0, nextAttemptAt: Timestamp? = nil,
+        redelivered: Bool = false, jobTerminalStored: Bool = false, jobHighestAttemptedSequence: Int64 = 0
     ) {
+        self.jobHighestAttemptedSequence = jobHighestAttemptedSequence
+        self.redelivered = redelivered
+        self.jobTerminalStored = jobTerminalStored
         self.id = id
         self.jobID = jobID
         self.sequence = sequence

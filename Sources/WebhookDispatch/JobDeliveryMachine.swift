@@ -149,6 +149,14 @@ public struct JobDeliveryMachine: Sendable {
     private var supersedeInFlight = false
     /// The one timer the driver keeps for this job.
     private var timerArmedAt: Timestamp?
+    /// The highest sequence this job ever sent outside a redelivery. An event below it that
+    /// arrives late (its append committed before a newer one but returned after it, or it was
+    /// left pending by a crash) can no longer go in order: a progress event is superseded.
+    public private(set) var highestSentSequence: Int64 = 0
+    /// Appends of this job under way: their events may reach ``accept(_:now:keepBody:redelivery:into:)``
+    /// in another order than they committed, so the machine must outlive them to supersede a
+    /// progress event that committed before the terminal event but arrives after it.
+    private var appendsUnderWay = 0
 
     /// A job with nothing pending.
     public init(jobID: String, callbackURL: String) {
@@ -157,9 +165,12 @@ public struct JobDeliveryMachine: Sendable {
         self.origin = Origin(url: callbackURL)
     }
 
-    /// True when nothing about this job needs remembering.
+    /// True when nothing about this job needs remembering. A running job (no terminal event
+    /// yet) that has emitted progress is remembered: forgetting it would forget when its last
+    /// progress went, and the next update would skip the throttle.
     public var isFinished: Bool {
         queue.isEmpty && inFlight == nil && throttle.held == nil && waiters.isEmpty && !terminalPublishing
+            && appendsUnderWay == 0 && (terminalStored || gone || throttle.lastEmittedAt == nil)
     }
 
     /// The event at the head of the queue.
@@ -180,6 +191,16 @@ public struct JobDeliveryMachine: Sendable {
             arm(until, into: &actions)
             return .held
         }
+    }
+
+    /// An append of this job's events to the store begins.
+    public mutating func appendBegan() {
+        appendsUnderWay += 1
+    }
+
+    /// That append ended (its events, if any, were accepted first).
+    public mutating func appendEnded() {
+        appendsUnderWay = max(0, appendsUnderWay - 1)
     }
 
     /// The job's terminal event is about to be stored: a held update will never be sent.
@@ -211,7 +232,8 @@ public struct JobDeliveryMachine: Sendable {
     public mutating func accept(
         _ event: OutboxEvent, now: Timestamp, keepBody: Bool, redelivery: Bool = false, into actions: inout [Action]
     ) {
-        if event.kind.isTerminal {
+        let redelivery = redelivery || event.redelivered
+        if event.kind.isTerminal || event.jobTerminalStored {
             terminalStored = true
             terminalPublishing = false
             throttle.discardHeld()
@@ -222,7 +244,8 @@ public struct JobDeliveryMachine: Sendable {
             if event.kind.isTerminal { resolve(event.id, .failed(reason: "callback gone (410)"), into: &actions) }
             return
         }
-        if !event.kind.isTerminal && terminalStored && !redelivery {
+        highestSentSequence = max(highestSentSequence, event.jobHighestAttemptedSequence)
+        if !event.kind.isTerminal && !redelivery && (terminalStored || event.sequence < highestSentSequence) {
             supersede(QueuedEvent(event, keepBody: false), now: now, into: &actions)
             return
         }
@@ -316,6 +339,7 @@ public struct JobDeliveryMachine: Sendable {
             isProbe: isProbe)
         inFlight = attempt
         timerArmedAt = nil
+        if !head.redelivered { highestSentSequence = max(highestSentSequence, head.sequence) }
         return attempt
     }
 

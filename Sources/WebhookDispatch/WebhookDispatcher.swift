@@ -121,9 +121,16 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
             // The job's state moves on even while its event waits.
             if let update = draft.jobUpdate { try await store.recordJobState(update, at: now) }
         case .store:
-            let stored = try await store.append([draft], at: now)
-            for event in stored { accept(event, redelivery: false) }
+            try await appendAndAccept(draft, at: now)
         }
+    }
+
+    /// Appends one draft and accepts what was stored, keeping the job's machine alive meanwhile.
+    private func appendAndAccept(_ draft: EventDraft, at time: Timestamp) async throws(OutboxError) {
+        withJob(draft.jobID, callbackURL: draft.callbackURL) { job, _ in job.appendBegan() }
+        defer { withJob(draft.jobID, callbackURL: draft.callbackURL) { job, _ in job.appendEnded() } }
+        let stored = try await store.append([draft], at: time)
+        for event in stored { accept(event, redelivery: false) }
     }
 
     /// Stores a `job.completed` or `job.failed` event and waits through its quick attempts
@@ -284,11 +291,13 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     /// Stores trailing-edge progress updates released by the throttle timer.
     private func heldProgressLoop() async {
         for await draft in heldProgress {
-            guard !draining, let job = jobs[draft.jobID], !job.terminalStored, !job.terminalPublishing else { continue }
+            // The machine may be gone (nothing else pending); the store refuses the update anyway
+            // once the job's terminal event is stored.
+            guard !draining, jobs[draft.jobID]?.terminalStored != true, jobs[draft.jobID]?.terminalPublishing != true
+            else { continue }
             do {
                 // The store refuses it (returns nothing) once the job's terminal event is stored.
-                let stored = try await store.append([draft], at: clock.now)
-                for event in stored { accept(event, redelivery: false) }
+                try await appendAndAccept(draft, at: clock.now)
             } catch {
                 // Only a coalesced progress update is lost, never a stored event.
                 logger.debug("could not store a throttled progress update", metadata: ["error": "\(error)"])

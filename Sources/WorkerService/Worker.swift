@@ -41,6 +41,8 @@ public enum Worker {
                 throw ConfigurationError("CLIPPING_WORKER_DATA_DIR", "cannot create \(directory): \(error.localizedDescription)")
             }
         }
+        let lock = try DataDirectoryLock(directory: data)
+        defer { withExtendedLifetime(lock) {} }
         let secrets: [WebhookSecret]
         if let configured = configuration.webhookSecrets {
             secrets = configured

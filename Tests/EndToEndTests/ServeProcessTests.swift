@@ -279,3 +279,25 @@ struct FFmpegServeTests {
         #expect(try await worker.terminate() == 0)
     }
 }
+
+extension ServeProcessTests {
+    /// SPEC section 6 "One owner": a second `serve` on a data directory in use exits 1 with one
+    /// line naming the setting; once the first is gone (even killed), the directory is free.
+    @Test func aSecondServeOnTheSameDataDirectoryExitsOne() async throws {
+        let data = NSTemporaryDirectory() + "e2e-\(UUID().uuidString)"
+        let first = try WorkerProcess(dataDirectory: data, environment: environment())
+        try await first.start()
+        let second = try WorkerProcess(dataDirectory: data, environment: environment())
+        try second.process.run()
+        second.process.waitUntilExit()
+        #expect(second.process.terminationStatus == 1)
+        let lines = second.log.split(separator: "\n")
+        #expect(lines.count == 1)
+        #expect(lines.first?.contains("CLIPPING_WORKER_DATA_DIR") == true)
+        #expect(lines.first?.contains("in use by another clipping-worker") == true)
+        first.killHard()
+        let third = try WorkerProcess(dataDirectory: data, environment: environment())
+        try await third.start()
+        #expect(try await third.terminate() == 0)
+    }
+}

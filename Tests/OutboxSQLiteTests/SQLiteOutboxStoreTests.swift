@@ -99,7 +99,19 @@ struct SQLiteOutboxStoreTests {
         store.close()
         // The flag is durable too.
         let reopened = try SQLiteOutboxStore(path: path)
-        #expect(try await reopened.append([draft()], at: t0).map(\.state) == [.dropped])
+        #expect(try await reopened.append([draft(.completed)], at: t0).map(\.state) == [.failed])
+    }
+
+    /// SPEC section 6: once a job's terminal event is stored, a started/progress draft never
+    /// becomes an event (no row, no sequence), decided in the append's transaction and durable.
+    @Test func progressAfterTheTerminalEventIsNeverStored() async throws {
+        let store = try SQLiteOutboxStore(path: path)
+        let first = try await store.append([draft(), draft(.completed), draft(), draft(.started)], at: t0)
+        #expect(first.map(\.sequence) == [1, 2])
+        store.close()
+        let reopened = try SQLiteOutboxStore(path: path)
+        #expect(try await reopened.append([draft()], at: t0).isEmpty)
+        #expect(try await reopened.histories(ofJob: "job-1").map(\.event.kind) == [.progress, .completed])
     }
 
     @Test func redeliveryStartsANewSeries() async throws {

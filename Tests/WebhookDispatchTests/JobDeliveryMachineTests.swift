@@ -171,13 +171,15 @@ struct JobDeliveryMachineTests {
         var actions = [M.Action]()
         let first = Self.event(1, .progress)
         let second = Self.event(2, .progress)
-        let terminal = Self.event(3, .completed)
-        for event in [first, second, terminal] { machine.accept(event, now: Self.t0, keepBody: false, into: &actions) }
+        for event in [first, second] { machine.accept(event, now: Self.t0, keepBody: false, into: &actions) }
         actions.removeAll()
         _ = Self.begin(&machine)
         machine.attemptEnded(first.id, result: Self.ended(.gone), now: Self.t0, policy: Self.policy, random: 0, into: &actions)
         #expect(Self.persisted(actions).contains(.callbackGone(jobID: "j", at: Self.t0)))
         actions.removeAll()
+        #expect(machine.poll(now: Self.t0, into: &actions) == .idle)
+        // A terminal event that reaches the machine after that ends at once, failed.
+        machine.accept(Self.event(3, .completed), now: Self.t0, keepBody: false, into: &actions)
         #expect(machine.poll(now: Self.t0, into: &actions) == .idle)
         #expect(Self.reports(actions).map(\.outcome) == [.dropped, .failed])
         #expect(Self.reports(actions).allSatisfy { $0.error == "callback gone (410)" })

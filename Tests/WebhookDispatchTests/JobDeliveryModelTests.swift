@@ -56,7 +56,8 @@ struct JobDeliveryModelTests {
             var machine = self.machine(jobID)
             var actions = [JobDeliveryMachine.Action]()
             body(&machine, &actions)
-            machines[jobID] = machine
+            // Forgotten when finished, as the dispatcher does.
+            machines[jobID] = machine.isFinished ? nil : machine
             try await carryOut(actions)
         }
 
@@ -92,6 +93,12 @@ struct JobDeliveryModelTests {
             }
         }
 
+        func appendAndAccept(_ draft: EventDraft) async throws {
+            try await run(draft.jobID) { job, _ in job.appendBegan() }
+            try await accept(try await store.append([draft], at: now))
+            try await run(draft.jobID) { job, _ in job.appendEnded() }
+        }
+
         // MARK: Steps
 
         func publish(_ jobID: String) async throws {
@@ -101,7 +108,7 @@ struct JobDeliveryModelTests {
             var offer = JobDeliveryMachine.ProgressOffer.discarded
             let now = self.now
             try await run(jobID) { job, actions in offer = job.offerProgress(draft, now: now, interval: interval, into: &actions) }
-            if offer == .store { try await accept(try await store.append([draft], at: now)) }
+            if offer == .store { try await appendAndAccept(draft) }
         }
 
         func publishTerminal(_ jobID: String) async throws {
@@ -115,11 +122,27 @@ struct JobDeliveryModelTests {
             }
         }
 
-        /// A throttle release whose append was held up reaches the store now.
+        /// Appends committed whose events the machine has not heard of yet.
+        var committedUnaccepted: [(jobID: String, events: [OutboxEvent])] = []
+
+        /// A throttle release whose append was held up reaches the store now; half the time its
+        /// result reaches the machine only at a later step (committed before, accepted after).
         func releaseLateDraft() async throws {
             guard !lateDrafts.isEmpty else { return }
             let draft = lateDrafts.remove(at: Int.random(in: 0..<lateDrafts.count, using: &random))
-            try await accept(try await store.append([draft], at: now))
+            if Bool.random(using: &random) {
+                try await appendAndAccept(draft)
+            } else {
+                try await run(draft.jobID) { job, _ in job.appendBegan() }
+                committedUnaccepted.append((draft.jobID, try await store.append([draft], at: now)))
+            }
+        }
+
+        func acceptLateCommit() async throws {
+            guard !committedUnaccepted.isEmpty else { return }
+            let (jobID, events) = committedUnaccepted.removeFirst()
+            try await accept(events)
+            try await run(jobID) { job, _ in job.appendEnded() }
         }
 
         /// Starts the head's attempt if due, then ends it with a random outcome.
@@ -179,6 +202,7 @@ struct JobDeliveryModelTests {
         func restart() async throws {
             machines.removeAll()
             lateDrafts.removeAll()
+            committedUnaccepted.removeAll()
             waiting.removeAll()
             var cursor = PendingCursor.start
             while true {
@@ -232,6 +256,7 @@ struct JobDeliveryModelTests {
 
         func drain() async throws {
             while !lateDrafts.isEmpty { try await releaseLateDraft() }
+            while !committedUnaccepted.isEmpty { try await acceptLateCommit() }
             for jobID in jobIDs { try await publishTerminal(jobID) }
             for _ in 0..<400 {
                 var busy = false
@@ -241,8 +266,9 @@ struct JobDeliveryModelTests {
                         try await attempt(jobID, forceSuccess: true)
                     }
                 }
-                if !busy && lateDrafts.isEmpty { break }
+                if !busy && lateDrafts.isEmpty && committedUnaccepted.isEmpty { break }
                 while !lateDrafts.isEmpty { try await releaseLateDraft() }
+                while !committedUnaccepted.isEmpty { try await acceptLateCommit() }
                 try await advance(by: .seconds(600))
                 checkReceiver()
             }
@@ -260,7 +286,8 @@ struct JobDeliveryModelTests {
             case 30..<34: try await simulation.publishTerminal(jobID)
             case 34..<62: try await simulation.attempt(jobID)
             case 62..<80: try await simulation.advance(by: .milliseconds(Int64.random(in: 0...6000, using: &simulation.random)))
-            case 80..<88: try await simulation.releaseLateDraft()
+            case 80..<85: try await simulation.releaseLateDraft()
+            case 85..<88: try await simulation.acceptLateCommit()
             case 88..<92: try await simulation.redeliver()
             case 92..<95: try await simulation.restart()
             default: try await simulation.advance(by: .seconds(30))
