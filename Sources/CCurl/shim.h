@@ -38,6 +38,13 @@ static inline CURLcode ccurl_easy_setopt_opensocket(CURL *handle, ccurl_opensock
     return curl_easy_setopt(handle, CURLOPT_OPENSOCKETFUNCTION, cb);
 }
 
+/* CURLOPT_PREREQFUNCTION: called once a connection is made or reused, before the request is sent. */
+typedef int (*ccurl_prereq_callback)(void *clientp, char *conn_primary_ip, char *conn_local_ip,
+                                     int conn_primary_port, int conn_local_port);
+static inline CURLcode ccurl_easy_setopt_prereq(CURL *handle, ccurl_prereq_callback cb) {
+    return curl_easy_setopt(handle, CURLOPT_PREREQFUNCTION, cb);
+}
+
 static inline CURLcode ccurl_easy_getinfo_long(CURL *handle, CURLINFO info, long *value) {
     return curl_easy_getinfo(handle, info, value);
 }
@@ -57,5 +64,6 @@ static inline CURLMcode ccurl_multi_setopt_long(CURLM *handle, CURLMoption optio
 /* Swift cannot see these macros/enum values reliably. */
 static const curl_socket_t ccurl_socket_bad = CURL_SOCKET_BAD;
 static const long ccurl_global_all = CURL_GLOBAL_ALL;
+static const int ccurl_prereqfunc_ok = CURL_PREREQFUNC_OK;
 
 #endif

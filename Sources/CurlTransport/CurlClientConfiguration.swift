@@ -17,6 +17,10 @@ public struct CurlClientConfiguration: Sendable {
     public var maxCachedConnections: Int
     public var networkPolicy: NetworkPolicy?
     public var proxy: String?
+    /// Host names pinned to addresses, as libcurl's `CURLOPT_RESOLVE` entries
+    /// (`host:port:address[,address…]`, IPv6 in brackets). Internal: the tests use it to make one
+    /// name resolve to several loopback addresses, which `/etc/hosts` here does not.
+    var pinnedAddresses: [String] = []
 
     /// Creates a configuration.
     public init(

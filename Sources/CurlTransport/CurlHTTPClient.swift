@@ -21,6 +21,10 @@ public final class CurlHTTPClient: WebhookSender, Sendable {
         var cancelled: [UInt64] = []
         /// Ids submitted and not finished, so a cancel can tell "not yet here" from "already done".
         var active: Set<UInt64> = []
+        /// Ids whose cancellation handler ran while they were not `active`: before the request was
+        /// handed to the loop (it must then not start), or after it finished (nothing to do).
+        /// An id is here only while its `run` call is in progress: `run` removes it on every path
+        /// (started, rejected, finished), so the set never holds more than the requests in flight.
         var cancelledEarly: Set<UInt64> = []
         var nextID: UInt64 = 1
         var shuttingDown = false
@@ -111,6 +115,11 @@ public final class CurlHTTPClient: WebhookSender, Sendable {
         curl_multi_cleanup(multi.pointer)
     }
 
+    /// The client's bookkeeping of requests, for tests: every count is 0 once no request is in flight.
+    var bookkeeping: (active: Int, cancelledEarly: Int, cancelled: Int) {
+        shared.withLock { ($0.active.count, $0.cancelledEarly.count, $0.cancelled.count) }
+    }
+
     /// Performs one webhook POST. Cancelling the calling task aborts the transfer.
     /// - Throws: ``TransportError`` when no HTTP status arrived.
     public func send(_ request: WebhookRequest) async throws(TransportError) -> WebhookResponse {
@@ -191,10 +200,10 @@ public final class CurlHTTPClient: WebhookSender, Sendable {
                 transfer.uploadSize = upload?.1 ?? 0
                 transfer.signing = signing
                 let rejection: TransportError? = shared.withLock { box in
+                    // Consume a cancellation that came first on every path, the shutdown one included.
+                    let cancelledFirst = box.cancelledEarly.remove(id) != nil
                     if box.shuttingDown { return TransportError(.shutdown, "the HTTP client is shut down") }
-                    if box.cancelledEarly.remove(id) != nil {
-                        return TransportError(.cancelled, "the request was cancelled")
-                    }
+                    if cancelledFirst { return TransportError(.cancelled, "the request was cancelled") }
                     box.active.insert(id)
                     box.incoming.append(transfer)
                     return nil
@@ -214,6 +223,12 @@ public final class CurlHTTPClient: WebhookSender, Sendable {
                 }
             }
             curl_multi_wakeup(multi.pointer)
+        }
+        // A handler that ran after the transfer finished (and so after `active` lost the id) left
+        // the id in `cancelledEarly`. The handler cannot run once `withTaskCancellationHandler`
+        // returned, and it runs only for a cancelled task, so this check catches every such entry.
+        if Task.isCancelled {
+            shared.withLock { _ = $0.cancelledEarly.remove(id) }
         }
         return try result.get()
     }

@@ -12,6 +12,8 @@ final class CurlMultiLoop: @unchecked Sendable {
     private let finished: DispatchSemaphore
     private var running: [UInt64: CurlTransfer] = [:]
     private var spareHandles: [UnsafeMutableRawPointer] = []
+    /// `CURLOPT_RESOLVE` list from ``CurlClientConfiguration/pinnedAddresses``; lives as long as the loop.
+    private let pinnedAddresses: UnsafeMutablePointer<curl_slist>?
 
     init(
         multi: CurlHTTPClient.MultiHandle, configuration: CurlClientConfiguration,
@@ -21,6 +23,9 @@ final class CurlMultiLoop: @unchecked Sendable {
         self.configuration = configuration
         self.shared = shared
         self.finished = finished
+        var list: UnsafeMutablePointer<curl_slist>?
+        for entry in configuration.pinnedAddresses { list = curl_slist_append(list, entry) }
+        pinnedAddresses = list
     }
 
     func run() {
@@ -45,6 +50,7 @@ final class CurlMultiLoop: @unchecked Sendable {
                 }
                 for handle in spareHandles { curl_easy_cleanup(handle) }
                 spareHandles.removeAll()
+                if let pinnedAddresses { curl_slist_free_all(pinnedAddresses) }
                 shared.withLock { $0.stopped = true }
                 finished.signal()
                 return
@@ -87,6 +93,7 @@ final class CurlMultiLoop: @unchecked Sendable {
         ccurl_easy_setopt_string(easy, CURLOPT_PROXY, configuration.proxy ?? "")
         ccurl_easy_setopt_long(easy, CURLOPT_TCP_NODELAY, 1)
         ccurl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, list)
+        if let pinnedAddresses { ccurl_easy_setopt_slist(easy, CURLOPT_RESOLVE, pinnedAddresses) }
         if let descriptor = transfer.uploadDescriptor {
             _ = descriptor
             ccurl_easy_setopt_long(easy, CURLOPT_UPLOAD, 1)
@@ -120,6 +127,8 @@ final class CurlMultiLoop: @unchecked Sendable {
         ccurl_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, transfer.pointer)
         ccurl_easy_setopt_opensocket(easy, CurlCallbacks.openSocket)
         ccurl_easy_setopt_pointer(easy, CURLOPT_OPENSOCKETDATA, transfer.pointer)
+        ccurl_easy_setopt_prereq(easy, CurlCallbacks.prerequest)
+        ccurl_easy_setopt_pointer(easy, CURLOPT_PREREQDATA, transfer.pointer)
         ccurl_easy_setopt_pointer(easy, CURLOPT_PRIVATE, transfer.pointer)
 
         transfer.started = ContinuousClock.now
@@ -155,14 +164,20 @@ final class CurlMultiLoop: @unchecked Sendable {
         shared.withLock { _ = $0.active.remove(id) }
     }
 
+    /// Shapes a finished transfer: an answer when a final status arrived, else a transport error.
+    ///
+    /// Only a status of 200 or more is an answer. A `1xx` is interim (`100 Continue`, `101`,
+    /// `103 Early Hints`): libcurl reports it as the response code when nothing followed, but the
+    /// receiver has not answered yet, so the failure that ended the wait decides (a timeout stays a
+    /// retryable timeout, not a final "HTTP 100").
     private func result(of transfer: CurlTransfer, code: CURLcode) -> Result<CurlOutcome, TransportError> {
         let duration = ContinuousClock.now - transfer.started
         var status = 0
         if let easy = transfer.easy { ccurl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status) }
-        // A status line that arrived stands, even when the body was cut afterwards (limit,
+        // A final status line that arrived stands, even when the body was cut afterwards (limit,
         // timeout, reset): SPEC section 6 counts a 2xx within the timeout as delivered. Callers
         // that need the whole body check `endedEarly` and `bodyCut`.
-        if status >= 100 {
+        if status >= 200 {
             return .success(
                 CurlOutcome(
                     status: status, headers: transfer.responseHeaders, retryAfter: transfer.retryAfter,
@@ -170,33 +185,76 @@ final class CurlMultiLoop: @unchecked Sendable {
                     endedEarly: code != CURLE_OK && !transfer.bodyCut, writeFailed: transfer.writeFailed,
                     duration: duration))
         }
+        if code == CURLE_OK {
+            // libcurl saw the transfer through, yet no final status came (only an interim one).
+            return .failure(
+                TransportError(.protocolError, "the receiver sent no final status (last: \(status))", curlCode: 0))
+        }
         return .failure(Self.transportError(code, transfer: transfer))
     }
 
+    /// Maps the `CURLcode` of a transfer that got no final status to a ``TransportError``.
+    ///
+    /// The curl code says what ended the transfer; two facts gathered by the callbacks refine it:
+    ///
+    /// **SSRF refusals.** libcurl tries each resolved address in turn (IPv6 and IPv4 raced, happy
+    /// eyeballs), and the open-socket callback refuses the ones the ``NetworkPolicy`` forbids. One
+    /// transfer can thus see a refused address *and* a real failure on another. A refusal is final
+    /// only when it is what ended the transfer:
+    ///
+    /// | refused | allowed | curl code                | result                                            |
+    /// |---------|---------|--------------------------|---------------------------------------------------|
+    /// | ≥ 1     | 0       | `COULDNT_CONNECT`        | `.refusedByPolicy` (final): every candidate refused |
+    /// | ≥ 1     | ≥ 1     | any                      | by the curl code: `.timedOut`, `.connectFailed`, … |
+    /// | ≥ 1     | 0       | other (e.g. a timeout)   | by the curl code                                  |
+    /// | 0       | any     | any                      | by the curl code                                  |
+    ///
+    /// ("refused" / "allowed": addresses the open-socket callback refused / let through to `socket()`.)
+    ///
+    /// Retrying a mixed case is safe: the policy is checked again on every attempt, so a refused
+    /// address is never reached; calling it final would instead drop a delivery whose allowed
+    /// address was only slow or down. The refusal is kept in the message for operators.
+    ///
+    /// **URL or reply.** `CURLE_UNSUPPORTED_PROTOCOL` and `CURLE_URL_MALFORMAT` mean a bad URL (not
+    /// http/https, unparsable: final `.invalidURL`) only before a connection was made. Once it was
+    /// (the prereq callback ran), libcurl uses `CURLE_UNSUPPORTED_PROTOCOL` for replies that are not
+    /// HTTP: a line that is not a status line (HTTP/0.9, refused by default in 7.88), a status below
+    /// 100, an unknown version. Those are `.protocolError`: a misbehaving receiver, retryable.
     static func transportError(_ code: CURLcode, transfer: CurlTransfer) -> TransportError {
         let text = String(cString: curl_easy_strerror(code))
         let raw = Int32(code.rawValue)
         if let refusal = transfer.policyRefusal {
-            return TransportError(.refusedByPolicy, "address refused: \(refusal)", curlCode: raw)
+            if code == CURLE_COULDNT_CONNECT && transfer.allowedAddresses == 0 {
+                return TransportError(.refusedByPolicy, "address refused: \(refusal)", curlCode: raw)
+            }
+            let count = transfer.refusedAddresses
+            let others = count == 1 ? "another address" : "\(count) other addresses"
+            let noted = "\(text) (the network policy refused \(others): \(refusal))"
+            return TransportError(codeClass(of: code, connected: transfer.connected), noted, curlCode: raw)
         }
+        return TransportError(codeClass(of: code, connected: transfer.connected), text, curlCode: raw)
+    }
+
+    /// The class of a curl failure; `connected` tells a reply problem from a URL problem.
+    static func codeClass(of code: CURLcode, connected: Bool) -> TransportError.Code {
         switch code {
         case CURLE_UNSUPPORTED_PROTOCOL, CURLE_URL_MALFORMAT:
-            return TransportError(.invalidURL, text, curlCode: raw)
+            return connected ? .protocolError : .invalidURL
         case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY:
-            return TransportError(.dnsFailed, text, curlCode: raw)
+            return .dnsFailed
         case CURLE_COULDNT_CONNECT:
-            return TransportError(.connectFailed, text, curlCode: raw)
+            return .connectFailed
         case CURLE_OPERATION_TIMEDOUT:
-            return TransportError(.timedOut, text, curlCode: raw)
+            return .timedOut
         case CURLE_SEND_ERROR, CURLE_RECV_ERROR, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE:
-            return TransportError(.connectionReset, text, curlCode: raw)
+            return .connectionReset
         case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER,
             CURLE_SSL_CACERT_BADFILE:
-            return TransportError(.tlsFailed, text, curlCode: raw)
+            return .tlsFailed
         case CURLE_WEIRD_SERVER_REPLY, CURLE_HTTP2, CURLE_HTTP3:
-            return TransportError(.protocolError, text, curlCode: raw)
+            return .protocolError
         default:
-            return TransportError(.internalError, text, curlCode: raw)
+            return .internalError
         }
     }
 }

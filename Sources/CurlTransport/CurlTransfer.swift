@@ -58,7 +58,15 @@ final class CurlTransfer {
     var writeFailed = false
     var responseHeaders: [(String, String)] = []
     var retryAfter: String?
+    /// Why the first refused address was refused by the SSRF policy (open-socket callback).
     var policyRefusal: String?
+    /// Addresses the open-socket callback refused, and those it let through to `socket()`.
+    /// Together they tell "every candidate was refused" from "one was refused, another failed".
+    var refusedAddresses = 0
+    var allowedAddresses = 0
+    /// A connection was made or reused and the request was about to be sent (prereq callback):
+    /// from then on a failure is about the reply, not the URL.
+    var connected = false
 
     init(
         id: UInt64, method: String, url: String, headers: [String], body: [UInt8]?, sink: CurlBodySink,
@@ -184,15 +192,24 @@ enum CurlCallbacks {
         let transfer = CurlTransfer.from(clientp)
         if let policy = transfer.policy {
             guard let ip = ipAddress(of: address) else {
-                transfer.policyRefusal = "unsupported address family"
+                if transfer.policyRefusal == nil { transfer.policyRefusal = "unsupported address family" }
+                transfer.refusedAddresses += 1
                 return ccurl_socket_bad
             }
             if let refusal = policy.refusal(for: ip) {
-                transfer.policyRefusal = refusal
+                if transfer.policyRefusal == nil { transfer.policyRefusal = refusal }
+                transfer.refusedAddresses += 1
                 return ccurl_socket_bad
             }
         }
+        transfer.allowedAddresses += 1
         return socket(address.pointee.family, address.pointee.socktype, address.pointee.protocol)
+    }
+
+    /// Notes that a connection is up (new or reused) and the request goes out now.
+    static let prerequest: ccurl_prereq_callback = { clientp, _, _, _, _ in
+        if let clientp { CurlTransfer.from(clientp).connected = true }
+        return ccurl_prereqfunc_ok
     }
 
     static func ipAddress(of address: UnsafeMutablePointer<curl_sockaddr>) -> IPAddress? {
