@@ -70,6 +70,60 @@ struct CLITests {
         #expect(flagWins.status == 1 && flagWins.error.contains("got \"99\""))
     }
 
+    /// `serve`'s flags and help come from the settings table, which `--print-settings-markdown` prints.
+    @Test func serveHelpListsEverySettingOfTheTable() throws {
+        let table = try run(["serve", "--print-settings-markdown"])
+        #expect(table.status == 0)
+        let rows = table.output.split(separator: "\n").dropFirst(2).map { $0.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) } }
+        #expect(rows.count >= 25)
+        let help = try run(["serve", "--help"])
+        #expect(help.status == 0)
+        for row in rows {
+            let variable = row[0].trimmingCharacters(in: ["`"])
+            let flag = row[1].trimmingCharacters(in: ["`"])
+            // SPEC section 3: the variable without CLIPPING_WORKER_, lower-case, _ → -.
+            let derived = "--" + variable.replacingOccurrences(of: "CLIPPING_WORKER_", with: "").lowercased()
+                .replacingOccurrences(of: "_", with: "-")
+            #expect(flag == derived)
+            #expect(help.output.contains("  \(flag) <value>\n") && help.output.contains("env \(variable), default"), "\(variable)")
+        }
+    }
+
+    @Test func serveFlagsTakeBothSpellingsAndRefuseUnknownOnes() throws {
+        let data = NSTemporaryDirectory() + "cli-\(UUID().uuidString)"
+        let joined = try run(["serve", "--port=http", "--data-dir=\(data)"])
+        #expect(joined.status == 1)
+        #expect(joined.error == "clipping-worker: bad configuration: CLIPPING_WORKER_PORT (--port): must be an integer from 0 to 65535, got \"http\"\n")
+        #expect(try run(["serve", "--port"]).status == 64)
+        #expect(try run(["serve", "--no-such-flag=1"]).status == 64)
+        #expect(try run(["serve", "--port", "0", "stray"]).status == 64)
+        #expect(try run(["serve", "--CLIPPING_WORKER_PORT", "0"]).status == 64)
+    }
+
+    /// Each bad value, given by flag over a good environment value, stops `serve` with exit 1 and
+    /// one line naming the variable.
+    @Test(arguments: [
+        ("--port", "CLIPPING_WORKER_PORT", "8081", "70000"),
+        ("--api-token", "CLIPPING_WORKER_API_TOKEN", "0123456789abcdef", "short"),
+        ("--webhook-secret", "WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "not-a-secret"),
+        ("--webhook-legacy-signature", "WEBHOOK_LEGACY_SIGNATURE", "true", "maybe"),
+        ("--webhook-timeout-seconds", "WEBHOOK_TIMEOUT_SECONDS", "3", "0"),
+        ("--webhook-retry-schedule", "WEBHOOK_RETRY_SCHEDULE", "1s", "5x"),
+        ("--webhook-max-age-hours", "WEBHOOK_MAX_AGE_HOURS", "1", "-1"),
+        ("--allowed-networks", "CLIPPING_WORKER_ALLOWED_NETWORKS", "10.0.0.0/8", "banana"),
+        ("--engine", "CLIPPING_WORKER_ENGINE", "simulated", "gpu"),
+        ("--public-url", "CLIPPING_WORKER_PUBLIC_URL", "http://x", "ftp://x"),
+        ("--max-concurrent-jobs", "CLIPPING_WORKER_MAX_CONCURRENT_JOBS", "2", "65"),
+    ])
+    func badFlagValueExitsOneWithOneLineNamingTheVariable(flag: String, variable: String, good: String, bad: String) throws {
+        let data = NSTemporaryDirectory() + "cli-\(UUID().uuidString)"
+        let result = try run(["serve", "--data-dir", data, flag, bad], environment: [variable: good])
+        #expect(result.status == 1)
+        #expect(result.error.hasPrefix("clipping-worker: bad configuration: \(variable) (\(flag)): "), "\(result.error)")
+        #expect(result.error.hasSuffix("\n") && result.error.dropLast().split(separator: "\n").count == 1, "\(result.error)")
+        if variable.contains("TOKEN") || variable.contains("SECRET") { #expect(!result.error.contains(bad)) }
+    }
+
     @Test func clientCommandsReportAnUnreachableServer() throws {
         let result = try run(["jobs", "show", "job_x", "--server", "http://127.0.0.1:9"])
         #expect(result.status == 1 && result.error.contains("cannot reach http://127.0.0.1:9"))

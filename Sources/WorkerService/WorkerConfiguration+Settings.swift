@@ -1,0 +1,238 @@
+import FFmpegEngine
+import Foundation
+import WebhookCore
+import WebhookSigning
+
+extension WorkerConfiguration {
+    /// Every setting of `serve` (SPEC section 3), in the order they are read: one entry each.
+    ///
+    /// Adding a setting is adding an entry here (and the field it writes). Its flag, its line in
+    /// `serve --help`, its README row (``settingsMarkdown``) and its reading come from the entry.
+    /// A reader may look at settings above it (`CLIPPING_WORKER_API_TOKEN` looks at the host).
+    /// Checks spanning several settings are in ``rules``.
+    public static let settings: [Setting] = [
+        .string("CLIPPING_WORKER_HOST", default: .value("127.0.0.1"), meaning: "API listen address", into: \.host),
+        .integer(
+            "CLIPPING_WORKER_PORT", default: .value("8080"), meaning: "API port; 0 picks a free one",
+            range: 0...65535, into: \.port),
+        .string(
+            "CLIPPING_WORKER_DATA_DIR", default: .value("./data"),
+            meaning: "SQLite database, delivery log, locally stored media, generated webhook secret",
+            into: \.dataDirectory),
+        .text(
+            "CLIPPING_WORKER_DATABASE_URL", default: .unset,
+            meaning: "`postgres://user:pass@host:port/db` for shared state; refused by this build (SQLite only so far)",
+            secret: true
+        ) { _, _ throws(ConfigurationError) in
+            throw ConfigurationError(
+                "CLIPPING_WORKER_DATABASE_URL", "PostgreSQL is not supported by this build yet; unset it to use SQLite")
+        },
+        Setting(
+            "CLIPPING_WORKER_API_TOKEN", default: .unset,
+            meaning: "bearer token (≥ 16 characters) required on every route but `/healthz` and `/readyz`; "
+                + "required to listen on a non-loopback address",
+            secret: true
+        ) { text, configuration throws(ConfigurationError) in
+            configuration.apiToken = text
+            if let text, text.count < 16 {
+                throw ConfigurationError("CLIPPING_WORKER_API_TOKEN", "must be at least 16 characters")
+            }
+            if text == nil && !isLoopback(configuration.host) {
+                throw ConfigurationError(
+                    "CLIPPING_WORKER_API_TOKEN",
+                    "is required to listen on \(configuration.host), which is not a loopback address")
+            }
+        },
+        .text(
+            "WEBHOOK_SECRET", default: .described("generated into `<data dir>/webhook_secret` (mode 0600)"),
+            meaning: "`whsec_<base64>` signing secret; several, space-separated, during rotation; "
+                + "a generated one's path is logged, never its value",
+            secret: true
+        ) { text, configuration throws(ConfigurationError) in
+            do throws(SigningError) {
+                configuration.webhookSecrets = try WebhookSecret.parseList(text)
+            } catch {
+                throw ConfigurationError("WEBHOOK_SECRET", error.details)
+            }
+        },
+        .boolean(
+            "WEBHOOK_LEGACY_SIGNATURE", default: .value("true"), meaning: "also send `X-Webhook-Signature`",
+            into: \.legacySignature),
+        .seconds(
+            "WEBHOOK_TIMEOUT_SECONDS", default: .value("10"), meaning: "timeout of one delivery attempt",
+            into: \.webhookTimeout),
+        .seconds(
+            "WEBHOOK_CONNECT_TIMEOUT_SECONDS", default: .value("5"), meaning: "connect timeout of one delivery attempt",
+            into: \.webhookConnectTimeout),
+        .seconds(
+            "WEBHOOK_PROGRESS_MIN_INTERVAL_SECONDS", default: .value("5"), meaning: "per-job progress throttle",
+            allowZero: true, into: \.progressMinInterval),
+        .text(
+            "WEBHOOK_RETRY_SCHEDULE", default: .value("5s,30s,2m,10m,30m,1h,2h,4h,8h"),
+            meaning:
+                "background retry delays after the inline attempts (ms, s, m, h); the last repeats until the max age"
+        ) { text, configuration throws(ConfigurationError) in
+            guard let schedule = parseSchedule(text) else {
+                throw ConfigurationError(
+                    "WEBHOOK_RETRY_SCHEDULE", "must be comma-separated durations like 5s,30s,2m,1h, got \"\(text)\"")
+            }
+            configuration.retryPolicy.backgroundSchedule = schedule
+        },
+        .text(
+            "WEBHOOK_MAX_AGE_HOURS", default: .value("72"),
+            meaning: "after this many hours a terminal event stops retrying and is marked failed"
+        ) { text, configuration throws(ConfigurationError) in
+            guard let hours = Double(text), hours > 0, hours <= 24 * 365 else {
+                throw ConfigurationError("WEBHOOK_MAX_AGE_HOURS", "must be a number of hours > 0, got \"\(text)\"")
+            }
+            configuration.retryPolicy.maxAge = .seconds(hours * 3600)
+        },
+        .text(
+            "WEBHOOK_SIGNING_KEY", default: .unset,
+            meaning: "`whsk_<base64 seed+public key>`: also sign with Ed25519 (`v1a,...`)", secret: true
+        ) { text, configuration throws(ConfigurationError) in
+            do throws(SigningError) {
+                configuration.signingKey = try WebhookSigningKey(text)
+            } catch {
+                throw ConfigurationError("WEBHOOK_SIGNING_KEY", error.details)
+            }
+        },
+        .text(
+            "CLIPPING_WORKER_ALLOWED_NETWORKS", default: .unset,
+            meaning:
+                "CIDRs that callbacks and video downloads may reach although private (e.g. `127.0.0.0/8,10.0.0.0/8`)"
+        ) { text, configuration throws(ConfigurationError) in
+            switch NetworkPolicy.parseAllowedNetworks(text) {
+            case .success(let blocks): configuration.allowedNetworks = blocks
+            case .failure(let bad):
+                throw ConfigurationError(
+                    "CLIPPING_WORKER_ALLOWED_NETWORKS", "\"\(bad.text)\" is not a CIDR block like 10.0.0.0/8")
+            }
+        },
+        .text(
+            "CLIPPING_WORKER_LOCAL_MEDIA_DIR", default: .unset,
+            meaning: "`file://` video URLs are accepted only when set, and only for files under it"
+        ) { directory, configuration throws(ConfigurationError) in
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue
+            else {
+                throw ConfigurationError("CLIPPING_WORKER_LOCAL_MEDIA_DIR", "\"\(directory)\" is not a directory")
+            }
+            configuration.localMediaDirectory = URL(fileURLWithPath: directory).standardizedFileURL.path
+        },
+        .text(
+            "CLIPPING_WORKER_ENGINE",
+            default: .described("`ffmpeg` if `ffmpeg` and `ffprobe` are on PATH, else `simulated`"),
+            meaning: "pipeline engine: `ffmpeg` (real media work) or `simulated`"
+        ) { text, configuration throws(ConfigurationError) in
+            switch text {
+            case "simulated": configuration.engine = text
+            case "ffmpeg":
+                guard FFmpegMediaEngine.isAvailable else {
+                    throw ConfigurationError(
+                        "CLIPPING_WORKER_ENGINE", "ffmpeg and ffprobe must be on PATH for the ffmpeg engine")
+                }
+                configuration.engine = text
+            default:
+                throw ConfigurationError("CLIPPING_WORKER_ENGINE", "must be ffmpeg or simulated, got \"\(text)\"")
+            }
+        },
+        .seconds(
+            "CLIPPING_WORKER_SIMULATED_STAGE_SECONDS", default: .value("0.2"),
+            meaning: "how long each simulated stage after download takes", allowZero: true,
+            into: \.simulatedStageDuration),
+        .text(
+            "CLIPPING_WORKER_PUBLIC_URL", default: .described("`http://<host>:<port>`"),
+            meaning: "base of the absolute URLs given for locally stored media (`/media/...`)"
+        ) { text, configuration throws(ConfigurationError) in
+            guard let url = URL(string: text), isHTTP(url) else {
+                throw ConfigurationError("CLIPPING_WORKER_PUBLIC_URL", "must be an http(s) URL, got \"\(text)\"")
+            }
+            configuration.publicURL = text
+        },
+        .text(
+            "CLIPPING_WORKER_TRANSCRIBE_COMMAND", default: .unset,
+            meaning:
+                "ffmpeg engine: a command run with the media file path appended; it prints SRT, WebVTT or transcript JSON"
+        ) { command, configuration throws(ConfigurationError) in
+            if let executable = command.split(separator: " ").first, !isExecutable(String(executable)) {
+                throw ConfigurationError(
+                    "CLIPPING_WORKER_TRANSCRIBE_COMMAND", "\"\(executable)\" is not an executable on PATH")
+            }
+            configuration.transcribeCommand = command
+        },
+        .text(
+            "CLIPPING_WORKER_S3_ENDPOINT", default: .unset,
+            meaning: "S3-compatible output store (SigV4) instead of the data dir; the five S3 settings come together"
+        ) { endpoint, _ throws(ConfigurationError) in
+            guard let url = URL(string: endpoint), isHTTP(url) else {
+                throw ConfigurationError("CLIPPING_WORKER_S3_ENDPOINT", "must be an http(s) URL, got \"\(endpoint)\"")
+            }
+        },
+        .text("CLIPPING_WORKER_S3_REGION", default: .unset, meaning: "region of the S3 store") { _, _ in },
+        .text("CLIPPING_WORKER_S3_BUCKET", default: .unset, meaning: "bucket of the S3 store") {
+            bucket, _ throws(ConfigurationError) in
+            guard bucket.count >= 3, bucket.count <= 63,
+                bucket.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "-" || $0 == "." })
+            else {
+                throw ConfigurationError(
+                    "CLIPPING_WORKER_S3_BUCKET", "must be a bucket name (3–63 lower-case letters, digits, '-' or '.')")
+            }
+        },
+        .text("CLIPPING_WORKER_S3_ACCESS_KEY_ID", default: .unset, meaning: "access key id for the S3 store") {
+            _, _ in
+        },
+        .text(
+            "CLIPPING_WORKER_S3_SECRET_ACCESS_KEY", default: .unset, meaning: "secret access key for the S3 store",
+            secret: true
+        ) { _, _ in },
+        .integer(
+            "CLIPPING_WORKER_MAX_CONCURRENT_JOBS", default: .value("2"),
+            meaning: "jobs running at once in this process (1–64)",
+            range: 1...64, into: \.maxConcurrentJobs),
+    ]
+
+    /// The checks that span several settings.
+    public static let rules = [
+        // All five together (each already checked on its own), or none.
+        Rule(s3Variables) { values, configuration throws(ConfigurationError) in
+            let names = s3Variables
+            let given = names.compactMap { value(of: $0, in: values) }
+            guard !given.isEmpty else { return }
+            guard given.count == names.count else {
+                let missing = names.first { value(of: $0, in: values) == nil } ?? names[0]
+                throw ConfigurationError(missing, "is required when any CLIPPING_WORKER_S3_ setting is given")
+            }
+            configuration.s3 = S3Settings(
+                endpoint: given[0], region: given[1], bucket: given[2], accessKeyID: given[3], secretAccessKey: given[4]
+            )
+        }
+    ]
+
+    private static let s3Variables = [
+        "CLIPPING_WORKER_S3_ENDPOINT", "CLIPPING_WORKER_S3_REGION", "CLIPPING_WORKER_S3_BUCKET",
+        "CLIPPING_WORKER_S3_ACCESS_KEY_ID", "CLIPPING_WORKER_S3_SECRET_ACCESS_KEY",
+    ]
+
+    /// A variable's value as settings see it: trimmed, and nil when unset, empty or only spaces.
+    /// - Parameters:
+    ///   - variable: the variable's name.
+    ///   - values: the variables' values.
+    /// - Returns: the trimmed value, or nil.
+    public static func value(of variable: String, in values: [String: String]) -> String? {
+        guard let text = values[variable]?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return nil }
+        return text
+    }
+
+    private static func isHTTP(_ url: URL) -> Bool {
+        ["http", "https"].contains(url.scheme?.lowercased() ?? "") && url.host != nil
+    }
+
+    /// True for a path to an executable, or a name found in one of `PATH`'s directories.
+    private static func isExecutable(_ name: String) -> Bool {
+        if name.contains("/") { return FileManager.default.isExecutableFile(atPath: name) }
+        return (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").contains {
+            FileManager.default.isExecutableFile(atPath: "\($0)/\(name)")
+        }
+    }
+}
