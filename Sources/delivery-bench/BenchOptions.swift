@@ -1,3 +1,5 @@
+import Foundation
+
 /// Command-line options of `delivery-bench` (parsed by hand: a benchmark should not depend on
 /// more than it measures).
 struct BenchOptions {
@@ -12,16 +14,23 @@ struct BenchOptions {
     var store = "sqlite"
     var durability = "full"
     var deliveryLog = true
+    /// An external receiver (`--url`) instead of the built-in one; loopback only.
+    var url: String?
 
     static let usage = """
         usage: delivery-bench [--events N] [--jobs M] [--concurrency C] [--store sqlite|memory]
                               [--durability full|normal] [--no-log]
                delivery-bench --rate R --seconds S [--jobs M] ...
                delivery-bench --dead-receiver [--events N] [--jobs M]
+               delivery-bench --url http://127.0.0.1:PORT/PATH [other options but --dead-receiver]
 
           default          maximum throughput: N progress events for M jobs (default 50000 for 256)
           --rate/--seconds latency of enqueue → 2xx under an offered load of R events/s
           --dead-receiver  memory with N events pending for a receiver that refuses connections
+          --url URL        deliver to a receiver already running at URL (e.g. nginx answering 204)
+                           instead of the built-in one, and measure the bare curl loop against it;
+                           only http(s)://127.x.x.x or localhost is accepted. Latency is then
+                           measured at the sender (enqueue → response) instead of at the receiver.
         Every event is stored (SQLite, synchronous=FULL unless --durability normal), signed,
         sent over loopback HTTP with libcurl and logged to deliveries.jsonl (unless --no-log).
         """
@@ -57,13 +66,37 @@ struct BenchOptions {
                     throw BenchUsageError(message: "--durability takes full or normal")
                 }
                 options.durability = value
+            case "--url":
+                guard let value = iterator.next() else { throw BenchUsageError(message: "--url needs a URL") }
+                guard isLoopbackURL(value) else {
+                    throw BenchUsageError(message: "--url must be http(s)://127.x.x.x or localhost (loopback only), got \(value)")
+                }
+                options.url = value
             case "-h", "--help": throw BenchUsageError(message: "")
             default: throw BenchUsageError(message: "unknown option \(argument)")
             }
         }
         if sawRate && options.mode == .throughput { options.mode = .latency }
+        if options.mode == .deadReceiver && options.url != nil {
+            throw BenchUsageError(message: "--dead-receiver and --url exclude each other")
+        }
         if options.mode == .deadReceiver && !arguments.contains("--events") { options.events = 100_000 }
         return options
+    }
+
+    /// True for an `http` or `https` URL whose host is `localhost` or an IPv4 address in
+    /// 127.0.0.0/8, without user info: the only traffic this benchmark may send.
+    static func isLoopbackURL(_ text: String) -> Bool {
+        guard !text.contains(where: { $0 == "\\" || $0 == "@" || $0.isWhitespace }),
+            let components = URLComponents(string: text),
+            let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https",
+            components.user == nil, components.password == nil,
+            let host = components.host?.lowercased()
+        else { return false }
+        if host == "localhost" { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127"
+            && octets.allSatisfy { (1...3).contains($0.count) && $0.allSatisfy { $0.isASCII && $0.isNumber } && UInt8($0) != nil }
     }
 }
 

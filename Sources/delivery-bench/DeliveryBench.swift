@@ -50,26 +50,37 @@ struct DeliveryBench {
 
     static func measure<Store: OutboxStore>(_ options: BenchOptions, store: Store, directory: String) async throws {
         let latencies = LatencyRecorder()
-        let receiver = try await ScriptedHTTPServer.start(threads: 1, record: false) { request in
-            if let stamp = enqueueStamp(in: request.body) {
-                latencies.add(nanoseconds: monotonicNanoseconds() - stamp)
+        // The built-in receiver records enqueue → receipt. An external one (`--url`) cannot, so
+        // there the sender records enqueue → response (LatencyMeasuringSender).
+        var receiver: ScriptedHTTPServer?
+        var url: String
+        if let external = options.url {
+            url = external
+        } else {
+            let server = try await ScriptedHTTPServer.start(threads: 1, record: false) { request in
+                if let stamp = enqueueStamp(in: request.body) {
+                    latencies.add(nanoseconds: monotonicNanoseconds() - stamp)
+                }
+                return .noContent
             }
-            return .noContent
+            receiver = server
+            url = server.url()
         }
+        print("delivery-bench: receiver \(options.url == nil ? "built-in" : "external") \(url)")
+        // Loopback only: the policy is checked again on every address curl connects to.
         let clientConfiguration = CurlClientConfiguration(
             connectTimeout: .seconds(2), totalTimeout: .seconds(5),
-            networkPolicy: NetworkPolicy(allowedNetworks: [CIDRBlock("127.0.0.0/8")!]))
+            networkPolicy: NetworkPolicy(allowedNetworks: [CIDRBlock("127.0.0.0/8")!, CIDRBlock("::1/128")!]))
 
         var capacity: Double?
         if options.mode != .deadReceiver {
             capacity = await CurlHTTPClient.withClient(configuration: clientConfiguration) { client in
-                await receiverCapacity(client: client, url: receiver.url(), concurrency: options.perOriginConcurrency)
+                await receiverCapacity(client: client, url: url, concurrency: options.perOriginConcurrency)
             }
             print(String(format: "receiver capacity (bare curl loop, %d in flight): %.0f req/s", options.perOriginConcurrency, capacity!))
         }
 
-        var url = receiver.url()
-        if options.mode == .deadReceiver {
+        if options.mode == .deadReceiver, let receiver {
             // A port nothing listens on: every connection is refused.
             try await receiver.shutdown()
             url = receiver.url()
@@ -77,32 +88,44 @@ struct DeliveryBench {
 
         let log = options.deliveryLog ? try DeliveryLogWriter(directory: directory + "/logs") : nil
         let observer = BenchObserver(forwardingTo: log)
+        try await CurlHTTPClient.withClient(configuration: clientConfiguration) { client in
+            if options.url != nil {
+                let sender = LatencyMeasuringSender(base: client, latencies: latencies)
+                try await drive(options, store: store, sender: sender, url: url, observer: observer, latencies: latencies, capacity: capacity)
+            } else {
+                try await drive(options, store: store, sender: client, url: url, observer: observer, latencies: latencies, capacity: capacity)
+            }
+        }
+        log?.close()
+        if options.mode != .deadReceiver { try await receiver?.shutdown() }
+    }
+
+    /// Runs a dispatcher over `store` and `sender` for the mode's workload.
+    static func drive<Store: OutboxStore, Sender: WebhookSender>(
+        _ options: BenchOptions, store: Store, sender: Sender, url: String, observer: BenchObserver,
+        latencies: LatencyRecorder, capacity: Double?
+    ) async throws {
         var configuration = DispatcherConfiguration()
         configuration.progressMinInterval = .zero  // every event is stored and sent; nothing coalesces
         configuration.perOriginConcurrency = options.perOriginConcurrency
         let signer = WebhookSigner(secrets: [WebhookSecret.generate()])
-
-        try await CurlHTTPClient.withClient(configuration: clientConfiguration) { client in
-            let dispatcher = WebhookDispatcher(
-                store: store, sender: client, clock: SystemClock(), signer: signer, configuration: configuration,
-                observer: observer, logger: logger)
-            let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [dispatcher], logger: logger))
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { try await group.run() }
-                switch options.mode {
-                case .throughput:
-                    try await throughput(options, dispatcher: dispatcher, url: url, observer: observer, latencies: latencies, capacity: capacity!)
-                case .latency:
-                    try await latency(options, dispatcher: dispatcher, url: url, observer: observer, latencies: latencies, capacity: capacity!)
-                case .deadReceiver:
-                    try await deadReceiver(options, dispatcher: dispatcher, url: url, observer: observer)
-                }
-                await group.triggerGracefulShutdown()
-                try await tasks.waitForAll()
+        let dispatcher = WebhookDispatcher(
+            store: store, sender: sender, clock: SystemClock(), signer: signer, configuration: configuration,
+            observer: observer, logger: logger)
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [dispatcher], logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            switch options.mode {
+            case .throughput:
+                try await throughput(options, dispatcher: dispatcher, url: url, observer: observer, latencies: latencies, capacity: capacity!)
+            case .latency:
+                try await latency(options, dispatcher: dispatcher, url: url, observer: observer, latencies: latencies, capacity: capacity!)
+            case .deadReceiver:
+                try await deadReceiver(options, dispatcher: dispatcher, url: url, observer: observer)
             }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
         }
-        log?.close()
-        if options.mode != .deadReceiver { try await receiver.shutdown() }
     }
 
     /// Requests/s a plain keep-alive curl loop gets from the receiver: the ceiling for the pipeline.
@@ -147,8 +170,8 @@ struct DeliveryBench {
 
     /// Publishes `perJob` events for each job, in order per job, from at most 256 concurrent
     /// publishers (as a pipeline would: one publisher per running job).
-    static func publishAll<S, C>(
-        jobs: Int, perJob: Int, dispatcher: WebhookDispatcher<S, CurlHTTPClient, C>, url: String
+    static func publishAll<S, Sender, C>(
+        jobs: Int, perJob: Int, dispatcher: WebhookDispatcher<S, Sender, C>, url: String
     ) async throws {
         let publishers = min(1024, jobs)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -163,8 +186,8 @@ struct DeliveryBench {
         }
     }
 
-    static func throughput<S, C>(
-        _ options: BenchOptions, dispatcher: WebhookDispatcher<S, CurlHTTPClient, C>, url: String, observer: BenchObserver,
+    static func throughput<S, Sender, C>(
+        _ options: BenchOptions, dispatcher: WebhookDispatcher<S, Sender, C>, url: String, observer: BenchObserver,
         latencies: LatencyRecorder, capacity: Double
     ) async throws {
         let perJob = max(1, options.events / options.jobs)
@@ -179,15 +202,17 @@ struct DeliveryBench {
         let cpu = cpuSeconds() - cpuBefore
         print("bodies read back from the store: \(await dispatcher.status.bodyLoads)")
         print(String(format: "stored %d events in %.2f s (%.0f/s)", total, stored, Double(total) / stored))
-        print(String(format: "delivered %d in %.2f s: %.0f deliveries/s (%.0f%% of receiver capacity), %d attempts, %.1f µs CPU per delivery (process, receiver included)",
-                     observer.delivered, elapsed, rate, 100 * rate / capacity, observer.attempts, cpu / Double(max(1, observer.delivered)) * 1e6))
+        let cpuScope = options.url == nil ? "process, receiver included" : "this process, the receiver not included"
+        print(String(format: "delivered %d in %.2f s: %.0f deliveries/s (%.0f%% of receiver capacity), %d attempts, %.1f µs CPU per delivery",
+                     observer.delivered, elapsed, rate, 100 * rate / capacity, observer.attempts, cpu / Double(max(1, observer.delivered)) * 1e6)
+            + " (\(cpuScope))")
         let (p50, p99) = latencies.percentiles() ?? (0, 0)
         print(String(format: "RESULT deliveries_per_s=%.0f p50_ms=%.2f p99_ms=%.2f peak_rss_mib=%.1f receiver_capacity_per_s=%.0f",
                      rate, p50, p99, peakRSSMiB(), capacity))
     }
 
-    static func latency<S, C>(
-        _ options: BenchOptions, dispatcher: WebhookDispatcher<S, CurlHTTPClient, C>, url: String, observer: BenchObserver,
+    static func latency<S, Sender, C>(
+        _ options: BenchOptions, dispatcher: WebhookDispatcher<S, Sender, C>, url: String, observer: BenchObserver,
         latencies: LatencyRecorder, capacity: Double
     ) async throws {
         let total = options.rate * options.seconds
@@ -211,8 +236,8 @@ struct DeliveryBench {
                      Double(observer.delivered) / elapsed, p50, p99, peakRSSMiB(), capacity))
     }
 
-    static func deadReceiver<S, C>(
-        _ options: BenchOptions, dispatcher: WebhookDispatcher<S, CurlHTTPClient, C>, url: String, observer: BenchObserver
+    static func deadReceiver<S, Sender, C>(
+        _ options: BenchOptions, dispatcher: WebhookDispatcher<S, Sender, C>, url: String, observer: BenchObserver
     ) async throws {
         let perJob = max(1, options.events / options.jobs)
         let total = perJob * options.jobs
