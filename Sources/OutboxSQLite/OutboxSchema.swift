@@ -93,6 +93,7 @@ enum OutboxSchema {
                         SELECT job_id, 1, 1 FROM webhook_gone_jobs;
                     ALTER TABLE webhook_events ADD COLUMN redelivered INTEGER NOT NULL DEFAULT 0
                         CHECK (redelivered IN (0, 1));
+                    CREATE TABLE store_probe (id INTEGER PRIMARY KEY CHECK (id = 1), checked_at INTEGER NOT NULL);
                     """)
         }
         return migrator

@@ -21,6 +21,8 @@ public struct SQLiteJobStore: JobStore {
         } catch {
             throw JobStoreError(.storage, "cannot encode the job: \(error)")
         }
+        // Writes into a deleted database file would vanish at the next start: refuse them.
+        if let problem = outbox.fileProblem() { throw JobStoreError(.unavailable, problem) }
         let id = JobRecord.newID(at: time)
         let outcome: Result<(JobRecord, Bool), JobStoreError>
         do {
@@ -43,7 +45,7 @@ public struct SQLiteJobStore: JobStore {
                 return .success((JobRecord(id: id, spec: spec, createdAt: time), true))
             }
         } catch {
-            throw JobStoreError(.storage, error.description)
+            throw JobStoreError(.unavailable, "the job could not be stored: \(error.code)")
         }
         let (job, created) = try outcome.get()
         return (job, created)

@@ -26,6 +26,8 @@ public final class SQLiteOutboxStore: OutboxStore {
     private let jobs = JobCache()
     /// The database file.
     public let path: String
+    /// The file's identity when opened.
+    private let fileIdentity: (device: UInt64, inode: UInt64)
 
     /// Opens (creating if needed) the outbox at `path` and brings its schema up to date.
     /// - Throws: ``OutboxError`` `.unavailable` when the file cannot be opened or migrated.
@@ -47,6 +49,9 @@ public final class SQLiteOutboxStore: OutboxStore {
         } catch {
             throw OutboxError(.unavailable, "cannot open the outbox at \(path): \(error)")
         }
+        var opened = stat()
+        guard stat(path, &opened) == 0 else { throw OutboxError(.unavailable, "cannot stat the outbox at \(path)") }
+        fileIdentity = (UInt64(opened.st_dev), UInt64(opened.st_ino))
         let jobs = self.jobs
         committer = GroupCommitter(writer: pool, onRollback: { jobs.reset() })
     }
@@ -304,8 +309,30 @@ public final class SQLiteOutboxStore: OutboxStore {
         }
     }
 
-    public func isReachable() async -> Bool {
-        (try? await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }) == 1
+    public func health() async -> StoreHealth {
+        if let problem = fileProblem() { return .unavailable(problem) }
+        do {
+            // A real commit (with its fsync): a full or read-only disk fails here, not a read.
+            _ = try await committer.write { db in
+                try db.execute(sql: "INSERT OR REPLACE INTO store_probe (id, checked_at) VALUES (1, ?)", arguments: [Int64(0)])
+                return true
+            }
+            return .ready
+        } catch {
+            return .unavailable("the database cannot be written: \(error.code)")
+        }
+    }
+
+    /// Nil while the file at ``path`` is the database this store has open; else why not. A
+    /// deleted (or replaced) file would otherwise keep taking writes into an unlinked inode that
+    /// the next start never sees.
+    public func fileProblem() -> String? {
+        var now = stat()
+        guard stat(path, &now) == 0 else { return "the database file \(path) is gone" }
+        guard UInt64(now.st_ino) == fileIdentity.inode, UInt64(now.st_dev) == fileIdentity.device else {
+            return "the database file \(path) was replaced"
+        }
+        return nil
     }
 
     // MARK: - Rows

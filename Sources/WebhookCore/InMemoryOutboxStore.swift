@@ -130,5 +130,5 @@ public actor InMemoryOutboxStore: OutboxStore {
         events.values.count { $0.state == .pending }
     }
 
-    public func isReachable() -> Bool { true }
+    public func health() -> StoreHealth { .ready }
 }

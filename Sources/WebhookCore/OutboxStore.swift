@@ -49,6 +49,7 @@ public protocol OutboxStore: Sendable {
     /// How many events are pending.
     func pendingCount() async throws(OutboxError) -> Int
 
-    /// True while the store answers (for `/readyz`).
-    func isReachable() async -> Bool
+    /// Whether the store can take writes now (for `/readyz`): a real write is committed, and a
+    /// store on a file checks that the file in use is still the one at its path.
+    func health() async -> StoreHealth
 }

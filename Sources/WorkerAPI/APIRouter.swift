@@ -24,9 +24,10 @@ public func buildAPIRouter(_ services: APIServices) -> Router<BasicRequestContex
     router.post("/deliveries/:event_id/redeliver") { _, context in try await routes.redeliver(context) }
     router.get("/healthz") { _, _ in JSONResponse.make(status: .ok, ["status": "ok"]) }
     router.get("/readyz") { _, _ in
-        await services.outbox.isReachable()
+        let health = await services.readiness()
+        return health.isReady
             ? JSONResponse.make(status: .ok, ["status": "ready"])
-            : JSONResponse.make(status: .serviceUnavailable, ["status": "store unreachable"])
+            : JSONResponse.make(status: .serviceUnavailable, ["status": "not ready", "problem": health.problem ?? "unknown"])
     }
     router.get("/metrics") { _, _ in
         Response(
@@ -69,8 +70,16 @@ struct APIRoutes: Sendable {
         do {
             return try await services.jobs.create(spec, idempotencyKey: key, requestDigest: digest, at: services.clock.now)
         } catch {
-            guard error.code == .idempotencyConflict else { throw error }
-            throw APIError(status: 409, code: "idempotency_conflict", message: error.message)
+            switch error.code {
+            case .idempotencyConflict:
+                throw APIError(status: 409, code: "idempotency_conflict", message: error.message)
+            case .unavailable:
+                // Nothing was stored: the submitter may retry (another worker, or once the disk has room).
+                throw APIError(
+                    status: 503, code: "store_unavailable", message: "the job store cannot take writes now; retry later")
+            default:
+                throw error
+            }
         }
     }
 

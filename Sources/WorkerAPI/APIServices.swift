@@ -19,6 +19,9 @@ public struct APIServices: Sendable {
     /// `<data dir>/media`, served under `/media/<job_id>/<file>`.
     public var mediaDirectory: String
     public var clock: any WorkerClock
+    /// The readiness signal for `/readyz`: the store's health, combined with whatever else the
+    /// composition root knows (attempt records failing to be written, shutdown).
+    public var readiness: @Sendable () async -> StoreHealth
 
     /// Creates the services.
     public init(
@@ -26,8 +29,10 @@ public struct APIServices: Sendable {
         enqueue: @escaping @Sendable (String) async -> Void,
         cancel: @escaping @Sendable (String) async throws -> JobRecord?,
         redeliver: @escaping @Sendable (EventID) async throws -> OutboxEvent,
-        metrics: @escaping @Sendable () async -> [UInt8], apiToken: String?, mediaDirectory: String, clock: any WorkerClock
+        metrics: @escaping @Sendable () async -> [UInt8], apiToken: String?, mediaDirectory: String, clock: any WorkerClock,
+        readiness: (@Sendable () async -> StoreHealth)? = nil
     ) {
+        self.readiness = readiness ?? { [outbox] in await outbox.health() }
         self.jobs = jobs
         self.outbox = outbox
         self.validator = validator

@@ -72,6 +72,8 @@ public struct JobStoreError: Error, Sendable, CustomStringConvertible {
     public enum Code: String, Sendable {
         case idempotencyConflict = "idempotency_conflict"
         case storage
+        /// The store cannot take writes now (full disk, deleted database file, …): answer 503.
+        case unavailable
     }
 
     public var code: Code

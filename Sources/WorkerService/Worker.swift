@@ -100,7 +100,15 @@ public enum Worker {
                 validator: JobRequestValidator(networkPolicy: policy, localMediaDirectory: configuration.localMediaDirectory),
                 enqueue: { await runner.enqueue($0) }, cancel: { try await runner.cancel($0) },
                 redeliver: { try await dispatcher.redeliver($0) }, metrics: { registry.emitToBuffer() },
-                apiToken: configuration.apiToken, mediaDirectory: data + "/media", clock: clock)
+                apiToken: configuration.apiToken, mediaDirectory: data + "/media", clock: clock,
+                readiness: {
+                    let health = await outbox.health()
+                    guard health.isReady else { return health }
+                    if await dispatcher.status.storeFailing {
+                        return .unavailable("webhook attempt records cannot be written")
+                    }
+                    return .ready
+                })
             let app = Application(
                 router: buildAPIRouter(services),
                 configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),

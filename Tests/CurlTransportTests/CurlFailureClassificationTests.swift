@@ -172,10 +172,12 @@ struct CurlFailureClassificationTests {
     }
 
     @Test func cancellationAfterTheTransferFinishedLeavesNothingBehind() async throws {
-        // The reply comes late enough that the task is surely suspended in `send` by then.
-        let server = try await ScriptedHTTPServer.start { _ in .delayed(.milliseconds(100), .noContent) }
+        // The reply comes late enough (1 s, also on a loaded machine) that the gate is closed by then.
+        let server = try await ScriptedHTTPServer.start { _ in .delayed(.seconds(1), .noContent) }
         let executor = GatedTaskExecutor()
-        try await CurlHTTPClient.withClient(configuration: Self.ipv4LoopbackOnly) { client in
+        var configuration = Self.ipv4LoopbackOnly
+        configuration.totalTimeout = .seconds(5)
+        try await CurlHTTPClient.withClient(configuration: configuration) { client in
             let task = Task(executorPreference: executor) { try await client.send(post(server.url())) }
             try await server.received.wait(count: 1)
             executor.closeGate()

@@ -133,3 +133,15 @@ struct SQLiteOutboxStoreTests {
         #expect(throws: OutboxError.self) { try SQLiteOutboxStore(path: "/proc/nope/outbox.sqlite") }
     }
 }
+
+extension SQLiteOutboxStoreTests {
+    /// Readiness: a real commit, and the file in use must still be the one at the path.
+    @Test func healthCommitsAWriteAndNoticesADeletedFile() async throws {
+        let store = try SQLiteOutboxStore(path: path)
+        #expect(await store.health() == .ready)
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        let health = await store.health()
+        #expect(!health.isReady)
+        #expect(health.problem?.contains("is gone") == true)
+    }
+}

@@ -83,7 +83,7 @@ struct TerminalRaceTests {
             try await inner.histories(ofJob: jobID)
         }
         func pendingCount() async throws(OutboxError) -> Int { try await inner.pendingCount() }
-        func isReachable() async -> Bool { await inner.isReachable() }
+        func health() async -> StoreHealth { await inner.health() }
     }
 
     @Test(arguments: [GatedStore.Hold.beforeCommit, .afterCommit])
@@ -126,6 +126,69 @@ struct TerminalRaceTests {
             #expect(states == ["1:job.progress:delivered", "2:job.completed:delivered"])
         case .afterCommit:
             #expect(states == ["1:job.progress:delivered", "2:job.progress:superseded", "3:job.completed:delivered"])
+        }
+        try await server.shutdown()
+    }
+}
+
+/// Attempt records that cannot be written are retried until the store takes them, never
+/// dropped (a dropped record re-sends event n after n+1 following a restart), and the
+/// dispatcher reports the trouble for `/readyz` meanwhile.
+@Suite(.timeLimit(.minutes(1)))
+struct AttemptRecordRetryTests {
+    typealias H = DispatcherHarness
+
+    /// Fails every `apply` while `failing` is set.
+    final class FlakyApplyStore: OutboxStore {
+        let inner = InMemoryOutboxStore()
+        let failing = Mutex(true)
+        let failures = AsyncRecorder<Void>()
+
+        func append(_ drafts: [EventDraft], at time: Timestamp) async throws(OutboxError) -> [OutboxEvent] {
+            try await inner.append(drafts, at: time)
+        }
+        func recordJobState(_ update: JobStateUpdate, at time: Timestamp) async throws(OutboxError) {
+            try await inner.recordJobState(update, at: time)
+        }
+        func apply(_ changes: [OutboxChange]) async throws(OutboxError) {
+            if failing.withLock({ $0 }) {
+                failures.record(())
+                throw OutboxError(.writeFailed, "disk full")
+            }
+            try await inner.apply(changes)
+        }
+        func pendingEvents(after cursor: PendingCursor, limit: Int) async throws(OutboxError)
+            -> (events: [OutboxEvent], next: PendingCursor)
+        { try await inner.pendingEvents(after: cursor, limit: limit) }
+        func body(of id: EventID) async throws(OutboxError) -> [UInt8] { try await inner.body(of: id) }
+        func redeliver(_ id: EventID, at time: Timestamp) async throws(OutboxError) -> OutboxEvent {
+            try await inner.redeliver(id, at: time)
+        }
+        func history(of id: EventID) async throws(OutboxError) -> EventHistory? { try await inner.history(of: id) }
+        func histories(ofJob jobID: String) async throws(OutboxError) -> [EventHistory] {
+            try await inner.histories(ofJob: jobID)
+        }
+        func pendingCount() async throws(OutboxError) -> Int { try await inner.pendingCount() }
+        func health() async -> StoreHealth { await inner.health() }
+    }
+
+    @Test func recordsThatCannotBeWrittenAreRetriedUntilTheStoreTakesThem() async throws {
+        let server = try await ScriptedHTTPServer.start { _ in .noContent }
+        let store = FlakyApplyStore()
+        try await H.run(store: store, clock: SystemClock()) { dispatcher in
+            #expect(try await dispatcher.publishTerminal(H.draft(.completed, job: "j", url: server.url())) == .delivered(attempts: 1))
+            // Far more failures than the five tries after which records used to be dropped.
+            try await store.failures.wait(count: 7, timeout: .seconds(20))
+            #expect(await dispatcher.status.storeFailing)
+            #expect(try await store.histories(ofJob: "j").map(\.event.state) == [.pending])
+            store.failing.withLock { $0 = false }
+            let began = ContinuousClock.now
+            while try await store.histories(ofJob: "j").map(\.event.state) != [.delivered] {
+                guard ContinuousClock.now - began < .seconds(15) else { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(try await store.histories(ofJob: "j").map(\.event.state) == [.delivered])
+            #expect(await dispatcher.status.storeFailing == false)
         }
         try await server.shutdown()
     }

@@ -140,6 +140,18 @@ struct APITests {
         try await H.run { h in
             #expect(try await h.call("GET", "/healthz").status == 200)
             #expect(try await h.call("GET", "/readyz").status == 200)
+            // The database file deleted under the running worker: it must not keep accepting jobs
+            // into an unlinked file that the next start never sees (SPEC section 4: 503).
+            for suffix in ["", "-wal", "-shm"] {
+                try? FileManager.default.removeItem(atPath: h.dataDirectory + "/clipping-worker.sqlite" + suffix)
+            }
+            let ready = try await h.call("GET", "/readyz")
+            #expect(ready.status == 503)
+            #expect(String(decoding: ready.body, as: UTF8.self).contains("is gone"))
+            let submitted = try await h.call("POST", "/ai-clipping/jobs", json: #"{"video_url": "https://e.com/a"}"#)
+            #expect(submitted.status == 503)
+            #expect(try h.error(submitted).code == "store_unavailable")
+            #expect(try await h.call("GET", "/healthz").status == 200)
             let metrics = try await h.call("GET", "/metrics")
             #expect(metrics.status == 200)
             let text = String(decoding: metrics.body, as: UTF8.self)
