@@ -21,6 +21,11 @@ final class GroupCommitter: @unchecked Sendable {
     private var pending: [Request] = []
     private var draining = false
     private var closed = false
+    private var transactions = 0
+
+    /// Transactions committed so far (a batch counts once): what group commit saves shows as
+    /// writes per transaction.
+    var committedTransactions: Int { lock.withLock { transactions } }
 
     /// Largest batch in one transaction, so a huge backlog still commits in bounded steps.
     private let maxBatch = 2048
@@ -127,6 +132,7 @@ final class GroupCommitter: @unchecked Sendable {
             return
         }
         guard failedIndex != nil else {
+            lock.withLock { transactions += 1 }
             for request in batch { request.finish(.success(())) }
             return
         }

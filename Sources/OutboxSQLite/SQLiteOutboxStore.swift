@@ -56,6 +56,9 @@ public final class SQLiteOutboxStore: OutboxStore {
         committer = GroupCommitter(writer: pool, onRollback: { jobs.reset() })
     }
 
+    /// Write transactions committed so far; with group commit, far fewer than the writes.
+    public var committedTransactions: Int { committer.committedTransactions }
+
     /// Waits for queued writes and refuses new ones.
     public func close() {
         committer.close()

@@ -51,6 +51,9 @@ struct DeliveriesCommand: AsyncParsableCommand {
             let color = isatty(STDOUT_FILENO) == 1
             for line in matching { print(render(line, color: color)) }
             guard follow else { return }
+            // A follower piped into another program (`| jq`) must see the existing lines now,
+            // not when the next event fills the buffer.
+            fflush(nil)
             try await followFile(path, from: Int64(current.utf8.count), color: color)
         }
 

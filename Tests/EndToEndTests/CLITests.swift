@@ -1,5 +1,6 @@
 import DeliveryLog
 import Foundation
+import Synchronization
 import Testing
 import WebhookCore
 
@@ -165,23 +166,40 @@ struct CLITests {
         process.arguments = ["deliveries", "tail", "-f", "--json", "--data-dir", data]
         let output = Pipe()
         process.standardOutput = output
+        let printed = Mutex([UInt8]())
+        output.fileHandleForReading.readabilityHandler = { handle in
+            let chunk = handle.availableData
+            printed.withLock { $0 += chunk }
+        }
+        func sequences() -> [Int64] {
+            let text = printed.withLock { String(decoding: $0, as: UTF8.self) }
+            return text.split(separator: "\n").compactMap { try? JSONDecoder().decode(DeliveryLogLine.self, from: Data($0.utf8)).sequence }
+        }
+        /// Waits (bounded) until the follower has printed through `last`.
+        func waitForOutput(through last: Int64) async throws {
+            let began = ContinuousClock.now
+            while sequences().last != last {
+                guard ContinuousClock.now - began < .seconds(15) else { break }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
         try process.run()
-        try await Task.sleep(for: .milliseconds(500))
-        // Enough lines to rotate the file several times while it is followed.
+        // Following has begun once the existing line is printed.
+        try await waitForOutput(through: 0)
+        // Enough lines to rotate the file several times while it is followed; each batch is
+        // seen before the next is written, so the rotations happen under the follower.
         for index in 1...60 {
             writer.record(line(index, job: "job_f", outcome: .delivered))
             if index % 10 == 0 {
                 writer.flush()
-                try await Task.sleep(for: .milliseconds(300))
+                try await waitForOutput(through: Int64(index))
             }
         }
         writer.close()
-        try await Task.sleep(for: .milliseconds(800))
         process.terminate()
         process.waitUntilExit()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let sequences = text.split(separator: "\n").compactMap { try? JSONDecoder().decode(DeliveryLogLine.self, from: Data($0.utf8)).sequence }
+        output.fileHandleForReading.readabilityHandler = nil
         #expect(FileManager.default.fileExists(atPath: data + "/logs/deliveries.jsonl.2"))
-        #expect(sequences == Array(0...60))
+        #expect(sequences() == Array(0...60))
     }
 }
