@@ -1,4 +1,5 @@
 import CurlTransport
+import DeliveryLog
 import Foundation
 import OutboxSQLite
 import Testing
@@ -162,6 +163,10 @@ struct DeliveryGuaranteeTests {
             try await observer.wait(where: { $0.outcome == .delivered })
         }
         #expect(observer.records.values.map(\.nextAttemptAt).prefix(2) == [start.advanced(by: .seconds(120)), start.advanced(by: .seconds(3720))])
+        // The delivery log's line shows the time the store holds, not the attempt's.
+        let lines = observer.records.values.prefix(2).map { DeliveryLogLine($0) }
+        #expect(lines.map(\.nextAttemptAt) == [start.advanced(by: .seconds(120)).iso8601, start.advanced(by: .seconds(3720)).iso8601])
+        #expect(lines.map(\.outcome) == ["retrying", "retrying"])
         try await server.shutdown()
     }
 
