@@ -82,7 +82,9 @@ enum OutboxSchema {
                         job_id TEXT PRIMARY KEY,
                         next_sequence INTEGER NOT NULL CHECK (next_sequence >= 1),
                         terminal_stored INTEGER NOT NULL DEFAULT 0 CHECK (terminal_stored IN (0, 1)),
-                        gone INTEGER NOT NULL DEFAULT 0 CHECK (gone IN (0, 1))
+                        gone INTEGER NOT NULL DEFAULT 0 CHECK (gone IN (0, 1)),
+                        lease_owner TEXT,
+                        lease_epoch INTEGER NOT NULL DEFAULT 0 CHECK (lease_epoch >= 0)
                     ) WITHOUT ROWID;
                     INSERT INTO webhook_jobs (job_id, next_sequence, terminal_stored, gone)
                         SELECT job_id, MAX(sequence) + 1,

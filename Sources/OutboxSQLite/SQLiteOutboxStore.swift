@@ -26,6 +26,9 @@ public final class SQLiteOutboxStore: OutboxStore {
     private let jobs = JobCache()
     /// The database file.
     public let path: String
+    /// This process's lease owner id: the data directory is locked by one process, so every
+    /// claim is granted and leases never lapse.
+    public let owner: String
     /// The file's identity when opened.
     private let fileIdentity: (device: UInt64, inode: UInt64)
 
@@ -33,6 +36,7 @@ public final class SQLiteOutboxStore: OutboxStore {
     /// - Throws: ``OutboxError`` `.unavailable` when the file cannot be opened or migrated.
     public init(path: String, durability: Durability = .full) throws(OutboxError) {
         self.path = path
+        self.owner = "sqlite-" + String(UInt64.random(in: 1...UInt64.max), radix: 36)
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         configuration.maximumReaderCount = 4
@@ -71,6 +75,7 @@ public final class SQLiteOutboxStore: OutboxStore {
 
     public func append(_ drafts: [EventDraft], at time: Timestamp) async throws(OutboxError) -> [OutboxEvent] {
         let jobs = self.jobs
+        let owner = self.owner
         // Ids and bodies are made here, outside the single writer.
         let ids = drafts.map { _ in EventID.generate(at: time) }
         return try await committer.write { db in
@@ -84,9 +89,10 @@ public final class SQLiteOutboxStore: OutboxStore {
                     """)
             let upsertJob = try db.cachedStatement(
                 sql: """
-                    INSERT INTO webhook_jobs (job_id, next_sequence, terminal_stored) VALUES (?, ?, ?)
+                    INSERT INTO webhook_jobs (job_id, next_sequence, terminal_stored, lease_owner) VALUES (?, ?, ?, ?)
                     ON CONFLICT (job_id) DO UPDATE SET next_sequence = excluded.next_sequence,
-                        terminal_stored = MAX(terminal_stored, excluded.terminal_stored)
+                        terminal_stored = MAX(terminal_stored, excluded.terminal_stored),
+                        lease_owner = excluded.lease_owner
                     """)
             for (draft, id) in zip(drafts, ids) {
                 let entry = try jobs.entry(for: draft.jobID, in: db)
@@ -109,7 +115,8 @@ public final class SQLiteOutboxStore: OutboxStore {
                     time.milliseconds,
                 ])
                 let terminal = entry.terminalStored || draft.kind.isTerminal
-                try upsertJob.execute(arguments: [draft.jobID, sequence + 1, terminal])
+                // The process that appends a job's events holds the job (its runner's lease).
+                try upsertJob.execute(arguments: [draft.jobID, sequence + 1, terminal, owner])
                 jobs.advance(draft.jobID, to: sequence + 1, terminalStored: terminal)
                 stored.append(event)
             }
@@ -197,6 +204,88 @@ public final class SQLiteOutboxStore: OutboxStore {
         }
     }
 
+    public nonisolated var leaseDuration: Duration? { nil }
+
+    public func claimJobs(limit: Int, at time: Timestamp) async throws(OutboxError) -> [ClaimedJob] {
+        let owner = self.owner
+        let claimed = try await committer.write { db -> [(String, Int64)] in
+            let jobIDs = try String.fetchAll(
+                db,
+                sql: """
+                    SELECT DISTINCT e.job_id FROM webhook_events e
+                    JOIN webhook_jobs j ON j.job_id = e.job_id
+                    WHERE e.state = 'pending' AND (j.lease_owner IS NULL OR j.lease_owner != ?)
+                    LIMIT ?
+                    """,
+                arguments: [owner, limit])
+            let claim = try db.cachedStatement(
+                sql: """
+                    UPDATE webhook_jobs SET lease_owner = ?, lease_epoch = lease_epoch + 1 WHERE job_id = ?
+                    RETURNING lease_epoch
+                    """)
+            return try jobIDs.map { jobID in
+                (jobID, try Int64.fetchOne(claim, arguments: [owner, jobID]) ?? 0)
+            }
+        }
+        guard !claimed.isEmpty else { return [] }
+        let events = try await pendingEvents(ofJobs: claimed.map(\.0))
+        return claimed.map { jobID, epoch in
+            ClaimedJob(
+                lease: JobLease(jobID: jobID, owner: owner, epoch: epoch, expiresAt: nil),
+                events: events[jobID] ?? [])
+        }
+    }
+
+    public func renewLeases(_ leases: [JobLease], at time: Timestamp) async throws(OutboxError) -> [JobLease] {
+        guard !leases.isEmpty else { return [] }
+        return try await read { db in
+            try leases.filter { lease in
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT lease_owner, lease_epoch FROM webhook_jobs WHERE job_id = ?", arguments: [lease.jobID])
+                return row?["lease_owner"] != lease.owner || row?["lease_epoch"] != lease.epoch
+            }
+        }
+    }
+
+    public func releaseLease(_ lease: JobLease) async throws(OutboxError) {
+        _ = try await committer.write { db in
+            try db.execute(
+                sql: "UPDATE webhook_jobs SET lease_owner = NULL WHERE job_id = ? AND lease_owner = ? AND lease_epoch = ?",
+                arguments: [lease.jobID, lease.owner, lease.epoch])
+            return true
+        }
+    }
+
+    /// The pending events of some jobs (no bodies), by job in sequence order, with each job's
+    /// terminal-stored flag and highest attempted sequence.
+    private func pendingEvents(ofJobs jobIDs: [String]) async throws(OutboxError) -> [String: [OutboxEvent]] {
+        try await read { db in
+            var byJob = [String: [OutboxEvent]]()
+            let statement = try db.cachedStatement(
+                sql: """
+                    SELECT \(OutboxSchema.eventColumns),
+                        (SELECT terminal_stored FROM webhook_jobs j WHERE j.job_id = webhook_events.job_id)
+                            AS job_terminal_stored,
+                        (SELECT MAX(sequence) FROM webhook_events a
+                            WHERE a.job_id = webhook_events.job_id AND a.attempt_count > 0 AND a.redelivered = 0)
+                            AS job_highest_attempted
+                    FROM webhook_events WHERE job_id = ? AND state = 'pending' ORDER BY sequence
+                    """)
+            for jobID in jobIDs {
+                for row in try Row.fetchAll(statement, arguments: [jobID]) {
+                    var event = try Self.event(from: row, body: nil)
+                    event.jobTerminalStored = row["job_terminal_stored"] ?? false
+                    event.jobHighestAttemptedSequence = row["job_highest_attempted"] ?? 0
+                    byJob[jobID, default: []].append(event)
+                }
+            }
+            return byJob
+        }
+    }
+
+    /// Every pending event without body, in (job, sequence) order within each job, one page at
+    /// a time (for tools and tests; the dispatcher claims jobs instead).
+    /// - Returns: the page and where the next page starts; an empty page ends the listing.
     public func pendingEvents(after cursor: PendingCursor, limit: Int) async throws(OutboxError)
         -> (events: [OutboxEvent], next: PendingCursor)
     {
@@ -245,7 +334,15 @@ public final class SQLiteOutboxStore: OutboxStore {
     }
 
     public func redeliver(_ id: EventID, at time: Timestamp) async throws(OutboxError) -> OutboxEvent {
+        let owner = self.owner
         let history = try await committer.write { db -> EventHistory? in
+            // Redelivered here, so delivered here: this process holds the job from now on.
+            try db.execute(
+                sql: """
+                    UPDATE webhook_jobs SET lease_owner = ?
+                    WHERE job_id = (SELECT job_id FROM webhook_events WHERE event_id = ?)
+                    """,
+                arguments: [owner, id.description])
             try db.execute(
                 sql: """
                     UPDATE webhook_events SET state = 'pending', series_started_at = ?, series_attempts = 0,

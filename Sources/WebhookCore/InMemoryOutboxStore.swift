@@ -9,6 +9,9 @@ public actor InMemoryOutboxStore: OutboxStore {
     private var goneJobs: Set<String> = []
     /// Jobs whose terminal event is stored: later started/progress drafts never become events.
     private var terminalJobs: Set<String> = []
+    /// Jobs this (single) owner holds: claimed, or with events it appended.
+    private var ownedJobs: Set<String> = []
+    private var epochs: [String: Int64] = [:]
     /// The last state stored for each job.
     public private(set) var jobStates: [String: JobStateUpdate] = [:]
 
@@ -19,6 +22,7 @@ public actor InMemoryOutboxStore: OutboxStore {
         var stored = [OutboxEvent]()
         for draft in drafts {
             if !draft.kind.isTerminal && terminalJobs.contains(draft.jobID) { continue }
+            ownedJobs.insert(draft.jobID)
             if draft.kind.isTerminal { terminalJobs.insert(draft.jobID) }
             if let update = draft.jobUpdate { jobStates[update.jobID] = update }
             let sequence = (nextSequence[draft.jobID] ?? 1)
@@ -72,23 +76,45 @@ public actor InMemoryOutboxStore: OutboxStore {
         }
     }
 
-    public func pendingEvents(after cursor: PendingCursor, limit: Int) throws(OutboxError)
-        -> (events: [OutboxEvent], next: PendingCursor)
-    {
-        var page = [OutboxEvent]()
-        var position = Int(cursor.position)
-        while position < order.count, page.count < limit {
-            if var event = events[order[position]], event.state == .pending {
-                event.body = nil
-                event.jobTerminalStored = terminalJobs.contains(event.jobID)
-                event.jobHighestAttemptedSequence = events.values
-                    .filter { $0.jobID == event.jobID && $0.attempts > 0 && !$0.redelivered }
-                    .map(\.sequence).max() ?? 0
-                page.append(event)
+    /// One owner: leases never lapse.
+    public nonisolated var leaseDuration: Duration? { nil }
+
+    public func claimJobs(limit: Int, at time: Timestamp) throws(OutboxError) -> [ClaimedJob] {
+        var claimed = [ClaimedJob]()
+        var seen = Set<String>()
+        for id in order {
+            guard claimed.count < limit, let event = events[id], event.state == .pending else { continue }
+            let jobID = event.jobID
+            guard !ownedJobs.contains(jobID), seen.insert(jobID).inserted else { continue }
+            var pending = order.compactMap { events[$0] }.filter { $0.jobID == jobID && $0.state == .pending }
+            pending.sort { $0.sequence < $1.sequence }
+            let highest = events.values.filter { $0.jobID == jobID && $0.attempts > 0 && !$0.redelivered }
+                .map(\.sequence).max() ?? 0
+            for index in pending.indices {
+                pending[index].body = nil
+                pending[index].jobTerminalStored = terminalJobs.contains(jobID)
+                pending[index].jobHighestAttemptedSequence = highest
             }
-            position += 1
+            epochs[jobID, default: 0] += 1
+            claimed.append(ClaimedJob(lease: JobLease(jobID: jobID, owner: "memory", epoch: epochs[jobID] ?? 1, expiresAt: nil), events: pending))
         }
-        return (page, PendingCursor(position: Int64(position)))
+        for job in claimed { ownedJobs.insert(job.lease.jobID) }
+        return claimed
+    }
+
+    public func renewLeases(_ leases: [JobLease], at time: Timestamp) throws(OutboxError) -> [JobLease] {
+        leases.filter { epochs[$0.jobID, default: 0] != $0.epoch }
+    }
+
+    public func releaseLease(_ lease: JobLease) throws(OutboxError) {
+        guard epochs[lease.jobID, default: 0] == lease.epoch else { return }
+        ownedJobs.remove(lease.jobID)
+    }
+
+    /// Forgets which jobs this owner holds, as a restarted process would (its leases are gone
+    /// with it), so the next claims hand the backlog out again.
+    public func simulateRestart() {
+        ownedJobs.removeAll()
     }
 
     public func body(of id: EventID) throws(OutboxError) -> [UInt8] {

@@ -1,10 +1,27 @@
 /// The durable outbox: every event is stored here before its first attempt.
 ///
 /// The dispatcher never holds an event that the store has not committed, and reports every
-/// attempt back so the store can resume after a crash. A store shared by several workers
-/// (PostgreSQL) implements ``pendingEvents(after:limit:)`` by claiming job leases
-/// (`FOR UPDATE SKIP LOCKED`, lease expiry), so one job's events go through one worker at a time;
-/// the embedded SQLite store is owned by one process and returns every pending event.
+/// attempt back so the store can resume after a crash.
+///
+/// Work is handed out per job through leases (``JobLease``): ``claimJobs(limit:at:)`` gives a
+/// worker jobs with pending events that no other worker holds, with those events; the worker
+/// renews its leases while it works and releases them when a job has nothing left. The
+/// embedded SQLite store is the single-owner case (its data directory is locked by one process):
+/// it grants every claim, its leases never lapse (``leaseDuration`` is nil), and a job whose
+/// events this process appended is already its own. A shared store (PostgreSQL) claims with
+///
+/// ```sql
+/// WITH due AS (
+///     SELECT job_id FROM webhook_jobs
+///     WHERE next_due_at <= now() AND (lease_until IS NULL OR lease_until < now())
+///     ORDER BY next_due_at LIMIT $limit FOR UPDATE SKIP LOCKED)
+/// UPDATE webhook_jobs j SET lease_owner = $owner, lease_epoch = j.lease_epoch + 1,
+///     lease_until = now() + $duration
+/// FROM due WHERE j.job_id = due.job_id
+/// RETURNING j.job_id, j.lease_epoch, j.lease_until
+/// ```
+///
+/// using the database's clock for expiry, and refuses changes whose lease epoch moved on.
 public protocol OutboxStore: Sendable {
     /// Stores events, assigning each an id and the next sequence number of its job.
     ///
@@ -27,10 +44,21 @@ public protocol OutboxStore: Sendable {
     /// - Throws: ``OutboxError`` when the changes could not be stored.
     func apply(_ changes: [OutboxChange]) async throws(OutboxError)
 
-    /// Pending events without bodies, in (job, sequence) order within each job, one page at a time.
-    /// - Returns: the page and where the next page starts; an empty page ends the listing.
-    func pendingEvents(after cursor: PendingCursor, limit: Int) async throws(OutboxError)
-        -> (events: [OutboxEvent], next: PendingCursor)
+    /// How long a lease lasts without renewal; nil when leases never lapse (one owner).
+    var leaseDuration: Duration? { get }
+
+    /// Claims up to `limit` jobs that have pending events and that this store's owner does not
+    /// hold yet (and no other owner holds alive), with their pending events (no bodies) in
+    /// sequence order. Repeated calls page through the backlog; an empty result means none is left.
+    func claimJobs(limit: Int, at time: Timestamp) async throws(OutboxError) -> [ClaimedJob]
+
+    /// Extends leases this owner still holds.
+    /// - Returns: the leases that were lost (their epoch moved on: another worker holds the job).
+    func renewLeases(_ leases: [JobLease], at time: Timestamp) async throws(OutboxError) -> [JobLease]
+
+    /// Gives a lease up (the job has nothing pending, or its next attempt is far away); a lease
+    /// whose epoch moved on is left alone.
+    func releaseLease(_ lease: JobLease) async throws(OutboxError)
 
     /// The exact body bytes of an event.
     func body(of id: EventID) async throws(OutboxError) -> [UInt8]

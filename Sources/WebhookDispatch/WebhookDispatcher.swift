@@ -37,6 +37,8 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     nonisolated let metrics: DeliveryMetrics
 
     var jobs: [String: JobDeliveryMachine] = [:]
+    /// Leases from claims, by job (a job whose events this worker appended needs none).
+    var leases: [String: JobLease] = [:]
     var origins: [Origin: OriginState] = [:]
     var timers = TimerQueue()
     var waiters: [EventID: CheckedContinuation<TerminalDelivery, Never>] = [:]
@@ -62,6 +64,7 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     nonisolated let work: AsyncStream<DeliveryWork>
     nonisolated let workInput: AsyncStream<DeliveryWork>.Continuation
     nonisolated let timerWake = WakeSignal()
+    nonisolated let leaseLoopStop = WakeSignal()
     nonisolated let changesReady: AsyncStream<Void>
     nonisolated let changesReadyInput: AsyncStream<Void>.Continuation
     nonisolated let heldProgress: AsyncStream<EventDraft>
@@ -236,6 +239,9 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
                 loops.addTask { await self.timerLoop() }
                 loops.addTask { await self.changeWriterLoop() }
                 loops.addTask { await self.heldProgressLoop() }
+                if let duration = self.store.leaseDuration {
+                    loops.addTask { await self.leaseLoop(every: duration / 3) }
+                }
                 await withDiscardingTaskGroup { attempts in
                     for await item in self.work {
                         attempts.addTask { await self.perform(item) }
@@ -260,20 +266,70 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         recoveryWaiters.removeAll()
     }
 
+    /// Claims every job with pending events that this worker does not hold yet, page by page.
     private func recover() async throws(OutboxError) {
-        var cursor = PendingCursor.start
-        var recovered = 0
-        while true {
-            let page = try await store.pendingEvents(after: cursor, limit: configuration.recoveryPageSize)
-            if page.events.isEmpty { break }
-            for event in page.events { accept(event, redelivery: false, pumpNow: false) }
-            recovered += page.events.count
-            cursor = page.next
-        }
+        let recovered = try await claimAvailableJobs()
         if recovered > 0 {
             logger.info("resuming pending webhook events", metadata: ["outbox.pending": "\(recovered)"])
         }
-        for jobID in Array(jobs.keys) { pump(jobID) }
+    }
+
+    /// One claim round: takes jobs until the store has none left to give, queues their events.
+    /// - Returns: how many events were taken.
+    @discardableResult
+    private func claimAvailableJobs() async throws(OutboxError) -> Int {
+        var taken = 0
+        while true {
+            let claimed = try await store.claimJobs(limit: configuration.recoveryPageSize, at: clock.now)
+            if claimed.isEmpty { break }
+            for job in claimed {
+                leases[job.lease.jobID] = job.lease
+                for event in job.events { accept(event, redelivery: false, pumpNow: false) }
+                taken += job.events.count
+                pump(job.lease.jobID)
+            }
+        }
+        return taken
+    }
+
+    /// For stores whose leases lapse (shared by several workers): every third of the lease,
+    /// renew what this worker holds, give up jobs whose lease moved to another worker, release
+    /// jobs with nothing left, and claim jobs that lost their worker.
+    private func leaseLoop(every period: Duration) async {
+        let clock = self.clock
+        let stop = self.leaseLoopStop
+        while !timerLoopStopped && !Task.isCancelled {
+            let deadline = clock.now.advanced(by: period)
+            // Sleep until the deadline or until the dispatcher stops, whichever comes first.
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { try? await clock.sleep(until: deadline) }
+                group.addTask { await stop.wait() }
+                await group.next()
+                group.cancelAll()
+            }
+            if timerLoopStopped || stop.isClosed { return }
+            await maintainLeases()
+        }
+    }
+
+    func maintainLeases() async {
+        do {
+            let idle = leases.values.filter { jobs[$0.jobID] == nil }
+            for lease in idle {
+                leases[lease.jobID] = nil
+                try await store.releaseLease(lease)
+            }
+            let lost = try await store.renewLeases(Array(leases.values), at: clock.now)
+            for lease in lost where leases[lease.jobID]?.epoch == lease.epoch {
+                leases[lease.jobID] = nil
+                guard let machine = jobs[lease.jobID] else { continue }
+                logger.warning("lost the lease on a job's events to another worker", metadata: ["job.id": "\(lease.jobID)"])
+                withJob(lease.jobID, callbackURL: machine.callbackURL) { job, actions in job.relinquish(into: &actions) }
+            }
+            try await claimAvailableJobs()
+        } catch {
+            logger.warning("could not maintain job leases", metadata: ["error": "\(error)"])
+        }
     }
 
     /// After the last attempt finished: no new attempts, waiters released, outcomes flushed.
@@ -284,6 +340,7 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         waiters.removeAll()
         timerLoopStopped = true
         timerWake.close()
+        leaseLoopStop.close()
         changesReadyInput.finish()
         heldProgressInput.finish()
     }

@@ -150,3 +150,38 @@ extension SQLiteOutboxStoreTests {
         #expect(health.problem?.contains("is gone") == true)
     }
 }
+
+extension SQLiteOutboxStoreTests {
+    /// Claims hand out each job with pending events once, with its events in order; a later
+    /// owner (the next process on this data directory) gets them again; a lease whose epoch
+    /// moved on is reported lost and cannot be released by its old holder.
+    @Test func claimsLeasesAndFencing() async throws {
+        let first = try SQLiteOutboxStore(path: path)
+        _ = try await first.append([draft(job: "a"), draft(job: "a"), draft(job: "b"), draft(.completed, job: "c")], at: t0)
+        // What this owner appended is already its own.
+        #expect(try await first.claimJobs(limit: 10, at: t0).isEmpty)
+        first.close()
+
+        let second = try SQLiteOutboxStore(path: path)
+        var claimed = [ClaimedJob]()
+        while true {
+            let page = try await second.claimJobs(limit: 2, at: t0)
+            if page.isEmpty { break }
+            claimed += page
+        }
+        #expect(Set(claimed.map(\.lease.jobID)) == ["a", "b", "c"])
+        #expect(claimed.first { $0.lease.jobID == "a" }?.events.map(\.sequence) == [1, 2])
+        #expect(claimed.first { $0.lease.jobID == "c" }?.events.first?.jobTerminalStored == true)
+        let leaseA = try #require(claimed.first { $0.lease.jobID == "a" }?.lease)
+        #expect(try await second.renewLeases([leaseA], at: t0).isEmpty)
+
+        // Another owner takes job a over: the old lease is fenced off.
+        let third = try SQLiteOutboxStore(path: path)
+        let taken = try await third.claimJobs(limit: 10, at: t0)
+        let takenA = try #require(taken.first { $0.lease.jobID == "a" }?.lease)
+        #expect(takenA.epoch == leaseA.epoch + 1)
+        #expect(try await second.renewLeases([leaseA], at: t0) == [leaseA])
+        try await second.releaseLease(leaseA)
+        #expect(try await third.renewLeases([takenA], at: t0).isEmpty)
+    }
+}

@@ -204,12 +204,11 @@ struct JobDeliveryModelTests {
             lateDrafts.removeAll()
             committedUnaccepted.removeAll()
             waiting.removeAll()
-            var cursor = PendingCursor.start
+            await store.simulateRestart()
             while true {
-                let page = try await store.pendingEvents(after: cursor, limit: 7)
-                if page.events.isEmpty { break }
-                try await accept(page.events)
-                cursor = page.next
+                let claimed = try await store.claimJobs(limit: 2, at: now)
+                if claimed.isEmpty { break }
+                for job in claimed { try await accept(job.events) }
             }
         }
 

@@ -71,9 +71,14 @@ struct TerminalRaceTests {
             try await inner.recordJobState(update, at: time)
         }
         func apply(_ changes: [OutboxChange]) async throws(OutboxError) { try await inner.apply(changes) }
-        func pendingEvents(after cursor: PendingCursor, limit: Int) async throws(OutboxError)
-            -> (events: [OutboxEvent], next: PendingCursor)
-        { try await inner.pendingEvents(after: cursor, limit: limit) }
+        var leaseDuration: Duration? { inner.leaseDuration }
+        func claimJobs(limit: Int, at time: Timestamp) async throws(OutboxError) -> [ClaimedJob] {
+            try await inner.claimJobs(limit: limit, at: time)
+        }
+        func renewLeases(_ leases: [JobLease], at time: Timestamp) async throws(OutboxError) -> [JobLease] {
+            try await inner.renewLeases(leases, at: time)
+        }
+        func releaseLease(_ lease: JobLease) async throws(OutboxError) { try await inner.releaseLease(lease) }
         func body(of id: EventID) async throws(OutboxError) -> [UInt8] { try await inner.body(of: id) }
         func redeliver(_ id: EventID, at time: Timestamp) async throws(OutboxError) -> OutboxEvent {
             try await inner.redeliver(id, at: time)
@@ -157,9 +162,14 @@ struct AttemptRecordRetryTests {
             }
             try await inner.apply(changes)
         }
-        func pendingEvents(after cursor: PendingCursor, limit: Int) async throws(OutboxError)
-            -> (events: [OutboxEvent], next: PendingCursor)
-        { try await inner.pendingEvents(after: cursor, limit: limit) }
+        var leaseDuration: Duration? { inner.leaseDuration }
+        func claimJobs(limit: Int, at time: Timestamp) async throws(OutboxError) -> [ClaimedJob] {
+            try await inner.claimJobs(limit: limit, at: time)
+        }
+        func renewLeases(_ leases: [JobLease], at time: Timestamp) async throws(OutboxError) -> [JobLease] {
+            try await inner.renewLeases(leases, at: time)
+        }
+        func releaseLease(_ lease: JobLease) async throws(OutboxError) { try await inner.releaseLease(lease) }
         func body(of id: EventID) async throws(OutboxError) -> [UInt8] { try await inner.body(of: id) }
         func redeliver(_ id: EventID, at time: Timestamp) async throws(OutboxError) -> OutboxEvent {
             try await inner.redeliver(id, at: time)

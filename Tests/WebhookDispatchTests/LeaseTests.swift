@@ -1,0 +1,87 @@
+import Synchronization
+import Testing
+import WebhookCore
+import WebhookDispatch
+import WebhookTestSupport
+
+/// The dispatcher's side of job leases, on a store whose leases lapse (as a shared store's do):
+/// a job whose lease moves to another worker is given up at once — no further attempt, its
+/// waiter released — and idle jobs' leases are released.
+@Suite(.timeLimit(.minutes(1)))
+struct LeaseTests {
+    typealias H = DispatcherHarness
+
+    /// An in-memory store whose leases last 3 s and can be taken away by the test.
+    final class ExpiringLeaseStore: OutboxStore {
+        let inner = InMemoryOutboxStore()
+        let stolen = Mutex<Set<String>>([])
+        let released = AsyncRecorder<String>()
+        let renewals = AsyncRecorder<Int>()
+
+        /// Renewed every 0.5 s: before the terminal event's second quick attempt (+1 s).
+        var leaseDuration: Duration? { .milliseconds(1500) }
+        func claimJobs(limit: Int, at time: Timestamp) async throws(OutboxError) -> [ClaimedJob] {
+            try await inner.claimJobs(limit: limit, at: time)
+        }
+        func renewLeases(_ leases: [JobLease], at time: Timestamp) async throws(OutboxError) -> [JobLease] {
+            renewals.record(leases.count)
+            let stolen = self.stolen.withLock { $0 }
+            return leases.filter { stolen.contains($0.jobID) }
+        }
+        func releaseLease(_ lease: JobLease) async throws(OutboxError) {
+            released.record(lease.jobID)
+            try await inner.releaseLease(lease)
+        }
+        func append(_ drafts: [EventDraft], at time: Timestamp) async throws(OutboxError) -> [OutboxEvent] {
+            try await inner.append(drafts, at: time)
+        }
+        func recordJobState(_ update: JobStateUpdate, at time: Timestamp) async throws(OutboxError) {
+            try await inner.recordJobState(update, at: time)
+        }
+        func apply(_ changes: [OutboxChange]) async throws(OutboxError) { try await inner.apply(changes) }
+        func body(of id: EventID) async throws(OutboxError) -> [UInt8] { try await inner.body(of: id) }
+        func redeliver(_ id: EventID, at time: Timestamp) async throws(OutboxError) -> OutboxEvent {
+            try await inner.redeliver(id, at: time)
+        }
+        func history(of id: EventID) async throws(OutboxError) -> EventHistory? { try await inner.history(of: id) }
+        func histories(ofJob jobID: String) async throws(OutboxError) -> [EventHistory] {
+            try await inner.histories(ofJob: jobID)
+        }
+        func pendingCount() async throws(OutboxError) -> Int { try await inner.pendingCount() }
+        func health() async -> StoreHealth { await inner.health() }
+    }
+
+    @Test func aLostLeaseStopsTheJobsAttemptsAndAnIdleOneIsReleased() async throws {
+        let server = try await ScriptedHTTPServer.start { request in
+            String(decoding: request.body, as: UTF8.self).contains("\"job_id\":\"lost\"") ? .status(503) : .noContent
+        }
+        let store = ExpiringLeaseStore()
+        // Left pending by a worker that died: both jobs are claimed at start.
+        _ = try await store.append(
+            [try H.draft(.completed, job: "lost", url: server.url()), try H.draft(.completed, job: "done", url: server.url())],
+            at: Timestamp(milliseconds: 1_700_000_000_000))
+        await store.inner.simulateRestart()
+        let clock = ManualClock()
+        try await H.run(store: store, clock: clock) { dispatcher in
+            try await server.received.wait(count: 2)
+            var began = ContinuousClock.now
+            while await dispatcher.status.jobsTracked > 1, ContinuousClock.now - began < .seconds(10) { await Task.yield() }
+            #expect(await dispatcher.status.jobsTracked == 1)
+            // Another worker takes job "lost" over; the next renewal (every 0.5 s) finds out.
+            store.stolen.withLock { $0.insert("lost") }
+            try await clock.waitForSleeper()
+            clock.advance(by: .milliseconds(500))
+            try await store.released.wait(count: 1)
+            #expect(store.released.values == ["done"])
+            began = ContinuousClock.now
+            while await dispatcher.status.jobsTracked > 0, ContinuousClock.now - began < .seconds(10) { await Task.yield() }
+            #expect(await dispatcher.status.jobsTracked == 0)
+            #expect(await dispatcher.status.pendingEvents == 0)
+            // Its retry time comes and goes: no attempt, it belongs to the other worker now.
+            clock.advance(by: .seconds(10))
+            try await clock.waitForSleeper()
+        }
+        #expect(server.received.values.count == 2)
+        try await server.shutdown()
+    }
+}
