@@ -85,3 +85,78 @@ struct LeaseTests {
         try await server.shutdown()
     }
 }
+
+/// A job awaiting its terminal event is resumed on every path out of the dispatcher.
+@Suite(.timeLimit(.minutes(1)))
+struct TerminalWaiterTests {
+    typealias H = DispatcherHarness
+
+    /// A store that cannot be read at start.
+    final class UnreadableStore: OutboxStore {
+        let inner = InMemoryOutboxStore()
+        var leaseDuration: Duration? { nil }
+        func claimJobs(limit: Int, at time: Timestamp) async throws(OutboxError) -> [ClaimedJob] {
+            throw OutboxError(.readFailed, "disk I/O error")
+        }
+        func renewLeases(_ leases: [JobLease], at time: Timestamp) async throws(OutboxError) -> [JobLease] { [] }
+        func releaseLease(_ lease: JobLease) async throws(OutboxError) {}
+        func append(_ drafts: [EventDraft], at time: Timestamp) async throws(OutboxError) -> [OutboxEvent] {
+            try await inner.append(drafts, at: time)
+        }
+        func recordJobState(_ update: JobStateUpdate, at time: Timestamp) async throws(OutboxError) {}
+        func apply(_ changes: [OutboxChange]) async throws(OutboxError) {}
+        func body(of id: EventID) async throws(OutboxError) -> [UInt8] { try await inner.body(of: id) }
+        func redeliver(_ id: EventID, at time: Timestamp) async throws(OutboxError) -> OutboxEvent {
+            try await inner.redeliver(id, at: time)
+        }
+        func history(of id: EventID) async throws(OutboxError) -> EventHistory? { nil }
+        func histories(ofJob jobID: String) async throws(OutboxError) -> [EventHistory] { [] }
+        func pendingCount() async throws(OutboxError) -> Int { 0 }
+        func health() async -> StoreHealth { .unavailable("disk I/O error") }
+    }
+
+    @Test func aFailedRecoveryFailsTheWaitingPublishersInsteadOfParkingThem() async throws {
+        let dispatcher = WebhookDispatcher(
+            store: UnreadableStore(), sender: NeverAnsweringSender(), clock: ManualClock(), signer: H.signer,
+            logger: H.logger)
+        let draft = try H.draft(.completed, job: "j", url: "http://127.0.0.1:9/hook")
+        let waiting = Task { () async -> OutboxError? in
+            do {
+                _ = try await dispatcher.publishTerminal(draft)
+                return nil
+            } catch let error as OutboxError {
+                return error
+            } catch {
+                return nil
+            }
+        }
+        await #expect(throws: OutboxError.self) { try await dispatcher.run() }
+        let error = await waiting.value
+        #expect(error?.code == OutboxError.Code.readFailed)
+    }
+
+    @Test func cancellingTheWaitingJobReleasesItsWait() async throws {
+        // The receiver never answers within the test: the wait only ends by cancellation.
+        let server = try await ScriptedHTTPServer.start { _ in .hang }
+        try await H.run(store: InMemoryOutboxStore(), clock: ManualClock(), client: H.clientConfiguration(timeout: .seconds(30))) {
+            dispatcher in
+            let waiting = Task { try await dispatcher.publishTerminal(H.draft(.completed, job: "j", url: server.url())) }
+            try await server.received.wait(count: 1)
+            waiting.cancel()
+            #expect(try await waiting.value == .queued(nextAttemptAt: nil))
+            try await server.shutdown()
+        }
+    }
+}
+
+/// A sender that never answers (its sends wait until cancelled).
+struct NeverAnsweringSender: WebhookSender {
+    func send(_ request: WebhookRequest) async throws(TransportError) -> WebhookResponse {
+        do {
+            try await Task.sleep(for: .seconds(3600))
+        } catch {
+            throw TransportError(.cancelled, "cancelled")
+        }
+        throw TransportError(.timedOut, "never answered")
+    }
+}
