@@ -162,7 +162,7 @@ let package = Package(
             name: "delivery-bench",
             dependencies: [
                 "WebhookCore", "WebhookSigning", "CurlTransport", "OutboxSQLite", "DeliveryLog",
-                "WebhookDispatch", "WebhookTestSupport",
+                "WebhookDispatch", "WebhookTestSupport", "WorkerCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -170,7 +170,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WebhookCoreTests",
-            dependencies: ["WebhookCore", "WebhookDispatch", "WebhookTestSupport"],
+            dependencies: ["WebhookCore", "WebhookDispatch", "WebhookTestSupport", "WorkerCore"],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -234,7 +234,7 @@ let package = Package(
             name: "WebhookDispatchTests",
             dependencies: [
                 "WebhookDispatch", "WebhookCore", "WebhookSigning", "WebhookTestSupport",
-                "CurlTransport", "OutboxSQLite", "DeliveryLog",
+                "CurlTransport", "OutboxSQLite", "DeliveryLog", "WorkerCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,7 +1,8 @@
 import GRDB
 import WebhookCore
 
-/// The outbox tables. Migrations are append-only: never edit one that has shipped.
+/// The outbox tables, in the database the job store shares (one migrator, so the order of all
+/// migrations is one list). Migrations are append-only: never edit one that has shipped.
 enum OutboxSchema {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -47,31 +48,8 @@ enum OutboxSchema {
                     ) WITHOUT ROWID;
                     """)
         }
-        migrator.registerMigration("v2-jobs") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE jobs (
-                        job_id TEXT PRIMARY KEY,
-                        spec_json TEXT NOT NULL,
-                        status TEXT NOT NULL
-                            CHECK (status IN ('queued', 'downloading', 'transcribing', 'planning', 'detecting',
-                                'rendering', 'uploading', 'completed', 'failed', 'cancelled')),
-                        progress_percent INTEGER NOT NULL DEFAULT 0,
-                        current_step TEXT NOT NULL,
-                        clips_completed INTEGER,
-                        total_clips INTEGER,
-                        error TEXT,
-                        output_json TEXT,
-                        cancel_requested INTEGER NOT NULL DEFAULT 0,
-                        idempotency_key TEXT UNIQUE,
-                        request_digest TEXT NOT NULL,
-                        created_at INTEGER NOT NULL,
-                        updated_at INTEGER NOT NULL
-                    ) WITHOUT ROWID;
-                    CREATE INDEX jobs_unfinished ON jobs (created_at)
-                        WHERE status NOT IN ('completed', 'failed', 'cancelled');
-                    """)
-        }
+        // The jobs table belongs to the job store; its migration keeps its place in the order.
+        JobSchema.registerV2Jobs(in: &migrator)
         migrator.registerMigration("v3-webhook-jobs") { db in
             // One row per job with events: its next sequence and the durable facts that decide
             // what may still be stored or sent (terminal stored, callback gone). The row a
@@ -99,20 +77,6 @@ enum OutboxSchema {
                     """)
         }
         return migrator
-    }
-
-    /// Applies a job state update (no-op for an unknown job, and never rewrites a finished job).
-    static func apply(_ update: JobStateUpdate, at time: Timestamp, in db: Database) throws {
-        let statement = try db.cachedStatement(
-            sql: """
-                UPDATE jobs SET status = ?, progress_percent = ?, current_step = ?, clips_completed = ?,
-                    total_clips = ?, error = ?, output_json = COALESCE(?, output_json), updated_at = ?
-                WHERE job_id = ? AND status NOT IN ('completed', 'failed', 'cancelled')
-                """)
-        try statement.execute(arguments: [
-            update.status, update.progressPercent, update.currentStep, update.clipsCompleted, update.totalClips,
-            update.error, update.outputJSON, time.milliseconds, update.jobID,
-        ])
     }
 
     /// The columns every event listing reads, in the order ``eventFromRow(_:withBody:)`` expects.

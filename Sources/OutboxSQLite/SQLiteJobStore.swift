@@ -3,7 +3,9 @@ import GRDB
 public import WebhookCore
 public import WorkerCore
 
-/// Jobs in the outbox's SQLite database, so a job's state and its events commit together.
+/// Jobs in the outbox's SQLite database, so a job's state and its events commit together: the
+/// job side owns the `jobs` table and writes its events through the outbox in the same
+/// transaction (a transactional outbox). The outbox never touches `jobs`.
 public struct SQLiteJobStore: JobStore {
     private let outbox: SQLiteOutboxStore
 
@@ -49,6 +51,35 @@ public struct SQLiteJobStore: JobStore {
         }
         let (job, created) = try outcome.get()
         return (job, created)
+    }
+
+    public func record(_ update: JobStateUpdate, appending drafts: [EventDraft], at time: Timestamp)
+        async throws(JobStoreError) -> [OutboxEvent]
+    {
+        if let problem = outbox.fileProblem() { throw JobStoreError(.unavailable, problem) }
+        let appending = outbox.appender(for: drafts, at: time)
+        do {
+            return try await outbox.write { db in
+                try Self.apply(update, at: time, in: db)
+                return try appending(db)
+            }
+        } catch {
+            throw JobStoreError(.unavailable, "the job's state could not be stored: \(error.code)")
+        }
+    }
+
+    /// Applies a job state update (no-op for an unknown job, and never rewrites a finished job).
+    private static func apply(_ update: JobStateUpdate, at time: Timestamp, in db: Database) throws {
+        let statement = try db.cachedStatement(
+            sql: """
+                UPDATE jobs SET status = ?, progress_percent = ?, current_step = ?, clips_completed = ?,
+                    total_clips = ?, error = ?, output_json = COALESCE(?, output_json), updated_at = ?
+                WHERE job_id = ? AND status NOT IN ('completed', 'failed', 'cancelled')
+                """)
+        try statement.execute(arguments: [
+            update.status.rawValue, update.progressPercent, update.currentStep, update.clipsCompleted, update.totalClips,
+            update.error, update.outputJSON, time.milliseconds, update.jobID,
+        ])
     }
 
     public func job(_ id: String) async throws(JobStoreError) -> JobRecord? {

@@ -12,7 +12,7 @@ public import WebhookCore
 /// let store = try SQLiteOutboxStore(path: "data/outbox.sqlite")
 /// let stored = try await store.append([draft], at: clock.now)
 /// ```
-public final class SQLiteOutboxStore: OutboxStore {
+public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
     /// How hard each commit works to reach the disk.
     public enum Durability: String, Sendable {
         /// fsync on every commit: survives power loss.
@@ -74,11 +74,18 @@ public final class SQLiteOutboxStore: OutboxStore {
     }
 
     public func append(_ drafts: [EventDraft], at time: Timestamp) async throws(OutboxError) -> [OutboxEvent] {
+        let appending = appender(for: drafts, at: time)
+        return try await committer.write { db in try appending(db) }
+    }
+
+    /// The work of appending `drafts` inside a write transaction, for this store's ``append(_:at:)``
+    /// and for a job store that commits a job's state with its events (a transactional outbox
+    /// owned by the job side). Ids are made here, outside the single writer.
+    func appender(for drafts: [EventDraft], at time: Timestamp) -> @Sendable (Database) throws -> [OutboxEvent] {
         let jobs = self.jobs
         let owner = self.owner
-        // Ids and bodies are made here, outside the single writer.
         let ids = drafts.map { _ in EventID.generate(at: time) }
-        return try await committer.write { db in
+        return { db in
             var stored = [OutboxEvent]()
             stored.reserveCapacity(drafts.count)
             let insert = try db.cachedStatement(
@@ -98,7 +105,6 @@ public final class SQLiteOutboxStore: OutboxStore {
                 let entry = try jobs.entry(for: draft.jobID, in: db)
                 // After the terminal event, progress is an update coalesced away: no row, no sequence.
                 if entry.terminalStored && !draft.kind.isTerminal { continue }
-                if let update = draft.jobUpdate { try OutboxSchema.apply(update, at: time, in: db) }
                 let sequence = entry.nextSequence
                 let body = draft.body(id: id, sequence: sequence)
                 var event = OutboxEvent(
@@ -121,13 +127,6 @@ public final class SQLiteOutboxStore: OutboxStore {
                 stored.append(event)
             }
             return stored
-        }
-    }
-
-    public func recordJobState(_ update: JobStateUpdate, at time: Timestamp) async throws(OutboxError) {
-        _ = try await committer.write { db in
-            try OutboxSchema.apply(update, at: time, in: db)
-            return true
         }
     }
 

@@ -1,13 +1,7 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 /// An event about to be stored: its type, where it goes, and the job part of its payload.
 ///
-/// The snapshot is encoded here, in the caller's task, so the store's single writer only splices
-/// `event`, `event_id` and `sequence` in front of ready bytes.
+/// The snapshot arrives encoded, from the caller's task, so the store's single writer only
+/// splices `event`, `event_id` and `sequence` in front of ready bytes.
 public struct EventDraft: Sendable {
     /// The event type.
     public var kind: EventKind
@@ -15,29 +9,9 @@ public struct EventDraft: Sendable {
     public var jobID: String
     /// Where the event is delivered.
     public var callbackURL: String
-    /// The encoded ``JobSnapshot`` (a JSON object).
+    /// The job part of the payload, encoded (a JSON object): the webhook layer knows events and
+    /// callbacks, not jobs, so the job side encodes it.
     public var encodedSnapshot: [UInt8]
-    /// The job's state to store with the event, if the store keeps jobs.
-    public var jobUpdate: JobStateUpdate?
-
-    /// Creates a draft from a snapshot.
-    /// - Throws: `EncodingError` if the snapshot has values JSON cannot hold (e.g. NaN).
-    /// - Parameters:
-    ///   - jobUpdate: the job state stored with the event; nil stores none.
-    public init(kind: EventKind, callbackURL: String, snapshot: JobSnapshot, jobUpdate: JobStateUpdate? = nil) throws {
-        self.kind = kind
-        self.jobID = snapshot.jobID
-        self.callbackURL = callbackURL
-        self.encodedSnapshot = Array(try Self.encoder.encode(snapshot))
-        self.jobUpdate = jobUpdate
-    }
-
-    /// Plain slashes: receivers read `https://…` and "clip 1/3", not `https:\/\/…`.
-    private static var encoder: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        return encoder
-    }
 
     /// Creates a draft from already encoded snapshot bytes (must be a JSON object).
     public init(kind: EventKind, jobID: String, callbackURL: String, encodedSnapshot: [UInt8]) {

@@ -1,6 +1,6 @@
 /// An outbox that lives in memory: for tests, demos and benchmarks that must not touch a disk.
 /// It loses everything with the process, so production uses `SQLiteOutboxStore`.
-public actor InMemoryOutboxStore: OutboxStore {
+public actor InMemoryOutboxStore: OutboxStore, OutboxReadModel {
     private var events: [EventID: OutboxEvent] = [:]
     private var order: [EventID] = []
     private var attempts: [EventID: [AttemptRecord]] = [:]
@@ -12,8 +12,6 @@ public actor InMemoryOutboxStore: OutboxStore {
     /// Jobs this (single) owner holds: claimed, or with events it appended.
     private var ownedJobs: Set<String> = []
     private var epochs: [String: Int64] = [:]
-    /// The last state stored for each job.
-    public private(set) var jobStates: [String: JobStateUpdate] = [:]
 
     /// Creates an empty store.
     public init() {}
@@ -24,7 +22,6 @@ public actor InMemoryOutboxStore: OutboxStore {
             if !draft.kind.isTerminal && terminalJobs.contains(draft.jobID) { continue }
             ownedJobs.insert(draft.jobID)
             if draft.kind.isTerminal { terminalJobs.insert(draft.jobID) }
-            if let update = draft.jobUpdate { jobStates[update.jobID] = update }
             let sequence = (nextSequence[draft.jobID] ?? 1)
             nextSequence[draft.jobID] = sequence + 1
             let id = EventID.generate(at: time)
@@ -40,10 +37,6 @@ public actor InMemoryOutboxStore: OutboxStore {
             stored.append(event)
         }
         return stored
-    }
-
-    public func recordJobState(_ update: JobStateUpdate, at time: Timestamp) throws(OutboxError) {
-        jobStates[update.jobID] = update
     }
 
     public func apply(_ changes: [OutboxChange]) throws(OutboxError) {

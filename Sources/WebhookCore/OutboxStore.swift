@@ -25,7 +25,6 @@
 public protocol OutboxStore: Sendable {
     /// Stores events, assigning each an id and the next sequence number of its job.
     ///
-    /// A draft's ``EventDraft/jobUpdate`` is stored in the same transaction.
     /// Returns once the events are committed (durable), with their bodies. Events of a job whose
     /// callback is gone are stored as `failed` (terminal) or `dropped` (progress) at once.
     ///
@@ -35,10 +34,6 @@ public protocol OutboxStore: Sendable {
     /// can never get progress after the terminal event — across restarts and across workers.
     /// - Throws: ``OutboxError`` when the events could not be stored; then none was.
     func append(_ drafts: [EventDraft], at time: Timestamp) async throws(OutboxError) -> [OutboxEvent]
-
-    /// Stores a job's state without an event (an update the progress throttle holds back, or a
-    /// job without a callback). Stores that keep no jobs ignore it.
-    func recordJobState(_ update: JobStateUpdate, at time: Timestamp) async throws(OutboxError)
 
     /// Makes attempts and state changes durable, in order.
     /// - Throws: ``OutboxError`` when the changes could not be stored.
@@ -68,6 +63,14 @@ public protocol OutboxStore: Sendable {
     /// - Throws: ``OutboxError`` with code `.notFound` for an unknown id.
     func redeliver(_ id: EventID, at time: Timestamp) async throws(OutboxError) -> OutboxEvent
 
+    /// Whether the store can take writes now (for `/readyz`): a real write is committed, and a
+    /// store on a file checks that the file in use is still the one at its path.
+    func health() async -> StoreHealth
+}
+
+/// What the API and the CLI read about events: histories and counts. Kept apart from
+/// ``OutboxStore``, which is what the dispatcher needs, so neither grows the other's methods.
+public protocol OutboxReadModel: Sendable {
     /// One event with its attempts, or nil.
     func history(of id: EventID) async throws(OutboxError) -> EventHistory?
 
@@ -76,8 +79,4 @@ public protocol OutboxStore: Sendable {
 
     /// How many events are pending.
     func pendingCount() async throws(OutboxError) -> Int
-
-    /// Whether the store can take writes now (for `/readyz`): a real write is committed, and a
-    /// store on a file checks that the file in use is still the one at its path.
-    func health() async -> StoreHealth
 }

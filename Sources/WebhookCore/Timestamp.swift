@@ -94,3 +94,46 @@ extension Duration {
         return Double(seconds) + Double(attoseconds) / 1e18
     }
 }
+
+extension Timestamp {
+    /// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z`.
+    public init?(iso8601 text: String) {
+        let b = Array(text.utf8)
+        guard b.count >= 20, b.last == UInt8(ascii: "Z") else { return nil }
+        func num(_ from: Int, _ count: Int) -> Int? {
+            var value = 0
+            for i in from..<(from + count) {
+                guard i < b.count, b[i] >= 48, b[i] <= 57 else { return nil }
+                value = value * 10 + Int(b[i] - 48)
+            }
+            return value
+        }
+        guard let year = num(0, 4), let month = num(5, 2), let day = num(8, 2), let hour = num(11, 2),
+            let minute = num(14, 2), let second = num(17, 2), (1...12).contains(month), (1...31).contains(day),
+            hour < 24, minute < 60, second < 61
+        else { return nil }
+        var millis = 0
+        if b[19] == UInt8(ascii: ".") {
+            var scale = 100
+            var i = 20
+            while i < b.count - 1 {
+                guard b[i] >= 48, b[i] <= 57 else { return nil }
+                millis += Int(b[i] - 48) * scale
+                scale /= 10
+                i += 1
+            }
+        } else if b.count != 20 {
+            return nil
+        }
+        // Days from civil (Howard Hinnant's algorithm), avoiding timegm's locale/TZ dependence.
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let mp = (month + 9) % 12
+        let doy = (153 * mp + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        let days = era * 146_097 + doe - 719_468
+        let seconds = Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + second)
+        self.init(milliseconds: seconds * 1000 + Int64(millis))
+    }
+}

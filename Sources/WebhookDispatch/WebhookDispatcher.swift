@@ -103,14 +103,21 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
 
     // MARK: - Publishing
 
+    /// How a caller stores the drafts the dispatcher decided to store, in its own transaction
+    /// (the job store writes the job's state with them; an empty list stores the state alone).
+    public typealias Storing = @Sendable (_ drafts: [EventDraft]) async throws(OutboxError) -> [OutboxEvent]
+
     /// Stores and sends a `job.started` or `job.progress` event, fire-and-forget.
     ///
-    /// The draft's ``EventDraft/jobUpdate`` is stored with the event, or alone when the throttle
-    /// holds the event back. Progress is throttled per job: the first goes at once, later ones
-    /// at most one per `progressMinInterval`, the newest held one at the end of the interval.
-    /// Returns once the event is stored (or held by the throttle); delivery happens in the background.
+    /// Progress is throttled per job: the first goes at once, later ones at most one per
+    /// `progressMinInterval`, the newest held one at the end of the interval. Returns once the
+    /// event is stored (or held by the throttle); delivery happens in the background.
+    /// - Parameters:
+    ///   - storing: stores what is to be stored: `[draft]`, or `[]` when the throttle holds the
+    ///     event back (the job's state still moves on); not called once the job's terminal event
+    ///     is stored. Defaults to this dispatcher's outbox.
     /// - Throws: ``OutboxError`` when the store could not take the event.
-    public func publish(_ draft: EventDraft) async throws(OutboxError) {
+    public func publish(_ draft: EventDraft, storing: Storing? = nil) async throws(OutboxError) {
         precondition(!draft.kind.isTerminal, "terminal events go through publishTerminal")
         try await waitForRecovery()
         let now = clock.now
@@ -121,18 +128,22 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         case .discarded:
             return
         case .held:
-            // The job's state moves on even while its event waits.
-            if let update = draft.jobUpdate { try await store.recordJobState(update, at: now) }
+            if let storing { _ = try await storing([]) }
         case .store:
-            try await appendAndAccept(draft, at: now)
+            try await appendAndAccept(draft, at: now, storing: storing)
         }
     }
 
     /// Appends one draft and accepts what was stored, keeping the job's machine alive meanwhile.
-    private func appendAndAccept(_ draft: EventDraft, at time: Timestamp) async throws(OutboxError) {
+    private func appendAndAccept(_ draft: EventDraft, at time: Timestamp, storing: Storing?) async throws(OutboxError) {
         withJob(draft.jobID, callbackURL: draft.callbackURL) { job, _ in job.appendBegan() }
         defer { withJob(draft.jobID, callbackURL: draft.callbackURL) { job, _ in job.appendEnded() } }
-        let stored = try await store.append([draft], at: time)
+        let stored: [OutboxEvent]
+        if let storing {
+            stored = try await storing([draft])
+        } else {
+            stored = try await store.append([draft], at: time)
+        }
         for event in stored { accept(event, redelivery: false) }
     }
 
@@ -143,14 +154,20 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     /// attempts fail, or the origin is paused, returns `.queued` and the event keeps being retried
     /// in the background until the max age. Cancelling the calling task stops the wait (the
     /// event stays queued).
+    /// - Parameters:
+    ///   - storing: stores `[draft]` (with the job's final state); defaults to this dispatcher's outbox.
     /// - Throws: ``OutboxError`` when the store could not take the event (then nothing was stored).
-    public func publishTerminal(_ draft: EventDraft) async throws(OutboxError) -> TerminalDelivery {
+    public func publishTerminal(_ draft: EventDraft, storing: Storing? = nil) async throws(OutboxError) -> TerminalDelivery {
         precondition(draft.kind.isTerminal, "only job.completed and job.failed are terminal")
         try await waitForRecovery()
         withJob(draft.jobID, callbackURL: draft.callbackURL) { job, _ in job.terminalPublishBegan() }
         let stored: [OutboxEvent]
         do {
-            stored = try await store.append([draft], at: clock.now)
+            if let storing {
+                stored = try await storing([draft])
+            } else {
+                stored = try await store.append([draft], at: clock.now)
+            }
         } catch {
             withJob(draft.jobID, callbackURL: draft.callbackURL) { job, _ in job.terminalPublishFailed() }
             throw error
@@ -188,11 +205,6 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     private func cancelWaiter(_ id: EventID, jobID: String) {
         jobs[jobID]?.forgetWaiter(id)
         waiters.removeValue(forKey: id)?.resume(returning: .queued(nextAttemptAt: nil))
-    }
-
-    /// Stores a job's state without an event (a job without a callback URL).
-    public func recordJobState(_ update: JobStateUpdate) async throws(OutboxError) {
-        try await store.recordJobState(update, at: clock.now)
     }
 
     /// Starts a new series of attempts for a stored event, with the same `webhook-id`. An event
@@ -354,7 +366,8 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
             else { continue }
             do {
                 // The store refuses it (returns nothing) once the job's terminal event is stored.
-                try await appendAndAccept(draft, at: clock.now)
+                // The job's state was recorded when the update was held.
+                try await appendAndAccept(draft, at: clock.now, storing: nil)
             } catch {
                 // Only a coalesced progress update is lost, never a stored event.
                 logger.debug("could not store a throttled progress update", metadata: ["error": "\(error)"])

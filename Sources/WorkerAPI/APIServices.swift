@@ -4,7 +4,7 @@ public import WorkerCore
 /// What the HTTP API needs from the rest of the worker. Built once by the composition root.
 public struct APIServices: Sendable {
     public var jobs: any JobStore
-    public var outbox: any OutboxStore
+    public var outbox: any OutboxReadModel
     public var validator: JobRequestValidator
     /// Hands a stored job to the pipeline.
     public var enqueue: @Sendable (String) async -> Void
@@ -25,14 +25,14 @@ public struct APIServices: Sendable {
 
     /// Creates the services.
     public init(
-        jobs: any JobStore, outbox: any OutboxStore, validator: JobRequestValidator,
+        jobs: any JobStore, outbox: any OutboxReadModel, validator: JobRequestValidator,
         enqueue: @escaping @Sendable (String) async -> Void,
         cancel: @escaping @Sendable (String) async throws -> JobRecord?,
         redeliver: @escaping @Sendable (EventID) async throws -> OutboxEvent,
         metrics: @escaping @Sendable () async -> [UInt8], apiToken: String?, mediaDirectory: String, clock: any WorkerClock,
-        readiness: (@Sendable () async -> StoreHealth)? = nil
+        readiness: @escaping @Sendable () async -> StoreHealth
     ) {
-        self.readiness = readiness ?? { [outbox] in await outbox.health() }
+        self.readiness = readiness
         self.jobs = jobs
         self.outbox = outbox
         self.validator = validator

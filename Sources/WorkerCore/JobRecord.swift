@@ -62,6 +62,13 @@ public protocol JobStore: Sendable {
     /// Jobs not finished (queued or in a stage), oldest first: what a restart must resume.
     func unfinishedJobs() async throws(JobStoreError) -> [JobRecord]
 
+    /// Stores a job's new state and appends `drafts` (its events) in one transaction, so the job
+    /// and its webhooks never disagree. Drafts the outbox refuses (progress after the job's
+    /// terminal event) are absent from the result.
+    /// - Returns: the stored events.
+    func record(_ update: JobStateUpdate, appending drafts: [EventDraft], at time: Timestamp)
+        async throws(JobStoreError) -> [OutboxEvent]
+
     /// Marks a job for cancellation; returns it, or nil for an unknown id.
     func requestCancel(_ id: String, at time: Timestamp) async throws(JobStoreError) -> JobRecord?
 }

@@ -1,15 +1,61 @@
 public import WebhookCore
 public import WebhookDispatch
+public import WorkerCore
 
-/// What the pipeline needs from the delivery engine: store-and-send for progress, awaited
-/// delivery for the end, and storing a job's state when it has no callback.
+/// What the pipeline needs to report a job: its new state, with the event that tells the
+/// submitter (nil for a job without a callback URL), stored together.
 public protocol JobEventPublisher: Sendable {
-    /// `job.started` / `job.progress`: throttled, fire-and-forget.
-    func publish(_ draft: EventDraft) async throws(OutboxError)
-    /// `job.completed` / `job.failed`: waits through the quick attempts.
-    func publishTerminal(_ draft: EventDraft) async throws(OutboxError) -> TerminalDelivery
-    /// Stores a job's state without an event.
-    func recordJobState(_ update: JobStateUpdate) async throws(OutboxError)
+    /// A stage entry or in-stage progress: the state is stored, the event (`job.started` /
+    /// `job.progress`) is throttled and fire-and-forget.
+    func publish(_ update: JobStateUpdate, event: EventDraft?) async throws
+    /// The job's end: the state and `job.completed` / `job.failed` are stored together, then the
+    /// quick attempts are awaited. Nil without a callback.
+    func publishTerminal(_ update: JobStateUpdate, event: EventDraft?) async throws -> TerminalDelivery?
 }
 
-extension WebhookDispatcher: JobEventPublisher {}
+/// The production publisher: the job store owns the job row and commits the job's state with
+/// the events the dispatcher decides to store, in one transaction (a transactional outbox owned
+/// by the job side); the dispatcher decides what is stored when (throttle, superseding) and
+/// delivers it.
+public struct DispatchingJobEvents<Jobs: JobStore, Store: OutboxStore, Sender: WebhookSender, Clock: WorkerClock>:
+    JobEventPublisher
+{
+    let jobs: Jobs
+    let dispatcher: WebhookDispatcher<Store, Sender, Clock>
+    let clock: Clock
+
+    /// Creates the publisher.
+    public init(jobs: Jobs, dispatcher: WebhookDispatcher<Store, Sender, Clock>, clock: Clock) {
+        self.jobs = jobs
+        self.dispatcher = dispatcher
+        self.clock = clock
+    }
+
+    public func publish(_ update: JobStateUpdate, event: EventDraft?) async throws {
+        guard let event else {
+            _ = try await jobs.record(update, appending: [], at: clock.now)
+            return
+        }
+        try await dispatcher.publish(event, storing: storing(update))
+    }
+
+    public func publishTerminal(_ update: JobStateUpdate, event: EventDraft?) async throws -> TerminalDelivery? {
+        guard let event else {
+            _ = try await jobs.record(update, appending: [], at: clock.now)
+            return nil
+        }
+        return try await dispatcher.publishTerminal(event, storing: storing(update))
+    }
+
+    private func storing(_ update: JobStateUpdate) -> WebhookDispatcher<Store, Sender, Clock>.Storing {
+        { [jobs, clock] drafts throws(OutboxError) in
+            do {
+                return try await jobs.record(update, appending: drafts, at: clock.now)
+            } catch let error as JobStoreError {
+                throw OutboxError(error.code == .unavailable ? .unavailable : .writeFailed, error.message)
+            } catch {
+                throw OutboxError(.writeFailed, "\(error)")
+            }
+        }
+    }
+}

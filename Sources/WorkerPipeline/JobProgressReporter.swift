@@ -72,18 +72,17 @@ final class JobProgressReporter<Publisher: JobEventPublisher, Clock: WorkerClock
 
     private func send(_ kind: EventKind, percent: Int, step: String, clipsCompleted: Int?, totalClips: Int?) async {
         let update = JobStateUpdate(
-            jobID: job.id, status: stage.rawValue, progressPercent: percent, currentStep: step,
+            jobID: job.id, status: stage, progressPercent: percent, currentStep: step,
             clipsCompleted: clipsCompleted, totalClips: totalClips)
         do {
-            guard let callback = job.spec.callbackURL else {
-                try await publisher.recordJobState(update)
-                return
+            let event = try job.spec.callbackURL.map { callback in
+                let snapshot = JobSnapshot(
+                    timestamp: clock.now, jobID: job.id, externalJobID: job.spec.externalJobID,
+                    ownerUserID: job.spec.ownerUserID, status: stage, progressPercent: percent, currentStep: step,
+                    clipsCompleted: clipsCompleted, totalClips: totalClips)
+                return try EventDraft(kind: kind, callbackURL: callback, snapshot: snapshot)
             }
-            let snapshot = JobSnapshot(
-                timestamp: clock.now, jobID: job.id, externalJobID: job.spec.externalJobID,
-                ownerUserID: job.spec.ownerUserID, status: stage.rawValue, progressPercent: percent, currentStep: step,
-                clipsCompleted: clipsCompleted, totalClips: totalClips)
-            try await publisher.publish(EventDraft(kind: kind, callbackURL: callback, snapshot: snapshot, jobUpdate: update))
+            try await publisher.publish(update, event: event)
         } catch {
             // Progress is fire-and-forget: a failed store write loses one update, never the job.
             logger.warning("could not store a progress update", metadata: ["job.id": "\(job.id)", "error": "\(error)"])

@@ -186,28 +186,22 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
     private func finish(_ job: JobRecord, as status: JobStatus, error: String?, output: JobOutput?, started: Timestamp) async {
         let outputJSON = output.flatMap { try? JSONEncoder().encode($0) }.map { String(decoding: $0, as: UTF8.self) }
         let update = JobStateUpdate(
-            jobID: job.id, status: status.rawValue, progressPercent: status == .completed ? 100 : job.progressPercent,
+            jobID: job.id, status: status, progressPercent: status == .completed ? 100 : job.progressPercent,
             currentStep: status == .completed ? "Completed" : (status == .cancelled ? "Cancelled" : "Failed"),
             clipsCompleted: output?.totalClips, totalClips: output?.totalClips, error: error, outputJSON: outputJSON)
-        guard let callback = job.spec.callbackURL else {
-            do {
-                try await publisher.recordJobState(update)
-            } catch {
-                logger.error("could not store the end of a job", metadata: ["job.id": "\(job.id)", "error": "\(error)"])
-            }
-            return
-        }
-        // A cancelled job's webhook is job.failed with status "failed" and error "cancelled" (SPEC section 4).
-        let snapshot = JobSnapshot(
-            timestamp: clock.now, jobID: job.id, externalJobID: job.spec.externalJobID, ownerUserID: job.spec.ownerUserID,
-            status: status == .completed ? "completed" : "failed", progressPercent: update.progressPercent,
-            currentStep: update.currentStep, clipsCompleted: output?.totalClips, totalClips: output?.totalClips,
-            error: error, output: output)
         do {
-            let draft = try EventDraft(
-                kind: status == .completed ? .completed : .failed, callbackURL: callback, snapshot: snapshot, jobUpdate: update)
-            let delivery = try await publisher.publishTerminal(draft)
-            logger.debug("job finished", metadata: ["job.id": "\(job.id)", "job.status": "\(status)", "webhook": "\(delivery)"])
+            let event = try job.spec.callbackURL.map { callback in
+                // A cancelled job's webhook is job.failed with status "failed" and error "cancelled" (SPEC section 4).
+                let snapshot = JobSnapshot(
+                    timestamp: clock.now, jobID: job.id, externalJobID: job.spec.externalJobID,
+                    ownerUserID: job.spec.ownerUserID, status: status == .completed ? .completed : .failed,
+                    progressPercent: update.progressPercent, currentStep: update.currentStep,
+                    clipsCompleted: output?.totalClips, totalClips: output?.totalClips, error: error, output: output)
+                return try EventDraft(kind: status == .completed ? .completed : .failed, callbackURL: callback, snapshot: snapshot)
+            }
+            let delivery = try await publisher.publishTerminal(update, event: event)
+            logger.debug(
+                "job finished", metadata: ["job.id": "\(job.id)", "job.status": "\(status)", "webhook": "\(String(describing: delivery))"])
         } catch {
             logger.error("could not store the end of a job", metadata: ["job.id": "\(job.id)", "error": "\(error)"])
         }

@@ -88,7 +88,7 @@ public enum Worker {
                 store: outbox, sender: client, clock: clock, signer: signer, configuration: dispatcherConfiguration,
                 observer: deliveryLog, logger: logger, metricsFactory: metrics)
             let runner = PipelineRunner(
-                jobs: jobs, publisher: dispatcher, clock: clock,
+                jobs: jobs, publisher: DispatchingJobEvents(jobs: jobs, dispatcher: dispatcher, clock: clock), clock: clock,
                 engine: engine(configuration, clock: clock),
                 downloader: MediaDownloader(client: client, localMediaDirectory: configuration.localMediaDirectory),
                 configuration: .init(

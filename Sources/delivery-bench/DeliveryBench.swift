@@ -8,6 +8,7 @@ import WebhookCore
 import WebhookDispatch
 import WebhookSigning
 import WebhookTestSupport
+import WorkerCore
 
 /// `swift run -c release delivery-bench [options]`: see ``BenchOptions/usage``.
 @main
@@ -153,7 +154,7 @@ struct DeliveryBench {
         try EventDraft(
             kind: .progress, callbackURL: url,
             snapshot: JobSnapshot(
-                timestamp: SystemClock().now, jobID: "bench-job-\(job)", externalJobID: "ext-\(job)", status: "rendering",
+                timestamp: SystemClock().now, jobID: "bench-job-\(job)", externalJobID: "ext-\(job)", status: .rendering,
                 progressPercent: 42, currentStep: "t=\(monotonicNanoseconds())", clipsCompleted: 2, totalClips: 5))
     }
 

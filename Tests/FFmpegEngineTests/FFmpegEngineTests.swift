@@ -45,7 +45,8 @@ struct FFmpegEngineTests {
                 store: outbox, sender: client, clock: SystemClock(), signer: WebhookSigner(secrets: [WebhookSecret.generate()]),
                 configuration: dispatcherConfiguration, logger: Self.logger)
             let runner = PipelineRunner(
-                jobs: jobs, publisher: dispatcher, clock: SystemClock(), engine: engine,
+                jobs: jobs, publisher: DispatchingJobEvents(jobs: jobs, dispatcher: dispatcher, clock: SystemClock()),
+                clock: SystemClock(), engine: engine,
                 downloader: MediaDownloader(client: client, localMediaDirectory: mediaDirectory),
                 configuration: .init(
                     mediaDirectory: directory + "/media", workDirectory: directory + "/work",

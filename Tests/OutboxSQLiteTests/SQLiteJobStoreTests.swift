@@ -53,19 +53,19 @@ struct SQLiteJobStoreTests {
         let outbox = try SQLiteOutboxStore(path: path)
         let jobs = SQLiteJobStore(outbox: outbox)
         let job = try await jobs.create(spec(), idempotencyKey: nil, requestDigest: "d", at: t0).job
-        let update = JobStateUpdate(jobID: job.id, status: "rendering", progressPercent: 60, currentStep: "Rendering clip 2/3...", clipsCompleted: 1, totalClips: 3)
+        let update = JobStateUpdate(jobID: job.id, status: .rendering, progressPercent: 60, currentStep: "Rendering clip 2/3...", clipsCompleted: 1, totalClips: 3)
         let draft = try EventDraft(
             kind: .progress, callbackURL: "https://hooks.e.com/h",
-            snapshot: JobSnapshot(timestamp: t0, jobID: job.id, status: "rendering", progressPercent: 60, currentStep: "Rendering clip 2/3..."),
-            jobUpdate: update)
-        let events = try await outbox.append([draft], at: t0.advanced(by: .seconds(1)))
+            snapshot: JobSnapshot(timestamp: t0, jobID: job.id, status: .rendering, progressPercent: 60, currentStep: "Rendering clip 2/3..."))
+        // The job's state and its event commit together, through the job store.
+        let events = try await jobs.record(update, appending: [draft], at: t0.advanced(by: .seconds(1)))
         #expect(events.count == 1)
         let read = try #require(try await jobs.job(job.id))
         #expect(read.status == .rendering && read.progressPercent == 60 && read.clipsCompleted == 1 && read.totalClips == 3)
         #expect(read.updatedAt == t0.advanced(by: .seconds(1)))
         // Alone (throttled): the job moves, no event is stored.
-        try await outbox.recordJobState(
-            JobStateUpdate(jobID: job.id, status: "uploading", progressPercent: 90, currentStep: "Uploading"), at: t0)
+        _ = try await jobs.record(
+            JobStateUpdate(jobID: job.id, status: .uploading, progressPercent: 90, currentStep: "Uploading"), appending: [], at: t0)
         #expect(try await jobs.job(job.id)?.status == .uploading)
         #expect(try await outbox.pendingCount() == 1)
         #expect(try await jobs.unfinishedJobs().map(\.id) == [job.id])
@@ -76,10 +76,11 @@ struct SQLiteJobStoreTests {
         let jobs = SQLiteJobStore(outbox: outbox)
         let job = try await jobs.create(spec(), idempotencyKey: nil, requestDigest: "d", at: t0).job
         #expect(try await jobs.requestCancel(job.id, at: t0)?.cancelRequested == true)
-        try await outbox.recordJobState(
-            JobStateUpdate(jobID: job.id, status: "cancelled", progressPercent: 10, currentStep: "Cancelled", error: "cancelled"), at: t0)
-        try await outbox.recordJobState(
-            JobStateUpdate(jobID: job.id, status: "rendering", progressPercent: 50, currentStep: "late update"), at: t0)
+        _ = try await jobs.record(
+            JobStateUpdate(jobID: job.id, status: .cancelled, progressPercent: 10, currentStep: "Cancelled", error: "cancelled"),
+            appending: [], at: t0)
+        _ = try await jobs.record(
+            JobStateUpdate(jobID: job.id, status: .rendering, progressPercent: 50, currentStep: "late update"), appending: [], at: t0)
         let read = try #require(try await jobs.job(job.id))
         #expect(read.status == .cancelled && read.error == "cancelled")
         #expect(try await jobs.unfinishedJobs().isEmpty)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WebhookCore
+import WorkerCore
 
 struct ValueTypeTests {
     @Test func eventIDRoundTripsAndSortsByTime() {
@@ -30,7 +31,7 @@ struct ValueTypeTests {
     @Test func draftBodyPutsEnvelopeFirstAndKeepsTheSnapshot() throws {
         let snapshot = JobSnapshot(
             timestamp: Timestamp(milliseconds: 1_736_937_060_000), jobID: "job_1", externalJobID: nil,
-            ownerUserID: "u1", status: "rendering", progressPercent: 140, currentStep: "Rendering clip 3/5...",
+            ownerUserID: "u1", status: .rendering, progressPercent: 140, currentStep: "Rendering clip 3/5...",
             clipsCompleted: 2, totalClips: 5)
         let draft = try EventDraft(kind: .progress, callbackURL: "https://example.com/h", snapshot: snapshot)
         let id = EventID.generate(at: Timestamp(milliseconds: 1))

@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import ServiceLifecycle
 import WebhookCore
+import WorkerCore
 import WebhookDispatch
 import WebhookSigning
 import WebhookTestSupport
@@ -51,12 +52,12 @@ struct DispatcherHarness {
     static func draft(
         _ kind: EventKind, job: String, url: String, percent: Int = 50, step: String = "Rendering"
     ) throws -> EventDraft {
-        let status: String
+        let status: JobStatus
         switch kind {
-        case .started: status = "downloading"
-        case .progress: status = "rendering"
-        case .completed: status = "completed"
-        case .failed: status = "failed"
+        case .started: status = .downloading
+        case .progress: status = .rendering
+        case .completed: status = .completed
+        case .failed: status = .failed
         }
         return try EventDraft(
             kind: kind, callbackURL: url,

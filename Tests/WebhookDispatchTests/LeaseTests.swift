@@ -35,9 +35,6 @@ struct LeaseTests {
         func append(_ drafts: [EventDraft], at time: Timestamp) async throws(OutboxError) -> [OutboxEvent] {
             try await inner.append(drafts, at: time)
         }
-        func recordJobState(_ update: JobStateUpdate, at time: Timestamp) async throws(OutboxError) {
-            try await inner.recordJobState(update, at: time)
-        }
         func apply(_ changes: [OutboxChange]) async throws(OutboxError) { try await inner.apply(changes) }
         func body(of id: EventID) async throws(OutboxError) -> [UInt8] { try await inner.body(of: id) }
         func redeliver(_ id: EventID, at time: Timestamp) async throws(OutboxError) -> OutboxEvent {
@@ -103,7 +100,6 @@ struct TerminalWaiterTests {
         func append(_ drafts: [EventDraft], at time: Timestamp) async throws(OutboxError) -> [OutboxEvent] {
             try await inner.append(drafts, at: time)
         }
-        func recordJobState(_ update: JobStateUpdate, at time: Timestamp) async throws(OutboxError) {}
         func apply(_ changes: [OutboxChange]) async throws(OutboxError) {}
         func body(of id: EventID) async throws(OutboxError) -> [UInt8] { try await inner.body(of: id) }
         func redeliver(_ id: EventID, at time: Timestamp) async throws(OutboxError) -> OutboxEvent {

@@ -67,9 +67,6 @@ struct TerminalRaceTests {
             return stored
         }
 
-        func recordJobState(_ update: JobStateUpdate, at time: Timestamp) async throws(OutboxError) {
-            try await inner.recordJobState(update, at: time)
-        }
         func apply(_ changes: [OutboxChange]) async throws(OutboxError) { try await inner.apply(changes) }
         var leaseDuration: Duration? { inner.leaseDuration }
         func claimJobs(limit: Int, at time: Timestamp) async throws(OutboxError) -> [ClaimedJob] {
@@ -151,9 +148,6 @@ struct AttemptRecordRetryTests {
 
         func append(_ drafts: [EventDraft], at time: Timestamp) async throws(OutboxError) -> [OutboxEvent] {
             try await inner.append(drafts, at: time)
-        }
-        func recordJobState(_ update: JobStateUpdate, at time: Timestamp) async throws(OutboxError) {
-            try await inner.recordJobState(update, at: time)
         }
         func apply(_ changes: [OutboxChange]) async throws(OutboxError) {
             if failing.withLock({ $0 }) {

@@ -20,7 +20,9 @@ struct PipelineRunnerTests {
     struct Harness {
         let jobs: SQLiteJobStore
         let outbox: SQLiteOutboxStore
-        let runner: PipelineRunner<SQLiteJobStore, WebhookDispatcher<SQLiteOutboxStore, CurlHTTPClient, SystemClock>, SystemClock>
+        let runner: PipelineRunner<
+            SQLiteJobStore, DispatchingJobEvents<SQLiteJobStore, SQLiteOutboxStore, CurlHTTPClient, SystemClock>, SystemClock
+        >
         let server: ScriptedHTTPServer
         let directory: String
 
@@ -69,7 +71,8 @@ struct PipelineRunnerTests {
                 store: outbox, sender: client, clock: SystemClock(), signer: WebhookSigner(secrets: [WebhookSecret.generate()]),
                 configuration: dispatcherConfiguration, logger: logger)
             let runner = PipelineRunner(
-                jobs: jobs, publisher: dispatcher, clock: SystemClock(),
+                jobs: jobs, publisher: DispatchingJobEvents(jobs: jobs, dispatcher: dispatcher, clock: SystemClock()),
+                clock: SystemClock(),
                 engine: SimulatedEngine(stageDuration: stage, clock: SystemClock()),
                 downloader: MediaDownloader(client: client, localMediaDirectory: directory),
                 configuration: .init(
@@ -211,9 +214,9 @@ struct PipelineRunnerTests {
                 includeCaptions: true, captionStyleJSON: nil)
             _ = FileManager.default.createFile(atPath: path + "/local.mp4", contents: Data(repeating: 1, count: 1000))
             id = try await jobs.create(spec, idempotencyKey: nil, requestDigest: "x", at: SystemClock().now).job.id
-            try await outbox.recordJobState(
-                JobStateUpdate(jobID: id, status: "rendering", progressPercent: 60, currentStep: "Rendering clip 1/2..."),
-                at: SystemClock().now)
+            _ = try await jobs.record(
+                JobStateUpdate(jobID: id, status: .rendering, progressPercent: 60, currentStep: "Rendering clip 1/2..."),
+                appending: [], at: SystemClock().now)
             #expect(try await jobs.job(id)?.status == .rendering)
         }) { h in
             let done = try await h.waitUntilFinished(id)

@@ -1,3 +1,5 @@
+public import WebhookCore
+
 /// The `output` of a `job.completed` payload (SPEC section 5).
 public struct JobOutput: Codable, Sendable, Hashable {
     /// One rendered clip.

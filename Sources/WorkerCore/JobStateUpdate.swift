@@ -1,12 +1,14 @@
-/// A job's new public state, stored in the same transaction as the event that reports it (or
-/// alone when the throttle holds the event back), so the job and its webhooks never disagree.
+public import WebhookCore
+
+/// A job's new public state, stored by the ``JobStore`` in the same transaction as the events
+/// that report it (or alone when the throttle holds the event back), so the job and its
+/// webhooks never disagree.
 ///
 /// Kept apart from the payload because they can differ: a cancelled job has status
 /// `cancelled` while its `job.failed` webhook says `failed`.
 public struct JobStateUpdate: Sendable, Hashable {
     public var jobID: String
-    /// A job status (`rendering`, `completed`, `cancelled`, …).
-    public var status: String
+    public var status: JobStatus
     public var progressPercent: Int
     public var currentStep: String
     public var clipsCompleted: Int?
@@ -17,7 +19,7 @@ public struct JobStateUpdate: Sendable, Hashable {
 
     /// Creates an update.
     public init(
-        jobID: String, status: String, progressPercent: Int, currentStep: String, clipsCompleted: Int? = nil,
+        jobID: String, status: JobStatus, progressPercent: Int, currentStep: String, clipsCompleted: Int? = nil,
         totalClips: Int? = nil, error: String? = nil, outputJSON: String? = nil
     ) {
         self.jobID = jobID
