@@ -350,6 +350,8 @@ struct DeliveryGuaranteeTests {
             #expect(await dispatcher.status.pausedOrigins == 1)
             // Retries come due at +1 s but wait: no attempt is burned while paused.
             clock.advance(by: .seconds(1))
+            // The timer loop has handled the +1 s timers once it sleeps again, until the probe.
+            try await clock.waitForSleeper(until: start.advanced(by: .seconds(5)))
             // A healthy origin is not held up by the paused one.
             #expect(try await dispatcher.publishTerminal(H.draft(.completed, job: "good", url: other.url())) == .delivered(attempts: 1))
             #expect(server.received.values.count == 8)
