@@ -50,6 +50,12 @@ public struct DeliveryLogLine: Codable, Sendable, Hashable {
     public func jsonLine() -> [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(320)
+        appendJSONLine(to: &out)
+        return out
+    }
+
+    /// Appends the line (with its newline) to `out`: the writer formats a batch into one buffer.
+    public func appendJSONLine(to out: inout [UInt8]) {
         func key(_ name: String, first: Bool = false) {
             if !first { out.append(UInt8(ascii: ",")) }
             out.append(UInt8(ascii: "\""))
@@ -78,7 +84,6 @@ public struct DeliveryLogLine: Codable, Sendable, Hashable {
         key("error"); string(error)
         key("next_attempt_at"); string(nextAttemptAt)
         out.append(contentsOf: "}\n".utf8)
-        return out
     }
 
     public func encode(to encoder: any Encoder) throws {

@@ -6,16 +6,19 @@ import Glibc
 
 /// Appends delivery records to `<directory>/deliveries.jsonl`, one JSON object per line.
 ///
-/// ``record(_:)`` only formats the line and queues it, so the dispatcher never waits on the disk;
-/// a background queue writes whatever has gathered with one `write(2)`. When the file would pass
+/// ``record(_:)`` only queues the record, so the dispatcher's actor neither formats lines nor
+/// waits on the disk; a background queue formats whatever has gathered and writes it with one
+/// `write(2)`. When the file would pass
 /// `maxFileBytes` it is renamed to `deliveries.jsonl.1` (older ones shift up to `keepFiles`) and a
 /// new file is started, always between two whole lines, so no line is lost or split. A reader
 /// following the file (`deliveries tail -f`) notices the rename by inode.
 public final class DeliveryLogWriter: DeliveryObserver, @unchecked Sendable {
-    // @unchecked: `buffer`, `scheduled` and `closed` are guarded by `lock`; the file
-    // descriptor and size are touched only on `queue`.
+    // @unchecked: `pending`, `scheduled` and `closed` are guarded by `lock`; the file
+    // descriptor, size and `chunk` are touched only on `queue`.
     private let lock = NSLock()
-    private var buffer: [UInt8] = []
+    private var pending: [DeliveryRecord] = []
+    private var spare: [DeliveryRecord] = []
+    private var chunk: [UInt8] = []
     private var scheduled = false
     private var closed = false
     private let queue = DispatchQueue(label: "delivery-log.writer")
@@ -46,13 +49,12 @@ public final class DeliveryLogWriter: DeliveryObserver, @unchecked Sendable {
     }
 
     public func record(_ record: DeliveryRecord) {
-        let line = DeliveryLogLine(record).jsonLine()
         lock.lock()
         guard !closed else {
             lock.unlock()
             return
         }
-        buffer.append(contentsOf: line)
+        pending.append(record)
         let start = !scheduled
         scheduled = true
         lock.unlock()
@@ -92,14 +94,17 @@ public final class DeliveryLogWriter: DeliveryObserver, @unchecked Sendable {
     private func drain() {
         while true {
             lock.lock()
-            if buffer.isEmpty {
+            if pending.isEmpty {
                 scheduled = false
                 lock.unlock()
                 return
             }
-            let chunk = buffer
-            buffer.removeAll(keepingCapacity: true)
+            // Swap the two arrays so neither side allocates in the steady state.
+            swap(&pending, &spare)
             lock.unlock()
+            chunk.removeAll(keepingCapacity: true)
+            for record in spare { DeliveryLogLine(record).appendJSONLine(to: &chunk) }
+            spare.removeAll(keepingCapacity: true)
             write(chunk)
         }
     }

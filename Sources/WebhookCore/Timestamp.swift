@@ -44,38 +44,36 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         return String(decoding: buffer, as: UTF8.self)
     }
 
-    /// Writes the 24 bytes of ``iso8601`` without allocating a String; used by the delivery log.
+    /// Writes the 24 bytes of ``iso8601`` into `buffer`: over its first 24 bytes when it has
+    /// exactly 24, else appended. No intermediate array (this runs per delivery-log line).
     public func writeISO8601(into buffer: inout [UInt8]) {
         let ms = Int(((milliseconds % 1000) + 1000) % 1000)
         var seconds = time_t(unixSeconds)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        var out = [UInt8]()
-        out.reserveCapacity(24)
+        let overwrite = buffer.count == 24
+        var index = 0
+        func put(_ byte: UInt8) {
+            if overwrite { buffer[index] = byte } else { buffer.append(byte) }
+            index += 1
+        }
         func digits(_ value: Int, _ count: Int) {
             var divisor = 1
             for _ in 1..<count { divisor *= 10 }
             var v = value
             while divisor > 0 {
-                out.append(UInt8(ascii: "0") + UInt8((v / divisor) % 10))
+                put(UInt8(ascii: "0") + UInt8((v / divisor) % 10))
                 v %= divisor
                 divisor /= 10
             }
         }
-        digits(Int(parts.tm_year) + 1900, 4); out.append(UInt8(ascii: "-"))
-        digits(Int(parts.tm_mon) + 1, 2); out.append(UInt8(ascii: "-"))
-        digits(Int(parts.tm_mday), 2); out.append(UInt8(ascii: "T"))
-        digits(Int(parts.tm_hour), 2); out.append(UInt8(ascii: ":"))
-        digits(Int(parts.tm_min), 2); out.append(UInt8(ascii: ":"))
-        digits(Int(parts.tm_sec), 2); out.append(UInt8(ascii: "."))
-        digits(ms, 3); out.append(UInt8(ascii: "Z"))
-        if buffer.count == 24 {
-            buffer.withUnsafeMutableBufferPointer { dst in
-                for i in 0..<24 { dst[i] = out[i] }
-            }
-        } else {
-            buffer.append(contentsOf: out)
-        }
+        digits(Int(parts.tm_year) + 1900, 4); put(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mon) + 1, 2); put(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mday), 2); put(UInt8(ascii: "T"))
+        digits(Int(parts.tm_hour), 2); put(UInt8(ascii: ":"))
+        digits(Int(parts.tm_min), 2); put(UInt8(ascii: ":"))
+        digits(Int(parts.tm_sec), 2); put(UInt8(ascii: "."))
+        digits(ms, 3); put(UInt8(ascii: "Z"))
     }
 
     public var description: String { iso8601 }

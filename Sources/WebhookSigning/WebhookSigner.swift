@@ -20,6 +20,13 @@ public struct WebhookSigner: Sendable {
     public let legacySignature: Bool
     /// `clipping-worker/<version>`.
     public let userAgent: String
+    /// Each secret's HMAC with its key already absorbed: copying it is cheaper than keying a new
+    /// one per attempt (keying hashes the padded key twice).
+    private let keyedHMACs: [HMAC<SHA256>]
+    /// The same for the legacy `X-Webhook-Signature` key (the whole first secret string).
+    private let legacyHMAC: HMAC<SHA256>
+    /// `User-Agent: …`, built once.
+    private let userAgentHeader: String
 
     /// Creates a signer.
     /// - Parameters:
@@ -36,6 +43,9 @@ public struct WebhookSigner: Sendable {
         self.signingKey = signingKey
         self.legacySignature = legacySignature
         self.userAgent = userAgent
+        keyedHMACs = secrets.map { HMAC<SHA256>(key: $0.key) }
+        legacyHMAC = HMAC<SHA256>(key: SymmetricKey(data: Array(secrets[0].text.utf8)))
+        userAgentHeader = "User-Agent: \(userAgent)"
     }
 
     /// The `webhook-signature` value: space-separated `v1,<base64>` per secret, then `v1a,<base64>`.
@@ -43,12 +53,16 @@ public struct WebhookSigner: Sendable {
         let timestampText = String(timestamp)
         var parts = [String]()
         parts.reserveCapacity(secrets.count + 1)
-        for secret in secrets {
-            var hmac = HMAC<SHA256>(key: secret.key)
-            hmac.update(data: Array(id.utf8))
-            hmac.update(data: [UInt8(ascii: ".")])
-            hmac.update(data: Array(timestampText.utf8))
-            hmac.update(data: [UInt8(ascii: ".")])
+        // `{id}.{timestamp}.` once, shared by every secret's HMAC.
+        var prefix = [UInt8]()
+        prefix.reserveCapacity(id.utf8.count + timestampText.utf8.count + 2)
+        prefix.append(contentsOf: id.utf8)
+        prefix.append(UInt8(ascii: "."))
+        prefix.append(contentsOf: timestampText.utf8)
+        prefix.append(UInt8(ascii: "."))
+        for keyed in keyedHMACs {
+            var hmac = keyed
+            hmac.update(data: prefix)
             hmac.update(data: body)
             parts.append("v1," + Data(hmac.finalize()).base64EncodedString())
         }
@@ -69,7 +83,9 @@ public struct WebhookSigner: Sendable {
 
     /// Lowercase hex HMAC-SHA256 of the body keyed by the UTF-8 bytes of the first secret string.
     public func legacyHexSignature(body: [UInt8]) -> String {
-        Self.legacyHexSignature(secretText: secrets[0].text, body: body)
+        var hmac = legacyHMAC
+        hmac.update(data: body)
+        return Self.hex(hmac.finalize())
     }
 
     /// Lowercase hex HMAC-SHA256 of `body` keyed by the UTF-8 bytes of `secretText`.
@@ -83,7 +99,7 @@ public struct WebhookSigner: Sendable {
         let seconds = timestamp.unixSeconds
         var headers = [
             "Content-Type: application/json",
-            "User-Agent: \(userAgent)",
+            userAgentHeader,
             "X-Webhook-Event: \(kind.rawValue)",
             "webhook-id: \(id)",
             "webhook-timestamp: \(seconds)",

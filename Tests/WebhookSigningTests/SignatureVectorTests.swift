@@ -60,12 +60,23 @@ struct SignatureVectorTests {
             // Our signer produces exactly the expected header.
             let signer = WebhookSigner(secrets: [secret])
             #expect(signer.signature(id: vector.id, timestamp: vector.timestamp, body: Array(vector.body.utf8)) == vector.signature)
+            // The signer keeps keyed HMAC states and copies them per attempt: other content in
+            // between must not leak into the next signature.
+            _ = signer.signature(id: "evt_other", timestamp: 1, body: Array("other".utf8))
+            _ = signer.legacyHexSignature(body: Array("other".utf8))
+            #expect(signer.signature(id: vector.id, timestamp: vector.timestamp, body: Array(vector.body.utf8)) == vector.signature)
         }
     }
 
     @Test func legacyHexVectors() throws {
         for vector in Self.vectors.legacy_hex {
             #expect(WebhookSigner.legacyHexSignature(secretText: vector.secret, body: Array(vector.body.utf8)) == vector.hex)
+            // The instance method (a precomputed keyed state) agrees, twice in a row.
+            if let secret = try? WebhookSecret(vector.secret) {
+                let signer = WebhookSigner(secrets: [secret])
+                #expect(signer.legacyHexSignature(body: Array(vector.body.utf8)) == vector.hex)
+                #expect(signer.legacyHexSignature(body: Array(vector.body.utf8)) == vector.hex)
+            }
         }
     }
 
