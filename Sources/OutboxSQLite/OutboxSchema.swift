@@ -51,28 +51,33 @@ enum OutboxSchema {
         // The jobs table belongs to the job store; its migration keeps its place in the order.
         JobSchema.registerV2Jobs(in: &migrator)
         migrator.registerMigration("v3-webhook-jobs") { db in
-            // One row per job with events: its next sequence and the durable facts that decide
-            // what may still be stored or sent (terminal stored, callback gone). The row a
-            // shared store leases per job.
+            // One row per job with events: the durable facts that decide what may still be
+            // stored or sent (terminal stored, callback gone), and the job's lease. The next
+            // sequence is MAX(sequence) + 1 (one index probe when a job is first seen).
             try db.execute(
                 sql: """
                     CREATE TABLE webhook_jobs (
                         job_id TEXT PRIMARY KEY,
-                        next_sequence INTEGER NOT NULL CHECK (next_sequence >= 1),
                         terminal_stored INTEGER NOT NULL DEFAULT 0 CHECK (terminal_stored IN (0, 1)),
                         gone INTEGER NOT NULL DEFAULT 0 CHECK (gone IN (0, 1)),
                         lease_owner TEXT,
                         lease_epoch INTEGER NOT NULL DEFAULT 0 CHECK (lease_epoch >= 0)
                     ) WITHOUT ROWID;
-                    INSERT INTO webhook_jobs (job_id, next_sequence, terminal_stored, gone)
-                        SELECT job_id, MAX(sequence) + 1,
-                            MAX(event_type IN ('job.completed', 'job.failed')),
+                    INSERT INTO webhook_jobs (job_id, terminal_stored, gone)
+                        SELECT job_id, MAX(event_type IN ('job.completed', 'job.failed')),
                             job_id IN (SELECT job_id FROM webhook_gone_jobs)
                         FROM webhook_events GROUP BY job_id;
-                    INSERT OR IGNORE INTO webhook_jobs (job_id, next_sequence, gone)
-                        SELECT job_id, 1, 1 FROM webhook_gone_jobs;
+                    INSERT OR IGNORE INTO webhook_jobs (job_id, gone) SELECT job_id, 1 FROM webhook_gone_jobs;
                     ALTER TABLE webhook_events ADD COLUMN redelivered INTEGER NOT NULL DEFAULT 0
                         CHECK (redelivered IN (0, 1));
+                    -- The first attempt lives in the event's row: a first-try success is one UPDATE,
+                    -- not an UPDATE and an INSERT. Later attempts go to webhook_attempts.
+                    ALTER TABLE webhook_events ADD COLUMN first_started_at INTEGER;
+                    ALTER TABLE webhook_events ADD COLUMN first_duration_ms INTEGER;
+                    ALTER TABLE webhook_events ADD COLUMN first_status_code INTEGER;
+                    ALTER TABLE webhook_events ADD COLUMN first_error TEXT;
+                    ALTER TABLE webhook_events ADD COLUMN first_outcome TEXT
+                        CHECK (first_outcome IN ('delivered', 'retrying', 'failed', 'dropped', 'superseded'));
                     CREATE TABLE store_probe (id INTEGER PRIMARY KEY CHECK (id = 1), checked_at INTEGER NOT NULL);
                     """)
         }
@@ -82,6 +87,7 @@ enum OutboxSchema {
     /// The columns every event listing reads, in the order ``eventFromRow(_:withBody:)`` expects.
     static let eventColumns = """
         event_id, job_id, sequence, event_type, callback_url, created_at, state, attempt_count,
-        series_started_at, series_attempts, next_attempt_at, last_status_code, final_reason, redelivered
+        series_started_at, series_attempts, next_attempt_at, last_status_code, final_reason, redelivered,
+        first_started_at, first_duration_ms, first_status_code, first_error, first_outcome
         """
 }

@@ -96,13 +96,13 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
                     """)
             let upsertJob = try db.cachedStatement(
                 sql: """
-                    INSERT INTO webhook_jobs (job_id, next_sequence, terminal_stored, lease_owner) VALUES (?, ?, ?, ?)
-                    ON CONFLICT (job_id) DO UPDATE SET next_sequence = excluded.next_sequence,
+                    INSERT INTO webhook_jobs (job_id, terminal_stored, lease_owner) VALUES (?, ?, ?)
+                    ON CONFLICT (job_id) DO UPDATE SET
                         terminal_stored = MAX(terminal_stored, excluded.terminal_stored),
                         lease_owner = excluded.lease_owner
                     """)
             for (draft, id) in zip(drafts, ids) {
-                let entry = try jobs.entry(for: draft.jobID, in: db)
+                let entry = try jobs.entry(for: draft.jobID, owner: owner, in: db)
                 // After the terminal event, progress is an update coalesced away: no row, no sequence.
                 if entry.terminalStored && !draft.kind.isTerminal { continue }
                 let sequence = entry.nextSequence
@@ -121,8 +121,12 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
                     time.milliseconds,
                 ])
                 let terminal = entry.terminalStored || draft.kind.isTerminal
-                // The process that appends a job's events holds the job (its runner's lease).
-                try upsertJob.execute(arguments: [draft.jobID, sequence + 1, terminal, owner])
+                // The process that appends a job's events holds the job (its runner's lease). The
+                // row changes only when this process first appends for the job, or at its terminal
+                // event: most appends write the event row alone.
+                if !entry.owned || (draft.kind.isTerminal && !entry.terminalStored) {
+                    try upsertJob.execute(arguments: [draft.jobID, terminal, owner])
+                }
                 jobs.advance(draft.jobID, to: sequence + 1, terminalStored: terminal)
                 stored.append(event)
             }
@@ -148,6 +152,14 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
         guard !changes.isEmpty else { return }
         let jobs = self.jobs
         _ = try await committer.write { db in
+            let firstAttempted = try db.cachedStatement(
+                sql: """
+                    UPDATE webhook_events SET state = ?, attempt_count = MAX(attempt_count, 1),
+                        series_attempts = series_attempts + 1, next_attempt_at = COALESCE(?, next_attempt_at),
+                        last_status_code = ?, final_reason = ?, updated_at = ?, first_started_at = ?,
+                        first_duration_ms = ?, first_status_code = ?, first_error = ?, first_outcome = ?
+                    WHERE event_id = ?
+                    """)
             let attempted = try db.cachedStatement(
                 sql: """
                     UPDATE webhook_events SET state = ?, attempt_count = MAX(attempt_count, ?),
@@ -174,6 +186,14 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
                 case .attempted(let id, let record, let next):
                     let text = id.description
                     let reason = record.outcome == .delivered || record.outcome == .retrying ? nil : record.error
+                    if record.attempt == 1 {
+                        try firstAttempted.execute(arguments: [
+                            record.outcome.state.rawValue, next?.milliseconds, record.statusCode, reason,
+                            record.startedAt.milliseconds + record.durationMs, record.startedAt.milliseconds,
+                            record.durationMs, record.statusCode, record.error, record.outcome.rawValue, text,
+                        ])
+                        continue
+                    }
                     try attempted.execute(arguments: [
                         record.outcome.state.rawValue, record.attempt, next?.milliseconds, record.statusCode, reason,
                         record.startedAt.milliseconds + record.durationMs, text,
@@ -192,7 +212,7 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
                         arguments: [jobID, time.milliseconds])
                     try db.execute(
                         sql: """
-                            INSERT INTO webhook_jobs (job_id, next_sequence, gone) VALUES (?, 1, 1)
+                            INSERT INTO webhook_jobs (job_id, gone) VALUES (?, 1)
                             ON CONFLICT (job_id) DO UPDATE SET gone = 1
                             """,
                         arguments: [jobID])
@@ -207,6 +227,7 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
 
     public func claimJobs(limit: Int, at time: Timestamp) async throws(OutboxError) -> [ClaimedJob] {
         let owner = self.owner
+        let cache = self.jobs
         let claimed = try await committer.write { db -> [(String, Int64)] in
             let jobIDs = try String.fetchAll(
                 db,
@@ -223,7 +244,8 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
                     RETURNING lease_epoch
                     """)
             return try jobIDs.map { jobID in
-                (jobID, try Int64.fetchOne(claim, arguments: [owner, jobID]) ?? 0)
+                cache.forget(jobID)
+                return (jobID, try Int64.fetchOne(claim, arguments: [owner, jobID]) ?? 0)
             }
         }
         guard !claimed.isEmpty else { return [] }
@@ -247,7 +269,9 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
     }
 
     public func releaseLease(_ lease: JobLease) async throws(OutboxError) {
+        let cache = self.jobs
         _ = try await committer.write { db in
+            cache.forget(lease.jobID)
             try db.execute(
                 sql: "UPDATE webhook_jobs SET lease_owner = NULL WHERE job_id = ? AND lease_owner = ? AND lease_epoch = ?",
                 arguments: [lease.jobID, lease.owner, lease.epoch])
@@ -334,6 +358,7 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
 
     public func redeliver(_ id: EventID, at time: Timestamp) async throws(OutboxError) -> OutboxEvent {
         let owner = self.owner
+        let cache = self.jobs
         let history = try await committer.write { db -> EventHistory? in
             // Redelivered here, so delivered here: this process holds the job from now on.
             try db.execute(
@@ -350,7 +375,9 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
                     """,
                 arguments: [time.milliseconds, time.milliseconds, time.milliseconds, id.description])
             guard db.changesCount > 0 else { return nil }
-            return try Self.history(of: id, in: db)
+            let history = try Self.history(of: id, in: db)
+            if let jobID = history?.event.jobID { cache.forget(jobID) }
+            return history
         }
         guard let history else { throw OutboxError(.notFound, "no event \(id)") }
         return history.event
@@ -387,7 +414,7 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
                 return try rows.map { row in
                     let event = try Self.event(from: row, body: nil)
                     return EventHistory(
-                        event: event, attempts: attempts[event.id.description] ?? [],
+                        event: event, attempts: try Self.firstAttempt(in: row) + (attempts[event.id.description] ?? []),
                         lastStatusCode: row["last_status_code"], finalReason: row["final_reason"])
                 }
             }
@@ -442,7 +469,7 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
                 db, sql: "SELECT \(OutboxSchema.eventColumns), body FROM webhook_events WHERE event_id = ?",
                 arguments: [id.description])
         else { return nil }
-        let attempts = try Row.fetchAll(
+        let attempts = try firstAttempt(in: row) + Row.fetchAll(
             db, sql: "SELECT * FROM webhook_attempts WHERE event_id = ? ORDER BY attempt", arguments: [id.description]
         ).map(attempt(from:))
         return EventHistory(
@@ -461,6 +488,18 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
             attempts: row["attempt_count"], seriesStartedAt: Timestamp(milliseconds: row["series_started_at"]),
             seriesAttempts: row["series_attempts"], nextAttemptAt: Timestamp(milliseconds: row["next_attempt_at"]),
             redelivered: row["redelivered"] ?? false)
+    }
+
+    /// The first attempt, kept in the event's row (empty before it).
+    private static func firstAttempt(in row: Row) throws -> [AttemptRecord] {
+        guard let text: String = row["first_outcome"] else { return [] }
+        guard let outcome = AttemptOutcome(rawValue: text) else { throw OutboxError(.corrupt, "unreadable attempt outcome") }
+        return [
+            AttemptRecord(
+                attempt: 1, startedAt: Timestamp(milliseconds: row["first_started_at"]),
+                durationMs: row["first_duration_ms"], statusCode: row["first_status_code"], error: row["first_error"],
+                outcome: outcome)
+        ]
     }
 
     private static func attempt(from row: Row) throws -> AttemptRecord {
@@ -486,26 +525,36 @@ final class JobCache: @unchecked Sendable {
         var nextSequence: Int64
         var gone: Bool
         var terminalStored: Bool
+        /// The job's row exists and names this process as its lease owner.
+        var owned: Bool
     }
     private var entries: [String: Entry] = [:]
     /// Bounds memory over millions of jobs; a dropped entry is simply read again.
     private let capacity = 50_000
 
-    func entry(for jobID: String, in db: Database) throws -> Entry {
+    func entry(for jobID: String, owner: String, in db: Database) throws -> Entry {
         if let entry = entries[jobID] { return entry }
+        let maximum = try Int64.fetchOne(
+            db, sql: "SELECT MAX(sequence) FROM webhook_events WHERE job_id = ?", arguments: [jobID]) ?? 0
         let row = try Row.fetchOne(
-            db, sql: "SELECT next_sequence, gone, terminal_stored FROM webhook_jobs WHERE job_id = ?", arguments: [jobID])
+            db, sql: "SELECT gone, terminal_stored, lease_owner FROM webhook_jobs WHERE job_id = ?", arguments: [jobID])
         if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
         let entry = Entry(
-            nextSequence: row?["next_sequence"] ?? 1, gone: row?["gone"] ?? false,
-            terminalStored: row?["terminal_stored"] ?? false)
+            nextSequence: maximum + 1, gone: row?["gone"] ?? false, terminalStored: row?["terminal_stored"] ?? false,
+            owned: row?["lease_owner"] == owner)
         entries[jobID] = entry
         return entry
     }
 
     func advance(_ jobID: String, to next: Int64, terminalStored: Bool) {
         entries[jobID]?.nextSequence = next
+        entries[jobID]?.owned = true
         if terminalStored { entries[jobID]?.terminalStored = true }
+    }
+
+    /// The job's lease owner changed outside an append (claim, release, redelivery): read it again.
+    func forget(_ jobID: String) {
+        entries[jobID] = nil
     }
 
     func reset() {
