@@ -199,18 +199,20 @@ public final class CurlHTTPClient: WebhookSender, Sendable {
                 transfer.uploadDescriptor = upload?.0
                 transfer.uploadSize = upload?.1 ?? 0
                 transfer.signing = signing
-                let rejection: TransportError? = shared.withLock { box in
+                let (rejection, wake): (TransportError?, Bool) = shared.withLock { box in
                     // Consume a cancellation that came first on every path, the shutdown one included.
                     let cancelledFirst = box.cancelledEarly.remove(id) != nil
-                    if box.shuttingDown { return TransportError(.shutdown, "the HTTP client is shut down") }
-                    if cancelledFirst { return TransportError(.cancelled, "the request was cancelled") }
+                    if box.shuttingDown { return (TransportError(.shutdown, "the HTTP client is shut down"), false) }
+                    if cancelledFirst { return (TransportError(.cancelled, "the request was cancelled"), false) }
                     box.active.insert(id)
                     box.incoming.append(transfer)
-                    return nil
+                    // Only the first request of a batch wakes the loop: it takes the whole list at
+                    // once, so a wakeup per request would only cost a syscall each.
+                    return (nil, box.incoming.count == 1)
                 }
                 if let rejection {
                     transfer.finish(.failure(rejection))
-                } else {
+                } else if wake {
                     curl_multi_wakeup(multi.pointer)
                 }
             }

@@ -106,8 +106,9 @@ public struct DeliveryLogLine: Codable, Sendable, Hashable {
 /// Minimal JSON string quoting (RFC 8259): quotes, backslashes and control characters escaped.
 public enum JSONText {
     /// Appends `"value"` with escapes.
+    private static let hex = Array("0123456789abcdef".utf8)
+
     public static func appendQuoted(_ value: String, to out: inout [UInt8]) {
-        let hex = Array("0123456789abcdef".utf8)
         out.append(UInt8(ascii: "\""))
         for byte in value.utf8 {
             switch byte {

@@ -19,6 +19,9 @@ final class GroupCommitter: @unchecked Sendable {
     private let queue = DispatchQueue(label: "outbox.group-commit")
     private let lock = NSLock()
     private var pending: [Request] = []
+    /// The other half of a double buffer with `pending`: swapped per batch, so draining
+    /// allocates nothing in the steady state. Touched only on `queue`.
+    private var batch: [Request] = []
     private var draining = false
     private var closed = false
     private var transactions = 0
@@ -92,16 +95,15 @@ final class GroupCommitter: @unchecked Sendable {
                 lock.unlock()
                 return
             }
-            let batch: [Request]
             if pending.count <= maxBatch {
-                batch = pending
-                pending.removeAll(keepingCapacity: true)
+                swap(&pending, &batch)
             } else {
-                batch = Array(pending.prefix(maxBatch))
+                batch.append(contentsOf: pending.prefix(maxBatch))
                 pending.removeFirst(maxBatch)
             }
             lock.unlock()
             commit(batch)
+            batch.removeAll(keepingCapacity: true)
         }
     }
 

@@ -2,6 +2,10 @@
 public enum URLRedaction {
     /// `https://h/p?token=abc&x=1#f` → `https://h/p?token=REDACTED&x=REDACTED`.
     public static func redact(_ url: String) -> String {
+        // Most callback URLs carry no query, fragment or user info: nothing to redact, no copy.
+        if !url.utf8.contains(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") || $0 == UInt8(ascii: "@") }) {
+            return url
+        }
         var text = Substring(url)
         if let hash = text.firstIndex(of: "#") { text = text[..<hash] }
         var result = ""

@@ -13,12 +13,17 @@ extension WebhookDispatcher {
         var actions = self.actions
         self.actions = []
         actions.removeAll(keepingCapacity: true)
-        let before = jobs[jobID]?.queue.count ?? 0
-        let result: R
-        if jobs[jobID] == nil { jobs[jobID] = JobDeliveryMachine(jobID: jobID, callbackURL: callbackURL) }
-        result = body(&jobs[jobID]!, &actions)
-        let after = jobs[jobID]?.queue.count ?? 0
-        if jobs[jobID]?.isFinished == true { jobs[jobID] = nil }
+        let slot: JobSlot
+        if let existing = jobs[jobID] {
+            slot = existing
+        } else {
+            slot = JobSlot(JobDeliveryMachine(jobID: jobID, callbackURL: callbackURL))
+            jobs[jobID] = slot
+        }
+        let before = slot.machine.queue.count
+        let result = body(&slot.machine, &actions)
+        let after = slot.machine.queue.count
+        if slot.machine.isFinished { jobs[jobID] = nil }
         countPending(after - before)
         let callback = callbackURL
         for action in actions { carryOut(action, jobID: jobID, callbackURL: callback) }
@@ -76,7 +81,9 @@ extension WebhookDispatcher {
 
     /// Takes a stored event into its job's machine.
     func accept(_ event: OutboxEvent, redelivery: Bool, pumpNow: Bool = true) {
-        let paused = Origin(url: event.callbackURL).flatMap { origins[$0] }?.breaker.isPaused ?? false
+        // The job's machine knows its origin already: parse the URL only for a job seen first.
+        let origin = jobs[event.jobID]?.machine.origin ?? Origin(url: event.callbackURL)
+        let paused = origin.flatMap { origins[$0] }?.breaker.isPaused ?? false
         let keep = event.state == .pending && reserveBody(event.body?.count ?? 0, paused: paused)
         let now = clock.now
         var kept = keep
@@ -95,10 +102,11 @@ extension WebhookDispatcher {
     /// Starts the job's head attempt if it is due and its origin lets it; otherwise arranges to
     /// come back (timer, origin slot, probe).
     func pump(_ jobID: String) {
-        guard !draining, let machine = jobs[jobID] else { return }
+        guard !draining, let slot = jobs[jobID] else { return }
         let now = clock.now
-        let poll = withJob(jobID, callbackURL: machine.callbackURL) { job, actions in job.poll(now: now, into: &actions) }
-        guard poll == .ready, let origin = machine.origin else { return }
+        let callbackURL = slot.machine.callbackURL
+        let poll = withJob(jobID, callbackURL: callbackURL) { job, actions in job.poll(now: now, into: &actions) }
+        guard poll == .ready, let origin = slot.machine.origin else { return }
         let state = originState(origin)
         var probe = false
         if state.breaker.isPaused {
@@ -115,7 +123,7 @@ extension WebhookDispatcher {
                 }
                 let newlyParked = state.parked.insert(jobID).inserted
                 // Behind an open or a probing origin alike, a waiting job stops waiting.
-                withJob(jobID, callbackURL: machine.callbackURL) { job, actions in
+                withJob(jobID, callbackURL: callbackURL) { job, actions in
                     if newlyParked { job.dropBodies(into: &actions) }
                     job.parked(probeAt: probeAt, into: &actions)
                 }
@@ -125,19 +133,19 @@ extension WebhookDispatcher {
             state.wait(jobID)
             return
         }
-        guard let attempt = jobs[jobID]?.beginAttempt(now: now, isProbe: probe) else { return }
+        guard let attempt = slot.machine.beginAttempt(now: now, isProbe: probe) else { return }
         state.inFlight += 1
         if probe { state.probeInFlight = true }
         attemptsInFlight += 1
         let item = DeliveryWork(
             jobID: jobID, eventID: attempt.eventID, kind: attempt.kind, sequence: attempt.sequence,
-            attempt: attempt.number, url: machine.callbackURL, body: attempt.body, isProbe: probe)
+            attempt: attempt.number, url: callbackURL, body: attempt.body, isProbe: probe)
         if case .terminated = workInput.yield(item) {
             // Shutting down: the event stays pending in the store for the next start.
             state.inFlight -= 1
             if probe { state.probeInFlight = false }
             attemptsInFlight -= 1
-            withJob(jobID, callbackURL: machine.callbackURL) { job, actions in
+            withJob(jobID, callbackURL: callbackURL) { job, actions in
                 _ = job.attemptEnded(
                     attempt.eventID, result: .interrupted, now: now, policy: configuration.retryPolicy, random: 0,
                     into: &actions)
@@ -149,8 +157,9 @@ extension WebhookDispatcher {
 
     /// Takes an attempt's result back: breaker, the machine's decision, next work.
     func complete(_ item: DeliveryWork, startedAt: Timestamp, duration: Duration, result: Result<WebhookResponse, TransportError>) {
-        guard let machine = jobs[item.jobID], machine.inFlight?.eventID == item.eventID, let origin = machine.origin
+        guard let slot = jobs[item.jobID], slot.machine.inFlight?.eventID == item.eventID, let origin = slot.machine.origin
         else { return }
+        let callbackURL = slot.machine.callbackURL
         let state = originState(origin)
         state.inFlight -= 1
         attemptsInFlight -= 1
@@ -182,7 +191,7 @@ extension WebhookDispatcher {
                 durationMs: duration.wholeMilliseconds)
         }
         let random = Double.random(in: 0..<1, using: &random)
-        withJob(item.jobID, callbackURL: machine.callbackURL) { job, actions in
+        withJob(item.jobID, callbackURL: callbackURL) { job, actions in
             job.attemptEnded(
                 item.eventID, result: outcome, now: now, policy: configuration.retryPolicy, random: random, into: &actions)
         }
@@ -239,8 +248,8 @@ extension WebhookDispatcher {
         for target in timers.popDue(now: now) {
             switch target {
             case .job(let jobID):
-                guard let machine = jobs[jobID] else { continue }
-                withJob(jobID, callbackURL: machine.callbackURL) { job, actions in
+                guard let slot = jobs[jobID] else { continue }
+                withJob(jobID, callbackURL: slot.machine.callbackURL) { job, actions in
                     job.timerFired(now: now, interval: configuration.progressMinInterval, into: &actions)
                 }
                 pump(jobID)
