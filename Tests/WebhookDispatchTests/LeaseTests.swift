@@ -12,7 +12,7 @@ struct LeaseTests {
     typealias H = DispatcherHarness
 
     /// An in-memory store whose leases last 3 s and can be taken away by the test.
-    final class ExpiringLeaseStore: OutboxStore {
+    final class ExpiringLeaseStore: ForwardingOutboxStore {
         let inner = InMemoryOutboxStore()
         let stolen = Mutex<Set<String>>([])
         let released = AsyncRecorder<String>()
@@ -20,9 +20,6 @@ struct LeaseTests {
 
         /// Renewed every 0.5 s: before the terminal event's second quick attempt (+1 s).
         var leaseDuration: Duration? { .milliseconds(1500) }
-        func claimJobs(limit: Int, at time: Timestamp) async throws(OutboxError) -> [ClaimedJob] {
-            try await inner.claimJobs(limit: limit, at: time)
-        }
         func renewLeases(_ leases: [JobLease], at time: Timestamp) async throws(OutboxError) -> [JobLease] {
             renewals.record(leases.count)
             let stolen = self.stolen.withLock { $0 }
@@ -32,20 +29,6 @@ struct LeaseTests {
             released.record(lease.jobID)
             try await inner.releaseLease(lease)
         }
-        func append(_ drafts: [EventDraft], at time: Timestamp) async throws(OutboxError) -> [OutboxEvent] {
-            try await inner.append(drafts, at: time)
-        }
-        func apply(_ changes: [OutboxChange]) async throws(OutboxError) { try await inner.apply(changes) }
-        func body(of id: EventID) async throws(OutboxError) -> [UInt8] { try await inner.body(of: id) }
-        func redeliver(_ id: EventID, at time: Timestamp) async throws(OutboxError) -> OutboxEvent {
-            try await inner.redeliver(id, at: time)
-        }
-        func history(of id: EventID) async throws(OutboxError) -> EventHistory? { try await inner.history(of: id) }
-        func histories(ofJob jobID: String) async throws(OutboxError) -> [EventHistory] {
-            try await inner.histories(ofJob: jobID)
-        }
-        func pendingCount() async throws(OutboxError) -> Int { try await inner.pendingCount() }
-        func health() async -> StoreHealth { await inner.health() }
     }
 
     @Test func aLostLeaseStopsTheJobsAttemptsAndAnIdleOneIsReleased() async throws {
@@ -89,25 +72,11 @@ struct TerminalWaiterTests {
     typealias H = DispatcherHarness
 
     /// A store that cannot be read at start.
-    final class UnreadableStore: OutboxStore {
+    final class UnreadableStore: ForwardingOutboxStore {
         let inner = InMemoryOutboxStore()
-        var leaseDuration: Duration? { nil }
         func claimJobs(limit: Int, at time: Timestamp) async throws(OutboxError) -> [ClaimedJob] {
             throw OutboxError(.readFailed, "disk I/O error")
         }
-        func renewLeases(_ leases: [JobLease], at time: Timestamp) async throws(OutboxError) -> [JobLease] { [] }
-        func releaseLease(_ lease: JobLease) async throws(OutboxError) {}
-        func append(_ drafts: [EventDraft], at time: Timestamp) async throws(OutboxError) -> [OutboxEvent] {
-            try await inner.append(drafts, at: time)
-        }
-        func apply(_ changes: [OutboxChange]) async throws(OutboxError) {}
-        func body(of id: EventID) async throws(OutboxError) -> [UInt8] { try await inner.body(of: id) }
-        func redeliver(_ id: EventID, at time: Timestamp) async throws(OutboxError) -> OutboxEvent {
-            try await inner.redeliver(id, at: time)
-        }
-        func history(of id: EventID) async throws(OutboxError) -> EventHistory? { nil }
-        func histories(ofJob jobID: String) async throws(OutboxError) -> [EventHistory] { [] }
-        func pendingCount() async throws(OutboxError) -> Int { 0 }
         func health() async -> StoreHealth { .unavailable("disk I/O error") }
     }
 

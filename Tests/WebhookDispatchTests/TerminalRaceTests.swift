@@ -17,7 +17,7 @@ struct TerminalRaceTests {
 
     /// A store whose appends of `job.progress` drafts can be held at a gate, either before they
     /// reach the database or after they committed but before the dispatcher hears of it.
-    final class GatedStore: OutboxStore {
+    final class GatedStore: ForwardingOutboxStore {
         enum Hold: Sendable { case beforeCommit, afterCommit }
         let inner: SQLiteOutboxStore
         let hold: Hold
@@ -67,25 +67,6 @@ struct TerminalRaceTests {
             return stored
         }
 
-        func apply(_ changes: [OutboxChange]) async throws(OutboxError) { try await inner.apply(changes) }
-        var leaseDuration: Duration? { inner.leaseDuration }
-        func claimJobs(limit: Int, at time: Timestamp) async throws(OutboxError) -> [ClaimedJob] {
-            try await inner.claimJobs(limit: limit, at: time)
-        }
-        func renewLeases(_ leases: [JobLease], at time: Timestamp) async throws(OutboxError) -> [JobLease] {
-            try await inner.renewLeases(leases, at: time)
-        }
-        func releaseLease(_ lease: JobLease) async throws(OutboxError) { try await inner.releaseLease(lease) }
-        func body(of id: EventID) async throws(OutboxError) -> [UInt8] { try await inner.body(of: id) }
-        func redeliver(_ id: EventID, at time: Timestamp) async throws(OutboxError) -> OutboxEvent {
-            try await inner.redeliver(id, at: time)
-        }
-        func history(of id: EventID) async throws(OutboxError) -> EventHistory? { try await inner.history(of: id) }
-        func histories(ofJob jobID: String) async throws(OutboxError) -> [EventHistory] {
-            try await inner.histories(ofJob: jobID)
-        }
-        func pendingCount() async throws(OutboxError) -> Int { try await inner.pendingCount() }
-        func health() async -> StoreHealth { await inner.health() }
     }
 
     @Test(arguments: [GatedStore.Hold.beforeCommit, .afterCommit])
@@ -141,14 +122,11 @@ struct AttemptRecordRetryTests {
     typealias H = DispatcherHarness
 
     /// Fails every `apply` while `failing` is set.
-    final class FlakyApplyStore: OutboxStore {
+    final class FlakyApplyStore: ForwardingOutboxStore {
         let inner = InMemoryOutboxStore()
         let failing = Mutex(true)
         let failures = AsyncRecorder<Void>()
 
-        func append(_ drafts: [EventDraft], at time: Timestamp) async throws(OutboxError) -> [OutboxEvent] {
-            try await inner.append(drafts, at: time)
-        }
         func apply(_ changes: [OutboxChange]) async throws(OutboxError) {
             if failing.withLock({ $0 }) {
                 failures.record(())
@@ -156,24 +134,6 @@ struct AttemptRecordRetryTests {
             }
             try await inner.apply(changes)
         }
-        var leaseDuration: Duration? { inner.leaseDuration }
-        func claimJobs(limit: Int, at time: Timestamp) async throws(OutboxError) -> [ClaimedJob] {
-            try await inner.claimJobs(limit: limit, at: time)
-        }
-        func renewLeases(_ leases: [JobLease], at time: Timestamp) async throws(OutboxError) -> [JobLease] {
-            try await inner.renewLeases(leases, at: time)
-        }
-        func releaseLease(_ lease: JobLease) async throws(OutboxError) { try await inner.releaseLease(lease) }
-        func body(of id: EventID) async throws(OutboxError) -> [UInt8] { try await inner.body(of: id) }
-        func redeliver(_ id: EventID, at time: Timestamp) async throws(OutboxError) -> OutboxEvent {
-            try await inner.redeliver(id, at: time)
-        }
-        func history(of id: EventID) async throws(OutboxError) -> EventHistory? { try await inner.history(of: id) }
-        func histories(ofJob jobID: String) async throws(OutboxError) -> [EventHistory] {
-            try await inner.histories(ofJob: jobID)
-        }
-        func pendingCount() async throws(OutboxError) -> Int { try await inner.pendingCount() }
-        func health() async -> StoreHealth { await inner.health() }
     }
 
     @Test func recordsThatCannotBeWrittenAreRetriedUntilTheStoreTakesThem() async throws {
