@@ -70,6 +70,8 @@ enum OutboxSchema {
                     INSERT OR IGNORE INTO webhook_jobs (job_id, gone) SELECT job_id, 1 FROM webhook_gone_jobs;
                     ALTER TABLE webhook_events ADD COLUMN redelivered INTEGER NOT NULL DEFAULT 0
                         CHECK (redelivered IN (0, 1));
+                    -- Before v3 a redelivery left its mark only in a series that began after the event.
+                    UPDATE webhook_events SET redelivered = 1 WHERE series_started_at > created_at;
                     -- The first attempt lives in the event's row: a first-try success is one UPDATE,
                     -- not an UPDATE and an INSERT. Later attempts go to webhook_attempts.
                     ALTER TABLE webhook_events ADD COLUMN first_started_at INTEGER;

@@ -273,8 +273,13 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
         _ = try await committer.write { db in
             cache.forget(lease.jobID)
             try db.execute(
-                sql: "UPDATE webhook_jobs SET lease_owner = NULL WHERE job_id = ? AND lease_owner = ? AND lease_epoch = ?",
-                arguments: [lease.jobID, lease.owner, lease.epoch])
+                sql: """
+                    UPDATE webhook_jobs SET lease_owner = NULL
+                    WHERE job_id = ? AND lease_owner = ? AND lease_epoch = ?
+                        AND NOT EXISTS (SELECT 1 FROM webhook_events WHERE job_id = ? AND state = 'pending')
+                    """,
+                // A job that has pending events again (an append raced the release) stays held.
+                arguments: [lease.jobID, lease.owner, lease.epoch, lease.jobID])
             return true
         }
     }
@@ -286,19 +291,23 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
             var byJob = [String: [OutboxEvent]]()
             let statement = try db.cachedStatement(
                 sql: """
-                    SELECT \(OutboxSchema.eventColumns),
-                        (SELECT terminal_stored FROM webhook_jobs j WHERE j.job_id = webhook_events.job_id)
-                            AS job_terminal_stored,
-                        (SELECT MAX(sequence) FROM webhook_events a
-                            WHERE a.job_id = webhook_events.job_id AND a.attempt_count > 0 AND a.redelivered = 0)
-                            AS job_highest_attempted
-                    FROM webhook_events WHERE job_id = ? AND state = 'pending' ORDER BY sequence
+                    SELECT \(OutboxSchema.eventColumns) FROM webhook_events
+                    WHERE job_id = ? AND state = 'pending' ORDER BY sequence
+                    """)
+            // Once per job, not per event row.
+            let terminal = try db.cachedStatement(sql: "SELECT terminal_stored FROM webhook_jobs WHERE job_id = ?")
+            let highest = try db.cachedStatement(
+                sql: """
+                    SELECT MAX(sequence) FROM webhook_events
+                    WHERE job_id = ? AND attempt_count > 0 AND redelivered = 0
                     """)
             for jobID in jobIDs {
+                let terminalStored = try Bool.fetchOne(terminal, arguments: [jobID]) ?? false
+                let highestAttempted = try Int64.fetchOne(highest, arguments: [jobID]) ?? 0
                 for row in try Row.fetchAll(statement, arguments: [jobID]) {
                     var event = try Self.event(from: row, body: nil)
-                    event.jobTerminalStored = row["job_terminal_stored"] ?? false
-                    event.jobHighestAttemptedSequence = row["job_highest_attempted"] ?? 0
+                    event.jobTerminalStored = terminalStored
+                    event.jobHighestAttemptedSequence = highestAttempted
                     byJob[jobID, default: []].append(event)
                 }
             }

@@ -58,6 +58,7 @@ public actor InMemoryOutboxStore: OutboxStore, OutboxReadModel {
             case .seriesRestarted(let id, let time):
                 guard var event = events[id] else { continue }
                 event.state = .pending
+                event.redelivered = true
                 event.seriesStartedAt = time
                 event.seriesAttempts = 0
                 event.nextAttemptAt = time

@@ -171,9 +171,13 @@ public struct JobDeliveryMachine: Sendable {
     /// True when nothing about this job needs remembering. A running job (no terminal event
     /// yet) that has emitted progress is remembered: forgetting it would forget when its last
     /// progress went, and the next update would skip the throttle.
+    ///
+    /// A gone job is remembered until its terminal event is stored too: until its `callbackGone`
+    /// change is written, only the machine knows, and a progress event appended meanwhile must
+    /// not be sent after the 410.
     public var isFinished: Bool {
         queue.isEmpty && inFlight == nil && throttle.held == nil && waiters.isEmpty && !terminalPublishing
-            && appendsUnderWay == 0 && (terminalStored || gone || throttle.lastEmittedAt == nil)
+            && appendsUnderWay == 0 && (terminalStored || throttle.lastEmittedAt == nil)
     }
 
     /// The event at the head of the queue.
@@ -187,6 +191,12 @@ public struct JobDeliveryMachine: Sendable {
     ) -> ProgressOffer {
         if terminalStored || terminalPublishing { return .discarded }
         guard draft.kind == .progress else { return .store }
+        // One append per job at a time: otherwise an older update whose append is slow (a
+        // trailing edge behind a busy store) could get a higher sequence than this newer one.
+        if appendsUnderWay > 0 {
+            throttle.hold(draft)
+            return .held
+        }
         switch throttle.offer(draft, now: now, interval: interval) {
         case .emitNow:
             return .store
@@ -201,9 +211,11 @@ public struct JobDeliveryMachine: Sendable {
         appendsUnderWay += 1
     }
 
-    /// That append ended (its events, if any, were accepted first).
-    public mutating func appendEnded() {
+    /// That append ended (its events, if any, were accepted first). An update held back
+    /// because of it goes now if its interval has ended, else at the interval's end.
+    public mutating func appendEnded(now: Timestamp, interval: Duration, into actions: inout [Action]) {
         appendsUnderWay = max(0, appendsUnderWay - 1)
+        releaseHeldIfDue(now: now, interval: interval, into: &actions)
     }
 
     /// The job's terminal event is about to be stored: a held update will never be sent.
@@ -232,9 +244,12 @@ public struct JobDeliveryMachine: Sendable {
     /// - Parameters:
     ///   - keepBody: whether the driver's cache has room for its body.
     ///   - redelivery: an operator put it back (``redeliver(_:now:keepBody:into:)`` calls this).
+    /// - Returns: true when the event was queued with its body (the driver charged its cache for
+    ///   it); false when the body was not kept, so the driver gives the bytes back.
+    @discardableResult
     public mutating func accept(
         _ event: OutboxEvent, now: Timestamp, keepBody: Bool, redelivery: Bool = false, into actions: inout [Action]
-    ) {
+    ) -> Bool {
         let redelivery = redelivery || event.redelivered
         if event.kind.isTerminal || event.jobTerminalStored {
             terminalStored = true
@@ -245,36 +260,43 @@ public struct JobDeliveryMachine: Sendable {
             let outcome: AttemptOutcome = event.state == .failed ? .failed : .dropped
             actions.append(.report(Report(event: QueuedEvent(event, keepBody: false), outcome: outcome, error: "callback gone (410)")))
             if event.kind.isTerminal { resolve(event.id, .failed(reason: "callback gone (410)"), into: &actions) }
-            return
+            return false
         }
         highestSentSequence = max(highestSentSequence, event.jobHighestAttemptedSequence)
         if !event.kind.isTerminal && !redelivery && (terminalStored || event.sequence < highestSentSequence) {
             supersede(QueuedEvent(event, keepBody: false), now: now, into: &actions)
-            return
+            return false
         }
-        if queue.contains(where: { $0.id == event.id }) { return }
+        if queue.contains(where: { $0.id == event.id }) { return false }
         insert(QueuedEvent(event, keepBody: keepBody, redelivered: redelivery))
         if event.kind.isTerminal { supersedeWaitingProgress(now: now, into: &actions) }
+        return keepBody
     }
 
     // MARK: - Operator
 
-    /// Starts a new series of attempts for a stored event (already made pending by the store).
-    public mutating func redeliver(_ event: OutboxEvent, now: Timestamp, keepBody: Bool, into actions: inout [Action]) {
+    ///
+    /// The new series is persisted again after whatever this machine recorded before (an
+    /// attempt that ended while the store was marking the event pending would otherwise leave
+    /// it `delivered` in the store, and a crash would lose the redelivery).
+    /// - Returns: as ``accept(_:now:keepBody:redelivery:into:)``: whether the body was kept.
+    @discardableResult
+    public mutating func redeliver(_ event: OutboxEvent, now: Timestamp, keepBody: Bool, into actions: inout [Action]) -> Bool {
         if let inFlight, inFlight.eventID == event.id {
             redeliverAfterAttempt = event.seriesStartedAt
-            return
+            return false
         }
+        actions.append(.persist(.seriesRestarted(event.id, at: event.seriesStartedAt)))
         if let index = queue.firstIndex(where: { $0.id == event.id }) {
             queue[index].seriesStartedAt = event.seriesStartedAt
             queue[index].seriesAttempts = 0
             queue[index].nextAttemptAt = event.nextAttemptAt
             queue[index].redelivered = true
-            return
+            return false
         }
         var pending = event
         pending.state = .pending
-        accept(pending, now: now, keepBody: keepBody, redelivery: true, into: &actions)
+        return accept(pending, now: now, keepBody: keepBody, redelivery: true, into: &actions)
     }
 
     /// The lease on this job moved to another worker (or the dispatcher stops): forget the queue
@@ -288,6 +310,10 @@ public struct JobDeliveryMachine: Sendable {
         waiters.removeAll()
         throttle.discardHeld()
         timerArmedAt = nil
+        // An attempt still in flight is the new owner's business now: its end changes nothing here.
+        inFlight = nil
+        supersedeInFlight = false
+        redeliverAfterAttempt = nil
     }
 
     // MARK: - Scheduling
@@ -320,8 +346,10 @@ public struct JobDeliveryMachine: Sendable {
     /// The head's origin is paused: the head waits for the origin, and a job awaiting it stops waiting.
     /// - Parameter probeAt: when the origin will be probed, if known.
     public mutating func parked(probeAt: Timestamp?, into actions: inout [Action]) {
-        guard let head = queue.first, head.kind.isTerminal else { return }
-        resolve(head.id, .queued(nextAttemptAt: probeAt), into: &actions)
+        // Every terminal event of the job waits for the origin, also one behind a redelivery.
+        for event in queue where event.kind.isTerminal {
+            resolve(event.id, .queued(nextAttemptAt: probeAt), into: &actions)
+        }
     }
 
     /// Releases the cached bodies (a parked job's events wait long; they are read back when due).
@@ -355,12 +383,14 @@ public struct JobDeliveryMachine: Sendable {
         _ eventID: EventID, result: AttemptResult, now: Timestamp, policy: RetryPolicy, random: Double,
         into actions: inout [Action]
     ) -> Bool {
-        guard let attempt = inFlight, attempt.eventID == eventID, let current = queue.first, current.id == eventID else {
-            return false
-        }
+        guard let attempt = inFlight, attempt.eventID == eventID else { return false }
         inFlight = nil
+        guard let current = queue.first, current.id == eventID else { return false }
         guard case .ended(let verdict, let statusCode, var errorText, let startedAt, let durationMs) = result else {
             supersedeInFlight = false
+            // Not answered (cancelled, shut down): it does not count, but it is not retried in
+            // a tight loop either.
+            queue[0].nextAttemptAt = max(queue[0].nextAttemptAt, now.advanced(by: .seconds(1)))
             restartSeriesIfRedelivered(into: &actions)
             return true
         }
@@ -373,9 +403,16 @@ public struct JobDeliveryMachine: Sendable {
         var superseded = false
         if supersedeInFlight {
             supersedeInFlight = false
-            if case .delivered = decision {} else if !head.kind.isTerminal && !head.redelivered {
-                superseded = true
-                decision = .dropped(reason: "superseded by the terminal event")
+            // Only an attempt that would be retried (or dropped) ends superseded: a delivery
+            // stands, and a 410 or a final rejection must still take effect.
+            switch decision {
+            case .retry, .dropped:
+                if !head.kind.isTerminal && !head.redelivered {
+                    superseded = true
+                    decision = .dropped(reason: "superseded by the terminal event")
+                }
+            case .delivered, .failed, .gone:
+                break
             }
         }
         func record(_ outcome: AttemptOutcome, next: Timestamp?, into actions: inout [Action]) {
@@ -433,10 +470,18 @@ public struct JobDeliveryMachine: Sendable {
     /// A timer fired: releases a held progress update whose interval ended.
     public mutating func timerFired(now: Timestamp, interval: Duration, into actions: inout [Action]) {
         if let armed = timerArmedAt, armed <= now { timerArmedAt = nil }
-        if !terminalStored && !terminalPublishing, let draft = throttle.takeDue(now: now, interval: interval) {
+        releaseHeldIfDue(now: now, interval: interval, into: &actions)
+    }
+
+    /// Releases the held update if its interval has ended and no append of this job is under
+    /// way (``appendEnded(now:interval:into:)`` comes back here); else makes sure a timer is armed.
+    private mutating func releaseHeldIfDue(now: Timestamp, interval: Duration, into actions: inout [Action]) {
+        guard !terminalStored, !terminalPublishing, let due = throttle.heldUntil(interval: interval) else { return }
+        guard appendsUnderWay == 0 else { return }
+        if due <= now, let draft = throttle.takeHeld(now: now) {
             actions.append(.storeDraft(draft))
-        } else if let held = throttle.heldUntil(interval: interval), held > now {
-            arm(held, into: &actions)
+        } else if due > now {
+            arm(due, into: &actions)
         }
     }
 

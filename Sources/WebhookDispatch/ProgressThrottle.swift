@@ -42,9 +42,25 @@ public struct ProgressThrottle: Sendable {
         return draft
     }
 
+    /// Holds `draft` (replacing an older held one) without deciding anything about the interval:
+    /// an update of a job whose previous append is still under way waits for it.
+    public mutating func hold(_ draft: EventDraft) {
+        held = draft
+    }
+
+    /// The held update at `now` whatever the interval (released right after the append that
+    /// held it back, when its interval has ended); it counts as emitted.
+    public mutating func takeHeld(now: Timestamp) -> EventDraft? {
+        guard let draft = held else { return nil }
+        held = nil
+        lastEmittedAt = now
+        return draft
+    }
+
     /// When the held update may go, if one is held.
     public func heldUntil(interval: Duration) -> Timestamp? {
-        guard held != nil, let last = lastEmittedAt else { return nil }
+        guard held != nil else { return nil }
+        guard let last = lastEmittedAt else { return Timestamp(milliseconds: .min) }
         return last.advanced(by: interval)
     }
 

@@ -86,13 +86,10 @@ extension WebhookDispatcher {
         let paused = origin.flatMap { origins[$0] }?.breaker.isPaused ?? false
         let keep = event.state == .pending && reserveBody(event.body?.count ?? 0, paused: paused)
         let now = clock.now
-        var kept = keep
-        withJob(event.jobID, callbackURL: event.callbackURL) { job, actions in
-            let before = job.queue.count
+        let kept = withJob(event.jobID, callbackURL: event.callbackURL) { job, actions in
             job.accept(event, now: now, keepBody: keep, redelivery: redelivery, into: &actions)
-            // Not queued (superseded or already final): give the reserved bytes back.
-            if job.queue.count == before { kept = false }
         }
+        // Not queued with its body (superseded, already final, a duplicate): give the bytes back.
         if keep && !kept { bodyBytesHeld -= event.body?.count ?? 0 }
         if pumpNow { pump(event.jobID) }
     }
@@ -206,6 +203,9 @@ extension WebhookDispatcher {
         case .none:
             break
         case .paused(let probeAt):
+            // Jobs waiting for a slot of this origin now wait for its probe like the others:
+            // left in `waiting`, nothing would wake them if no attempt of the origin is in flight.
+            while let waitingJob = state.nextWaiting() { state.parked.insert(waitingJob) }
             pausedOriginCount += 1
             metrics.setPausedOrigins(pausedOriginCount)
             logger.warning(

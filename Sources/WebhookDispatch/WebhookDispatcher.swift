@@ -140,7 +140,13 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     /// Appends one draft and accepts what was stored, keeping the job's machine alive meanwhile.
     private func appendAndAccept(_ draft: EventDraft, at time: Timestamp, storing: Storing?) async throws(OutboxError) {
         withJob(draft.jobID, callbackURL: draft.callbackURL) { job, _ in job.appendBegan() }
-        defer { withJob(draft.jobID, callbackURL: draft.callbackURL) { job, _ in job.appendEnded() } }
+        defer {
+            let now = clock.now
+            withJob(draft.jobID, callbackURL: draft.callbackURL) { job, actions in
+                job.appendEnded(now: now, interval: configuration.progressMinInterval, into: &actions)
+            }
+            pump(draft.jobID)
+        }
         let stored: [OutboxEvent]
         if let storing {
             stored = try await storing([draft])
@@ -218,10 +224,13 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         try await waitForRecovery()
         let event = try await store.redeliver(id, at: clock.now)
         let now = clock.now
-        let keep = reserveBody(event.body?.count ?? 0, paused: false)
-        withJob(event.jobID, callbackURL: event.callbackURL) { job, actions in
+        let paused = (jobs[event.jobID]?.machine.origin ?? Origin(url: event.callbackURL)).flatMap { origins[$0] }?.breaker
+            .isPaused ?? false
+        let keep = reserveBody(event.body?.count ?? 0, paused: paused)
+        let kept = withJob(event.jobID, callbackURL: event.callbackURL) { job, actions in
             job.redeliver(event, now: now, keepBody: keep, into: &actions)
         }
+        if keep && !kept { bodyBytesHeld -= event.body?.count ?? 0 }
         pump(event.jobID)
         return event
     }
@@ -298,7 +307,8 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
             let claimed = try await store.claimJobs(limit: configuration.recoveryPageSize, at: clock.now)
             if claimed.isEmpty { break }
             for job in claimed {
-                leases[job.lease.jobID] = job.lease
+                // Leases that never lapse (one owner) need no bookkeeping.
+                if store.leaseDuration != nil { leases[job.lease.jobID] = job.lease }
                 for event in job.events { accept(event, redelivery: false, pumpNow: false) }
                 taken += job.events.count
                 pump(job.lease.jobID)
@@ -331,6 +341,8 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         do {
             let idle = leases.values.filter { jobs[$0.jobID] == nil }
             for lease in idle {
+                // Checked again: an append during an earlier release's await may have brought it back.
+                guard jobs[lease.jobID] == nil, leases[lease.jobID] == lease else { continue }
                 leases[lease.jobID] = nil
                 try await store.releaseLease(lease)
             }
@@ -362,20 +374,27 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
 
     /// Stores trailing-edge progress updates released by the throttle timer.
     private func heldProgressLoop() async {
-        for await draft in heldProgress {
-            // The machine may be gone (nothing else pending); the store refuses the update anyway
-            // once the job's terminal event is stored.
-            guard !draining, jobs[draft.jobID]?.machine.terminalStored != true,
-                jobs[draft.jobID]?.machine.terminalPublishing != true
-            else { continue }
-            do {
-                // The store refuses it (returns nothing) once the job's terminal event is stored.
-                // The job's state was recorded when the update was held.
-                try await appendAndAccept(draft, at: clock.now, storing: nil)
-            } catch {
-                // Only a coalesced progress update is lost, never a stored event.
-                logger.debug("could not store a throttled progress update", metadata: ["error": "\(error)"])
+        // Concurrently across jobs (one slow job's append does not hold back the others'
+        // trailing edges); one at a time per job, which the machine enforces.
+        await withDiscardingTaskGroup { group in
+            for await draft in heldProgress {
+                group.addTask { await self.storeHeldProgress(draft) }
             }
+        }
+    }
+
+    private func storeHeldProgress(_ draft: EventDraft) async {
+        // The machine may be gone (nothing else pending); the store refuses the update anyway
+        // once the job's terminal event is stored.
+        guard !draining, jobs[draft.jobID]?.machine.terminalStored != true,
+            jobs[draft.jobID]?.machine.terminalPublishing != true
+        else { return }
+        do {
+            // The job's state was recorded when the update was held.
+            try await appendAndAccept(draft, at: clock.now, storing: nil)
+        } catch {
+            // Only a coalesced progress update is lost, never a stored event.
+            logger.debug("could not store a throttled progress update", metadata: ["error": "\(error)"])
         }
     }
 
@@ -432,7 +451,16 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
                             "could not record webhook attempts; retrying until the store accepts them",
                             metadata: ["outbox.changes": "\(batch.count)", "error": "\(error)"])
                     }
-                    if error.code == .closed { return }
+                    // Shutting down (or closed) with a store that still fails: the process must
+                    // exit within its grace. These attempts happened; without their records
+                    // they are repeated after the restart (at least once still holds).
+                    if error.code == .closed || Task.isCancelled || (draining && tries >= 10) {
+                        logger.error(
+                            "giving up recording webhook attempts at shutdown; they will be repeated after the restart",
+                            metadata: ["outbox.changes": "\(batch.count)", "error": "\(error)"])
+                        pendingChanges.removeAll()
+                        return
+                    }
                     try? await Task.sleep(for: .milliseconds(min(5000, 50 << min(tries, 7))))
                 }
             }

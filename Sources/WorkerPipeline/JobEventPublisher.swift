@@ -49,12 +49,10 @@ public struct DispatchingJobEvents<Jobs: JobStore, Store: OutboxStore, Sender: W
 
     private func storing(_ update: JobStateUpdate) -> WebhookDispatcher<Store, Sender, Clock>.Storing {
         { [jobs, clock] drafts throws(OutboxError) in
-            do {
+            do throws(JobStoreError) {
                 return try await jobs.record(update, appending: drafts, at: clock.now)
-            } catch let error as JobStoreError {
-                throw OutboxError(error.code == .unavailable ? .unavailable : .writeFailed, error.message)
             } catch {
-                throw OutboxError(.writeFailed, "\(error)")
+                throw OutboxError(error.code == .unavailable ? .unavailable : .writeFailed, error.message)
             }
         }
     }

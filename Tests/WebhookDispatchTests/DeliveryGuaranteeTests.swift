@@ -25,6 +25,7 @@ struct DeliveryGuaranteeTests {
         var configuration = DispatcherConfiguration()
         configuration.progressMinInterval = .zero
         let observer = RecordingObserver()
+        var bodyCacheBytesAtEnd = -1
         try await H.run(store: store, clock: SystemClock(), configuration: configuration, observer: observer) { dispatcher in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for job in 0..<jobs {
@@ -39,6 +40,7 @@ struct DeliveryGuaranteeTests {
                 }
                 try await group.waitForAll()
             }
+            bodyCacheBytesAtEnd = await dispatcher.status.bodyCacheBytes
         }
         // Progress still queued when a terminal event is stored is superseded (SPEC section 6);
         // every stored event is either received or superseded.
@@ -69,6 +71,8 @@ struct DeliveryGuaranteeTests {
             #expect((try? verifier.verifyLegacy(body: request.body, hexSignature: request.header("x-webhook-signature") ?? "").get()) != nil)
         }
         #expect(lastSequence.count == jobs)
+        // Every body the cache was charged for was given back (superseded ones included).
+        #expect(bodyCacheBytesAtEnd == 0)
         #expect(lastSequence.values.allSatisfy { $0 == Int64(perJob) })
         #expect(requests.allSatisfy { (try? H.payload($0).event) != "job.completed" || (try? H.payload($0).sequence) == Int64(perJob) })
         #expect(try await store.pendingCount() == 0)

@@ -244,6 +244,53 @@ struct JobDeliveryMachineTests {
         machine.accept(event, now: Self.t0, keepBody: false, into: &actions)
         _ = Self.begin(&machine)
         machine.attemptEnded(event.id, result: .interrupted, now: Self.t0, policy: Self.policy, random: 0, into: &actions)
-        #expect(Self.begin(&machine)?.number == 1)
+        // Not counted, and not retried in a tight loop: one second later.
+        #expect(Self.begin(&machine) == nil)
+        #expect(Self.begin(&machine, now: Self.t0.advanced(by: .seconds(1)))?.number == 1)
+    }
+
+    @Test func aSupersededAttemptThatGets410StillStopsTheCallback() {
+        var machine = M(jobID: "j", callbackURL: Self.url)
+        var actions = [M.Action]()
+        let progress = Self.event(1, .progress)
+        machine.accept(progress, now: Self.t0, keepBody: false, into: &actions)
+        _ = Self.begin(&machine)
+        machine.accept(Self.event(2, .completed), now: Self.t0, keepBody: false, into: &actions)
+        actions.removeAll()
+        machine.attemptEnded(progress.id, result: Self.ended(.gone), now: Self.t0, policy: Self.policy, random: 0, into: &actions)
+        #expect(Self.persisted(actions).contains(.callbackGone(jobID: "j", at: Self.t0)))
+        actions.removeAll()
+        // The terminal event behind it is not sent to a callback that answered 410.
+        #expect(machine.poll(now: Self.t0, into: &actions) == .idle)
+        #expect(Self.reports(actions).map(\.outcome) == [.failed])
+    }
+
+    @Test func progressOfferedWhileAnAppendIsUnderWayWaitsForIt() {
+        var machine = M(jobID: "j", callbackURL: Self.url)
+        var actions = [M.Action]()
+        #expect(machine.offerProgress(Self.draft(1), now: Self.t0, interval: .zero, into: &actions) == .store)
+        machine.appendBegan()
+        // Even with no throttle, a second update does not race the first one's append.
+        #expect(machine.offerProgress(Self.draft(2), now: Self.t0, interval: .zero, into: &actions) == .held)
+        #expect(machine.offerProgress(Self.draft(3), now: Self.t0, interval: .zero, into: &actions) == .held)
+        actions.removeAll()
+        machine.timerFired(now: Self.t0.advanced(by: .seconds(1)), interval: .zero, into: &actions)
+        #expect(!actions.contains { if case .storeDraft = $0 { true } else { false } })
+        machine.appendEnded(now: Self.t0.advanced(by: .seconds(1)), interval: .zero, into: &actions)
+        let released = actions.compactMap { if case .storeDraft(let draft) = $0 { draft } else { nil } }
+        #expect(released.map { String(decoding: $0.encodedSnapshot, as: UTF8.self) } == ["{\"p\":3}"])
+    }
+
+    @Test func relinquishingDuringAnAttemptLeavesNothingStuck() {
+        var machine = M(jobID: "j", callbackURL: Self.url)
+        var actions = [M.Action]()
+        let event = Self.event(1, .progress)
+        machine.accept(event, now: Self.t0, keepBody: false, into: &actions)
+        _ = Self.begin(&machine)
+        machine.relinquish(into: &actions)
+        #expect(machine.inFlight == nil)
+        // The attempt's end arrives afterwards: it changes nothing, and the job can be forgotten.
+        #expect(!machine.attemptEnded(event.id, result: Self.ended(.success), now: Self.t0, policy: Self.policy, random: 0, into: &actions))
+        #expect(machine.poll(now: Self.t0, into: &actions) == .idle)
     }
 }

@@ -96,7 +96,8 @@ struct JobDeliveryModelTests {
         func appendAndAccept(_ draft: EventDraft) async throws {
             try await run(draft.jobID) { job, _ in job.appendBegan() }
             try await accept(try await store.append([draft], at: now))
-            try await run(draft.jobID) { job, _ in job.appendEnded() }
+            let now = self.now
+            try await run(draft.jobID) { job, actions in job.appendEnded(now: now, interval: interval, into: &actions) }
         }
 
         // MARK: Steps
@@ -142,7 +143,8 @@ struct JobDeliveryModelTests {
             guard !committedUnaccepted.isEmpty else { return }
             let (jobID, events) = committedUnaccepted.removeFirst()
             try await accept(events)
-            try await run(jobID) { job, _ in job.appendEnded() }
+            let now = self.now
+            try await run(jobID) { job, actions in job.appendEnded(now: now, interval: interval, into: &actions) }
         }
 
         /// Starts the head's attempt if due, then ends it with a random outcome.

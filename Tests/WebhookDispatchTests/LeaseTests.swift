@@ -48,7 +48,7 @@ struct LeaseTests {
             while await dispatcher.status.jobsTracked > 1, ContinuousClock.now - began < .seconds(10) { await Task.yield() }
             #expect(await dispatcher.status.jobsTracked == 1)
             // Another worker takes job "lost" over; the next renewal (every 0.5 s) finds out.
-            store.stolen.withLock { $0.insert("lost") }
+            store.stolen.withLock { _ = $0.insert("lost") }
             try await clock.waitForSleeper()
             clock.advance(by: .milliseconds(500))
             try await store.released.wait(count: 1)

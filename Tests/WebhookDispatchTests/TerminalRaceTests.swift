@@ -157,3 +157,28 @@ struct AttemptRecordRetryTests {
         try await server.shutdown()
     }
 }
+
+/// The body cache's byte count stays exact: every body charged is given back exactly once.
+@Suite(.timeLimit(.minutes(1)))
+struct BodyCacheAccountingTests {
+    typealias H = DispatcherHarness
+
+    @Test func aTerminalEventThatSupersedesOneWaitingProgressKeepsTheCountExact() async throws {
+        // The progress fails once and waits for its retry; the terminal event then replaces it
+        // in the queue one for one.
+        let server = try await ScriptedHTTPServer.start { request in
+            request.header("x-webhook-event") == "job.progress" ? .status(503) : .noContent
+        }
+        let clock = ManualClock()
+        let observer = RecordingObserver()
+        try await H.run(store: InMemoryOutboxStore(), clock: clock, observer: observer) { dispatcher in
+            try await dispatcher.publish(H.draft(.progress, job: "j", url: server.url()))
+            try await observer.wait(where: { $0.outcome == .retrying })
+            #expect(await dispatcher.status.bodyCacheBytes > 0)
+            #expect(try await dispatcher.publishTerminal(H.draft(.completed, job: "j", url: server.url())) == .delivered(attempts: 1))
+            #expect(await dispatcher.status.bodyCacheBytes == 0)
+            #expect(await dispatcher.status.pendingEvents == 0)
+        }
+        try await server.shutdown()
+    }
+}
