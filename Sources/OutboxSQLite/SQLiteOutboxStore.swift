@@ -400,6 +400,28 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
         }
     }
 
+    /// The query behind ``newestEvent(ofJob:)``: one probe of the `(job_id, sequence)` index.
+    public static let newestEventSQL = """
+        SELECT \(OutboxSchema.eventColumns) FROM webhook_events WHERE job_id = ? ORDER BY sequence DESC LIMIT 1
+        """
+
+    public func newestEvent(ofJob jobID: String) async throws(OutboxError) -> EventHistory? {
+        try await read { db in
+            guard let row = try Row.fetchOne(db, sql: Self.newestEventSQL, arguments: [jobID]) else { return nil }
+            return EventHistory(
+                event: try Self.event(from: row, body: nil), attempts: [], lastStatusCode: row["last_status_code"],
+                finalReason: row["final_reason"])
+        }
+    }
+
+    /// SQLite's plan for a query (for tests that hold reads to their indexes).
+    public func queryPlan(_ sql: String, arguments: [String]) async throws(OutboxError) -> String {
+        try await read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: StatementArguments(arguments))
+                .map { $0["detail"] as String }.joined(separator: "\n")
+        }
+    }
+
     public func histories(ofJob jobID: String) async throws(OutboxError) -> [EventHistory] {
         do {
             return try await pool.read { db in

@@ -146,6 +146,14 @@ public actor InMemoryOutboxStore: OutboxStore, OutboxReadModel {
         }
     }
 
+    public func newestEvent(ofJob jobID: String) throws(OutboxError) -> EventHistory? {
+        guard var event = events.values.filter({ $0.jobID == jobID }).max(by: { $0.sequence < $1.sequence }) else {
+            return nil
+        }
+        event.body = nil
+        return EventHistory(event: event, attempts: [], lastStatusCode: attempts[event.id]?.last?.statusCode, finalReason: reasons[event.id])
+    }
+
     public func pendingCount() throws(OutboxError) -> Int {
         events.values.count { $0.state == .pending }
     }

@@ -71,6 +71,10 @@ public protocol OutboxStore: Sendable {
 /// What the API and the CLI read about events: histories and counts. Kept apart from
 /// ``OutboxStore``, which is what the dispatcher needs, so neither grows the other's methods.
 public protocol OutboxReadModel: Sendable {
+    /// The job's newest event (highest sequence) without attempts or body, or nil: what
+    /// `GET /ai-clipping/jobs/{id}` shows, read without loading the job's whole history.
+    func newestEvent(ofJob jobID: String) async throws(OutboxError) -> EventHistory?
+
     /// One event with its attempts, or nil.
     func history(of id: EventID) async throws(OutboxError) -> EventHistory?
 

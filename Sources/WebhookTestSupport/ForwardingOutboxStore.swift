@@ -52,6 +52,10 @@ extension ForwardingOutboxStore {
         try await inner.histories(ofJob: jobID)
     }
 
+    public func newestEvent(ofJob jobID: String) async throws(OutboxError) -> EventHistory? {
+        try await inner.newestEvent(ofJob: jobID)
+    }
+
     public func pendingCount() async throws(OutboxError) -> Int {
         try await inner.pendingCount()
     }

@@ -85,7 +85,7 @@ struct APIRoutes: Sendable {
 
     func show(_ context: BasicRequestContext) async throws -> Response {
         let job = try await job(context)
-        let newest = try await services.outbox.histories(ofJob: job.id).last
+        let newest = try await services.outbox.newestEvent(ofJob: job.id)
         return JSONResponse.make(status: .ok, JobResponse(job: job, newest: newest))
     }
 

@@ -185,3 +185,21 @@ extension SQLiteOutboxStoreTests {
         #expect(try await third.renewLeases([takenA], at: t0).isEmpty)
     }
 }
+
+extension SQLiteOutboxStoreTests {
+    /// `GET /ai-clipping/jobs/{id}` reads the newest event alone, through the index, however
+    /// many events and attempts the job has.
+    @Test func newestEventIsOneIndexProbe() async throws {
+        let store = try SQLiteOutboxStore(path: path)
+        let events = try await store.append((0..<50).map { _ in draft(job: "long") } + [draft(.failed, job: "long")], at: t0)
+        try await store.apply([
+            .attempted(events[50].id, AttemptRecord(attempt: 1, startedAt: t0, durationMs: 3, statusCode: 502, error: "HTTP 502", outcome: .retrying), nextAttemptAt: t0)
+        ])
+        let newest = try #require(try await store.newestEvent(ofJob: "long"))
+        #expect(newest.event.sequence == 51 && newest.event.kind == .failed && newest.lastStatusCode == 502)
+        #expect(newest.attempts.isEmpty)
+        #expect(try await store.newestEvent(ofJob: "none") == nil)
+        let plan = try await store.queryPlan(SQLiteOutboxStore.newestEventSQL, arguments: ["long"])
+        #expect(plan.contains("SEARCH") && !plan.contains("SCAN") && !plan.contains("TEMP B-TREE"), "\(plan)")
+    }
+}
