@@ -42,7 +42,9 @@ struct ClipRenderer: Sendable {
         ]
         let result = try await Subprocess.run(ffmpeg, arguments)
         guard result.status == 0 else {
-            throw PipelineError("Rendering clip \(clip.clipIndex) failed: \(result.stderrText.suffix(300))")
+            throw PipelineError(
+                .renderFailed, "Rendering clip \(clip.clipIndex) failed (ffmpeg exit \(result.status))",
+                detail: String(result.stderrText.suffix(300)))
         }
     }
 

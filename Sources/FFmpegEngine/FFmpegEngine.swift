@@ -50,7 +50,7 @@ public struct FFmpegMediaEngine: ClippingEngine {
         let cuts = try await SceneDetector(ffmpeg: ffmpeg).cuts(context.source.path)
         let plan = cuts.isEmpty
             ? draft : ClipPlanner.plan(spec: spec, durationMs: info.durationMs, speech: transcript.segments, cuts: cuts)
-        guard !plan.isEmpty else { throw PipelineError("No clip fits the requested durations") }
+        guard !plan.isEmpty else { throw PipelineError(.invalidMedia, "No clip fits the requested durations") }
 
         await enter(.rendering)
         let renderer = ClipRenderer(ffmpeg: ffmpeg)
@@ -76,7 +76,7 @@ public struct FFmpegMediaEngine: ClippingEngine {
             try encoder.encode(transcript).write(to: URL(fileURLWithPath: transcriptPath))
             try encoder.encode(PlanFile(clips: plan)).write(to: URL(fileURLWithPath: planPath))
         } catch {
-            throw PipelineError("Failed to store outputs: \(error.localizedDescription)")
+            throw PipelineError(.uploadFailed, "Failed to store outputs", detail: "\(error)")
         }
         let storage = context.storage
         let jobID = context.job.id

@@ -1,4 +1,5 @@
 import Foundation
+import WorkerCore
 import WorkerPipeline
 
 /// What ffprobe says about a source.
@@ -18,12 +19,12 @@ struct MediaProbe: Sendable {
 
     func probe(_ path: String) async throws -> MediaInfo {
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
-        guard size > 0 else { throw PipelineError("The video file is empty") }
+        guard size > 0 else { throw PipelineError(.invalidMedia, "The video file is empty") }
         let output = try await Subprocess.run(
             ffprobe, ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", path])
         guard output.status == 0 else {
             let reason = output.stderrText.split(separator: "\n").last.map(String.init) ?? "unreadable"
-            throw PipelineError("The file is not a readable video: \(Self.clean(reason, path: path))")
+            throw PipelineError(.invalidMedia, "The file is not a readable video: \(Self.clean(reason, path: path))")
         }
         struct Probe: Decodable {
             struct Stream: Decodable {
@@ -41,15 +42,15 @@ struct MediaProbe: Sendable {
             var format: Format?
         }
         guard let probe = try? JSONDecoder().decode(Probe.self, from: output.stdout) else {
-            throw PipelineError("The file is not a readable video")
+            throw PipelineError(.invalidMedia, "The file is not a readable video")
         }
         let streams = probe.streams ?? []
         // Cover art in audio files is a video stream with the attached_pic disposition.
         guard let video = streams.first(where: { $0.codec_type == "video" && ($0.disposition?["attached_pic"] ?? 0) == 0 }),
             let width = video.width, let height = video.height, width > 0, height > 0
-        else { throw PipelineError("The file has no video stream") }
+        else { throw PipelineError(.invalidMedia, "The file has no video stream") }
         let seconds = Double(probe.format?.duration ?? video.duration ?? "") ?? 0
-        guard seconds > 0.1 else { throw PipelineError("The video has no duration (corrupt or empty)") }
+        guard seconds > 0.1 else { throw PipelineError(.invalidMedia, "The video has no duration (corrupt or empty)") }
         let title = probe.format?.tags?.first(where: { $0.key.lowercased() == "title" })?.value
         return MediaInfo(
             durationMs: Int(seconds * 1000), width: width, height: height,

@@ -1,4 +1,5 @@
 import Foundation
+import WorkerCore
 import WorkerPipeline
 
 /// Scene changes: frames whose ffmpeg scene score passes 0.3 (on a 160-pixel-wide copy, which
@@ -10,7 +11,7 @@ struct SceneDetector: Sendable {
         let output = try await Subprocess.run(
             ffmpeg,
             ["-hide_banner", "-nostats", "-i", path, "-an", "-vf", "scale=160:-2,select='gt(scene,0.3)',showinfo", "-f", "null", "-"])
-        guard output.status == 0 else { throw PipelineError("Scene detection failed") }
+        guard output.status == 0 else { throw PipelineError(.invalidMedia, "Scene detection failed") }
         return output.stderrText.split(separator: "\n").compactMap { line in
             guard line.contains("Parsed_showinfo"), let range = line.range(of: "pts_time:") else { return nil }
             return Double(line[range.upperBound...].prefix { $0 == "." || $0.isNumber }).map { Int($0 * 1000) }

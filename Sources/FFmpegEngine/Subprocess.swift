@@ -1,3 +1,4 @@
+import WorkerCore
 import Foundation
 import WorkerPipeline
 
@@ -41,7 +42,10 @@ enum Subprocess {
                     try process.run()
                 } catch {
                     process.terminationHandler = nil
-                    continuation.resume(throwing: PipelineError("cannot run \(URL(fileURLWithPath: executable).lastPathComponent): \(error.localizedDescription)"))
+                    continuation.resume(
+                        throwing: PipelineError(
+                            .internal, "A helper program could not be started",
+                            detail: "cannot run \(executable): \(error)"))
                 }
             }
         } onCancel: {

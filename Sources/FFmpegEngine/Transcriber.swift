@@ -1,4 +1,5 @@
 import Foundation
+import WorkerCore
 import WorkerPipeline
 
 /// Finds what is said, in this order of preference:
@@ -17,10 +18,12 @@ struct Transcriber: Sendable {
             let resolved = executable.contains("/") ? executable : (Subprocess.which(executable) ?? executable)
             let output = try await Subprocess.run(resolved, Array(command.dropFirst()) + [path])
             guard output.status == 0 else {
-                throw PipelineError("The transcribe command failed (exit \(output.status)): \(output.stderrText.suffix(200))")
+                throw PipelineError(
+                    .transcriptionFailed, "The transcribe command failed (exit \(output.status))",
+                    detail: String(output.stderrText.suffix(200)))
             }
             guard let segments = TranscriptParser.parse(String(decoding: output.stdout, as: UTF8.self)) else {
-                throw PipelineError("The transcribe command printed no SRT, WebVTT or transcript JSON")
+                throw PipelineError(.transcriptionFailed, "The transcribe command printed no SRT, WebVTT or transcript JSON")
             }
             return Transcript(source: "command", language: nil, segments: segments)
         }
@@ -48,7 +51,7 @@ struct Transcriber: Sendable {
         guard info.hasAudio else { return [] }
         let output = try await Subprocess.run(
             ffmpeg, ["-hide_banner", "-nostats", "-i", path, "-vn", "-af", "silencedetect=noise=-35dB:d=0.4", "-f", "null", "-"])
-        guard output.status == 0 else { throw PipelineError("Silence detection failed") }
+        guard output.status == 0 else { throw PipelineError(.transcriptionFailed, "Silence detection failed") }
         var silences = [(Int, Int)]()
         var start: Int?
         for line in output.stderrText.split(separator: "\n") {

@@ -18,6 +18,8 @@ public struct JobSnapshot: Codable, Sendable, Hashable {
     public var totalClips: Int?
     /// Set on `job.failed`.
     public var error: String?
+    /// Set on `job.failed`: why, for code (SPEC section 5).
+    public var errorCode: JobErrorCode?
     /// Set on `job.completed`.
     public var output: JobOutput?
 
@@ -25,7 +27,7 @@ public struct JobSnapshot: Codable, Sendable, Hashable {
     public init(
         timestamp: Timestamp, jobID: String, externalJobID: String? = nil, ownerUserID: String? = nil,
         status: JobStatus, progressPercent: Int, currentStep: String, clipsCompleted: Int? = nil,
-        totalClips: Int? = nil, error: String? = nil, output: JobOutput? = nil
+        totalClips: Int? = nil, error: String? = nil, errorCode: JobErrorCode? = nil, output: JobOutput? = nil
     ) {
         self.timestamp = timestamp
         self.jobID = jobID
@@ -37,6 +39,7 @@ public struct JobSnapshot: Codable, Sendable, Hashable {
         self.clipsCompleted = clipsCompleted
         self.totalClips = totalClips
         self.error = error
+        self.errorCode = errorCode
         self.output = output
     }
 
@@ -51,6 +54,7 @@ public struct JobSnapshot: Codable, Sendable, Hashable {
         case clipsCompleted = "clips_completed"
         case totalClips = "total_clips"
         case error, output
+        case errorCode = "error_code"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -70,6 +74,7 @@ public struct JobSnapshot: Codable, Sendable, Hashable {
         clipsCompleted = try container.decodeIfPresent(Int.self, forKey: .clipsCompleted)
         totalClips = try container.decodeIfPresent(Int.self, forKey: .totalClips)
         error = try container.decodeIfPresent(String.self, forKey: .error)
+        errorCode = try container.decodeIfPresent(JobErrorCode.self, forKey: .errorCode)
         output = try container.decodeIfPresent(JobOutput.self, forKey: .output)
     }
 
@@ -87,6 +92,7 @@ public struct JobSnapshot: Codable, Sendable, Hashable {
         try container.encodeIfPresent(clipsCompleted, forKey: .clipsCompleted)
         try container.encodeIfPresent(totalClips, forKey: .totalClips)
         try container.encodeIfPresent(error, forKey: .error)
+        try container.encodeIfPresent(errorCode, forKey: .errorCode)
         try container.encodeIfPresent(output, forKey: .output)
     }
 }

@@ -60,13 +60,20 @@ public protocol ClippingEngine: Sendable {
     ) async throws -> JobOutput
 }
 
-/// Why a job failed, in words fit for its `error` field.
+/// A job failure a person can read: `message` goes into `job.failed`'s `error` (so it never
+/// holds internal paths or tool output), `code` into its `error_code`, and `detail` (tool
+/// output, file paths) only into the process log.
 public struct PipelineError: Error, Sendable, CustomStringConvertible {
+    public var code: JobErrorCode
     public var message: String
+    /// For the log only.
+    public var detail: String?
 
     /// Creates an error.
-    public init(_ message: String) {
+    public init(_ code: JobErrorCode, _ message: String, detail: String? = nil) {
+        self.code = code
         self.message = message
+        self.detail = detail
     }
 
     public var description: String { message }

@@ -22,13 +22,20 @@ final class JobProgressReporter<Publisher: JobEventPublisher, Clock: WorkerClock
     private let logger: Logger
     private var stage = JobStatus.queued
     private var sentStarted = false
+    /// The highest progress already reported for this job (kept in its row): a job resumed
+    /// after a restart never reports less, so progress bars built on it never jump back.
+    private var floor: Int
 
     init(job: JobRecord, publisher: Publisher, clock: Clock, logger: Logger) {
         self.job = job
         self.publisher = publisher
         self.clock = clock
         self.logger = logger
+        self.floor = job.progressPercent
     }
+
+    /// The stage the job is in (for the error of a failure without a code of its own).
+    var currentStage: JobStatus { stage }
 
     static func range(of stage: JobStatus) -> (Int, Int) {
         switch stage {
@@ -71,6 +78,8 @@ final class JobProgressReporter<Publisher: JobEventPublisher, Clock: WorkerClock
     }
 
     private func send(_ kind: EventKind, percent: Int, step: String, clipsCompleted: Int?, totalClips: Int?) async {
+        let percent = max(percent, floor)
+        floor = percent
         let update = JobStateUpdate(
             jobID: job.id, status: stage, progressPercent: percent, currentStep: step,
             clipsCompleted: clipsCompleted, totalClips: totalClips)

@@ -1,5 +1,6 @@
 public import CurlTransport
 import Foundation
+import WorkerCore
 import WebhookCore
 
 /// Where a job's outputs (clips, transcript, plan) end up; returns the URL given in `output`.
@@ -30,7 +31,7 @@ public struct LocalOutputStorage: OutputStorage {
             try? FileManager.default.removeItem(atPath: destination)
             try FileManager.default.moveItem(atPath: path, toPath: destination)
         } catch {
-            throw PipelineError("Failed to store \(name): \(error.localizedDescription)")
+            throw PipelineError(.uploadFailed, "Failed to store \(name)", detail: "\(error)")
         }
         return mediaBaseURL + jobID + "/" + name
     }
@@ -62,10 +63,10 @@ public struct S3OutputStorage: OutputStorage {
                 url, fromFile: path, headers: ["Content-Type: \(contentType)", "x-amz-content-sha256: UNSIGNED-PAYLOAD"],
                 signing: signing, totalTimeout: .seconds(600))
             guard (200..<300).contains(response.status) else {
-                throw PipelineError("Failed to upload \(name) to S3: HTTP \(response.status)")
+                throw PipelineError(.uploadFailed, "Failed to upload \(name) to S3: HTTP \(response.status)")
             }
         } catch let error as TransportError {
-            throw PipelineError("Failed to upload \(name) to S3: \(error.message)")
+            throw PipelineError(.uploadFailed, "Failed to upload \(name) to S3: \(error.message)")
         }
         try? FileManager.default.removeItem(atPath: path)
         return url

@@ -129,10 +129,13 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
         cancelSignals[jobID] = signal
         defer { cancelSignals[jobID] = nil }
         if job.cancelRequested {
-            await finish(job, as: .cancelled, error: "cancelled", output: nil, started: clock.now)
+            await finish(job, as: .cancelled, error: "cancelled", code: .cancelled, output: nil, started: clock.now)
             return
         }
         let started = clock.now
+        logger.info(
+            job.status == .queued ? "job started" : "job resumed",
+            metadata: ["job.id": "\(jobID)", "job.status": "\(job.status.rawValue)"])
         let work = configuration.workDirectory + "/" + jobID
         let outputs = configuration.mediaDirectory + "/" + jobID
         try? FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
@@ -169,21 +172,35 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
         }
         switch result {
         case .success(let output):
-            await finish(job, as: .completed, error: nil, output: output, started: started)
+            logger.info("job completed", metadata: ["job.id": "\(jobID)", "job.clips": "\(output.totalClips)"])
+            await finish(job, as: .completed, error: nil, code: nil, output: output, started: started)
         case .failure(let error):
             if signal.fired || error is CancellationError {
                 if signal.fired {
-                    await finish(job, as: .cancelled, error: "cancelled", output: nil, started: started)
+                    logger.info("job cancelled", metadata: ["job.id": "\(jobID)"])
+                    await finish(job, as: .cancelled, error: "cancelled", code: .cancelled, output: nil, started: started)
                 }
                 // Otherwise the service is shutting down: the job stays unfinished and resumes on the next start.
             } else {
-                let message = (error as? PipelineError)?.message ?? "Processing failed: \(error)"
-                await finish(job, as: .failed, error: message, output: nil, started: started)
+                // The webhook gets a sentence for people and a code; tool output and paths go
+                // to the log only.
+                let failure = (error as? PipelineError)
+                    ?? PipelineError(
+                        .internal, "Processing failed during \(reporter.currentStage.rawValue)", detail: "\(error)")
+                logger.warning(
+                    "job failed",
+                    metadata: [
+                        "job.id": "\(jobID)", "job.error_code": "\(failure.code.rawValue)", "job.error": "\(failure.message)",
+                        "job.error_detail": "\(failure.detail ?? "")",
+                    ])
+                await finish(job, as: .failed, error: failure.message, code: failure.code, output: nil, started: started)
             }
         }
     }
 
-    private func finish(_ job: JobRecord, as status: JobStatus, error: String?, output: JobOutput?, started: Timestamp) async {
+    private func finish(
+        _ job: JobRecord, as status: JobStatus, error: String?, code: JobErrorCode?, output: JobOutput?, started: Timestamp
+    ) async {
         let outputJSON = output.flatMap { try? JSONEncoder().encode($0) }.map { String(decoding: $0, as: UTF8.self) }
         let update = JobStateUpdate(
             jobID: job.id, status: status, progressPercent: status == .completed ? 100 : job.progressPercent,
@@ -196,7 +213,8 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
                     timestamp: clock.now, jobID: job.id, externalJobID: job.spec.externalJobID,
                     ownerUserID: job.spec.ownerUserID, status: status == .completed ? .completed : .failed,
                     progressPercent: update.progressPercent, currentStep: update.currentStep,
-                    clipsCompleted: output?.totalClips, totalClips: output?.totalClips, error: error, output: output)
+                    clipsCompleted: output?.totalClips, totalClips: output?.totalClips, error: error, errorCode: code,
+                    output: output)
                 return try EventDraft(kind: status == .completed ? .completed : .failed, callbackURL: callback, snapshot: snapshot)
             }
             let delivery = try await publisher.publishTerminal(update, event: event)

@@ -71,7 +71,7 @@ public struct SimulatedEngine<Clock: WorkerClock>: ClippingEngine {
         do {
             try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
-            throw PipelineError("Failed to store outputs: \(error.localizedDescription)")
+            throw PipelineError(.uploadFailed, "Failed to store outputs", detail: "\(error)")
         }
     }
 

@@ -46,7 +46,8 @@ struct PipelineRunnerTests {
     }
 
     static func withPipeline(
-        stage: Duration = .milliseconds(10), path: String? = nil, beforeStart: ((SQLiteJobStore, SQLiteOutboxStore) async throws -> Void)? = nil,
+        stage: Duration = .milliseconds(10), path: String? = nil, engine: (any ClippingEngine)? = nil,
+        beforeStart: ((SQLiteJobStore, SQLiteOutboxStore) async throws -> Void)? = nil,
         _ body: (Harness) async throws -> Void
     ) async throws {
         let directory = path ?? NSTemporaryDirectory() + "pipeline-\(UUID().uuidString)"
@@ -73,7 +74,7 @@ struct PipelineRunnerTests {
             let runner = PipelineRunner(
                 jobs: jobs, publisher: DispatchingJobEvents(jobs: jobs, dispatcher: dispatcher, clock: SystemClock()),
                 clock: SystemClock(),
-                engine: SimulatedEngine(stageDuration: stage, clock: SystemClock()),
+                engine: engine ?? SimulatedEngine(stageDuration: stage, clock: SystemClock()),
                 downloader: MediaDownloader(client: client, localMediaDirectory: directory),
                 configuration: .init(
                     maxConcurrentJobs: 2, mediaDirectory: directory + "/media", workDirectory: directory + "/work",
@@ -103,6 +104,7 @@ struct PipelineRunnerTests {
         var progress_percent: Int
         var current_step: String
         var error: String?
+        var error_code: String?
         var output: JobOutput?
     }
 
@@ -183,6 +185,7 @@ struct PipelineRunnerTests {
             try await waitForTerminalWebhook(h.server)
             let last = try #require(try payloads(h.server).last)
             #expect(last.event == "job.failed" && last.status == "failed" && last.error == "Failed to download video: HTTP 404")
+            #expect(last.error_code == "download_failed")
         }
     }
 
@@ -224,6 +227,65 @@ struct PipelineRunnerTests {
             #expect(done.totalClips == 2)
             // No callback: nothing was sent.
             #expect(try payloads(h.server).isEmpty)
+        }
+    }
+
+    /// An engine that fails the way a library does: an error whose text holds a file path.
+    struct LeakyFailingEngine: ClippingEngine {
+        var name: String { "leaky" }
+        func process(
+            _ context: EngineContext, enter: @Sendable (JobStatus) async -> Void, reporter: any StageReporter
+        ) async throws -> JobOutput {
+            await enter(.rendering)
+            throw CocoaError(.fileWriteOutOfSpace, userInfo: [NSFilePathErrorKey: context.workDirectory + "/secret-intermediate.mp4"])
+        }
+    }
+
+    /// SPEC section 5: `job.failed` carries `error_code`, and its `error` is a sentence for people
+    /// without internal paths (the detail goes to the log).
+    @Test func anUnexpectedFailureReachesTheReceiverWithoutInternalDetails() async throws {
+        try await Self.withPipeline(engine: LeakyFailingEngine()) { h in
+            let job = try await h.submit(#"{"video_url": "\#(h.server.url("/video.mp4"))", "callback_url": "\#(h.server.url("/hook"))"}"#)
+            try await waitForTerminalWebhook(h.server)
+            let last = try #require(try payloads(h.server).last)
+            #expect(last.event == "job.failed" && last.error_code == "internal")
+            #expect(last.error == "Processing failed during rendering")
+            let bodies = h.server.received.values.map { String(decoding: $0.body, as: UTF8.self) }
+            #expect(!bodies.contains { $0.contains(h.directory) || $0.contains("secret-intermediate") })
+            #expect(try await h.jobs.job(job.id)?.error == "Processing failed during rendering")
+        }
+    }
+
+    /// SPEC section 6: a job resumed after a restart sends no second `job.started`, and its
+    /// progress never goes below what was already reported.
+    @Test func aResumedJobNeitherStartsAgainNorGoesBackwards() async throws {
+        let path = NSTemporaryDirectory() + "pipeline-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        var id = ""
+        try await Self.withPipeline(path: path, beforeStart: { jobs, _ in
+            // A job with a callback that was rendering (60 %) when the process died.
+            let spec = JobSpec(
+                videoURL: "file://\(path)/local.mp4", callbackURL: "http://127.0.0.1:9/never-used", externalJobID: nil,
+                ownerUserID: nil, maxClips: 2, minClipDurationSeconds: 15, maxClipDurationSeconds: 90, durationRanges: [],
+                targetPlatform: .youtube, includeCaptions: true, captionStyleJSON: nil)
+            _ = FileManager.default.createFile(atPath: path + "/local.mp4", contents: Data(repeating: 1, count: 1000))
+            id = try await jobs.create(spec, idempotencyKey: nil, requestDigest: "x", at: SystemClock().now).job.id
+            _ = try await jobs.record(
+                JobStateUpdate(jobID: id, status: .rendering, progressPercent: 60, currentStep: "Rendering clip 1/2..."),
+                appending: [], at: SystemClock().now)
+        }) { h in
+            let done = try await h.waitUntilFinished(id)
+            #expect(done.status == .completed)
+            let events = try await h.outbox.histories(ofJob: id)
+            var percents = [Int]()
+            for history in events {
+                let body = try await h.outbox.body(of: history.event.id)
+                percents.append(try JSONDecoder().decode(Payload.self, from: Data(body)).progress_percent)
+            }
+            #expect(events.first?.event.kind == .progress)
+            #expect(!events.contains { $0.event.kind == .started })
+            #expect(percents.allSatisfy { $0 >= 60 })
+            #expect(percents == percents.sorted())
         }
     }
 }
