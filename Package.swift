@@ -94,6 +94,7 @@ let package = Package(
             name: "WorkerPipeline",
             dependencies: [
                 "WorkerCore", "WebhookCore", "WebhookDispatch", "CurlTransport",
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

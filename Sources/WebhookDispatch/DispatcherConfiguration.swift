@@ -21,6 +21,9 @@ public struct DispatcherConfiguration: Sendable {
     public var maxProbeInterval: Duration
     public var bodyCacheBytes: Int
     public var recoveryPageSize: Int
+    /// The process's shutdown deadline (`CLIPPING_WORKER_SHUTDOWN_GRACE_SECONDS`): attempts in
+    /// flight at graceful shutdown get until then, and are cancelled after. Nil waits for them.
+    public var shutdown: ShutdownDeadline?
 
     /// Creates a configuration.
     public init(

@@ -154,14 +154,19 @@ extension WebhookDispatcher {
 
     /// Takes an attempt's result back: breaker, the machine's decision, next work.
     func complete(_ item: DeliveryWork, startedAt: Timestamp, duration: Duration, result: Result<WebhookResponse, TransportError>) {
-        guard let slot = jobs[item.jobID], slot.machine.inFlight?.eventID == item.eventID, let origin = slot.machine.origin
-        else { return }
-        let callbackURL = slot.machine.callbackURL
+        // The counters go down whatever became of the job meanwhile (its lease may have moved on).
+        guard let origin = jobs[item.jobID]?.machine.origin ?? Origin(url: item.url) else { return }
         let state = originState(origin)
         state.inFlight -= 1
         attemptsInFlight -= 1
         metrics.setInFlight(attemptsInFlight)
+        if attemptsInFlight == 0 { attemptsIdle.signal() }
         if item.isProbe { state.probeInFlight = false }
+        guard let slot = jobs[item.jobID], slot.machine.inFlight?.eventID == item.eventID else {
+            pumpWaiting(state)
+            return
+        }
+        let callbackURL = slot.machine.callbackURL
 
         let now = clock.now
         let outcome: JobDeliveryMachine.AttemptResult
@@ -193,6 +198,11 @@ extension WebhookDispatcher {
                 item.eventID, result: outcome, now: now, policy: configuration.retryPolicy, random: random, into: &actions)
         }
         pump(item.jobID)
+        pumpWaiting(state)
+    }
+
+    /// Lets jobs waiting for a slot of this origin go, as far as its limit allows.
+    private func pumpWaiting(_ state: OriginState) {
         while state.inFlight < configuration.perOriginConcurrency, !state.breaker.isPaused, let next = state.nextWaiting() {
             pump(next)
         }

@@ -68,6 +68,8 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     nonisolated let workInput: AsyncStream<DeliveryWork>.Continuation
     nonisolated let timerWake = WakeSignal()
     nonisolated let leaseLoopStop = WakeSignal()
+    /// Signalled whenever the last attempt in flight ends (shutdown waits on it).
+    nonisolated let attemptsIdle = WakeSignal()
     nonisolated let changesReady: AsyncStream<Void>
     nonisolated let changesReadyInput: AsyncStream<Void>.Continuation
     nonisolated let heldProgress: AsyncStream<EventDraft>
@@ -270,11 +272,34 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
                     for await item in self.work {
                         attempts.addTask { await self.perform(item) }
                     }
+                    // Graceful shutdown: attempts in flight get until the shutdown deadline, then are
+                    // cancelled (an interrupted attempt does not count; its event stays pending).
+                    await self.waitForAttemptsInFlight()
+                    attempts.cancelAll()
                 }
                 self.finishDraining()
             }
         } onGracefulShutdown: {
             workInput.finish()
+        }
+    }
+
+    /// Returns when no attempt is in flight, or at the shutdown deadline.
+    private func waitForAttemptsInFlight() async {
+        guard let shutdown = configuration.shutdown else {
+            while attemptsInFlight > 0 { await attemptsIdle.wait() }
+            return
+        }
+        let deadline = shutdown.deadline(from: clock.now)
+        let clock = self.clock
+        let idle = self.attemptsIdle
+        while attemptsInFlight > 0 && clock.now < deadline {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { try? await clock.sleep(until: deadline) }
+                group.addTask { await idle.wait() }
+                await group.next()
+                group.cancelAll()
+            }
         }
     }
 

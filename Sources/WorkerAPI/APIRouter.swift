@@ -53,6 +53,10 @@ struct APIRoutes: Sendable {
         let buffer = try await request.collectBody(upTo: Self.maxBody)
         let body = Array(buffer.readableBytesView)
         let spec = try services.validator.validate(body: body).get()
+        guard !services.shuttingDown() else {
+            throw APIError(
+                status: 503, code: "shutting_down", message: "the worker is shutting down; submit to another worker or retry")
+        }
         let key = request.headers[HTTPField.Name("Idempotency-Key")!]
         if let key, key.isEmpty || key.count > 255 {
             throw APIError(status: 400, code: "invalid_request", message: "Idempotency-Key must be 1–255 characters")

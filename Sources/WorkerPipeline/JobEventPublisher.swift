@@ -8,9 +8,10 @@ public protocol JobEventPublisher: Sendable {
     /// A stage entry or in-stage progress: the state is stored, the event (`job.started` /
     /// `job.progress`) is throttled and fire-and-forget.
     func publish(_ update: JobStateUpdate, event: EventDraft?) async throws
-    /// The job's end: the state and `job.completed` / `job.failed` are stored together, then the
-    /// quick attempts are awaited. Nil without a callback.
-    func publishTerminal(_ update: JobStateUpdate, event: EventDraft?) async throws -> TerminalDelivery?
+    /// The job's end: the state and `job.completed` / `job.failed` are stored together
+    /// (`stored` is called then), then the quick attempts are awaited. Nil without a callback.
+    func publishTerminal(_ update: JobStateUpdate, event: EventDraft?, stored: @escaping @Sendable () -> Void)
+        async throws -> TerminalDelivery?
 }
 
 /// The production publisher: the job store owns the job row and commits the job's state with
@@ -39,18 +40,25 @@ public struct DispatchingJobEvents<Jobs: JobStore, Store: OutboxStore, Sender: W
         try await dispatcher.publish(event, storing: storing(update))
     }
 
-    public func publishTerminal(_ update: JobStateUpdate, event: EventDraft?) async throws -> TerminalDelivery? {
+    public func publishTerminal(_ update: JobStateUpdate, event: EventDraft?, stored: @escaping @Sendable () -> Void)
+        async throws -> TerminalDelivery?
+    {
         guard let event else {
             _ = try await jobs.record(update, appending: [], at: clock.now)
+            stored()
             return nil
         }
-        return try await dispatcher.publishTerminal(event, storing: storing(update))
+        return try await dispatcher.publishTerminal(event, storing: storing(update, then: stored))
     }
 
-    private func storing(_ update: JobStateUpdate) -> WebhookDispatcher<Store, Sender, Clock>.Storing {
+    private func storing(_ update: JobStateUpdate, then stored: (@Sendable () -> Void)? = nil)
+        -> WebhookDispatcher<Store, Sender, Clock>.Storing
+    {
         { [jobs, clock] drafts throws(OutboxError) in
             do throws(JobStoreError) {
-                return try await jobs.record(update, appending: drafts, at: clock.now)
+                let events = try await jobs.record(update, appending: drafts, at: clock.now)
+                stored?()
+                return events
             } catch {
                 throw OutboxError(error.code == .unavailable ? .unavailable : .writeFailed, error.message)
             }

@@ -1,3 +1,4 @@
+import DequeModule
 import Foundation
 public import Logging
 public import ServiceLifecycle
@@ -47,15 +48,16 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
     private let downloader: MediaDownloader
     private let configuration: Configuration
     private let logger: Logger
-    private let queue: AsyncStream<String>
-    private let queueInput: AsyncStream<String>.Continuation
+    private let events: AsyncStream<Event>
+    private let eventsInput: AsyncStream<Event>.Continuation
+    private let shutdown: ShutdownDeadline
     private var cancelSignals: [String: CancelSignal] = [:]
     private var queued: Set<String> = []
 
     /// Creates a runner; nothing runs until ``run()``.
     public init(
         jobs: Jobs, publisher: Publisher, clock: Clock, engine: any ClippingEngine, downloader: MediaDownloader,
-        configuration: Configuration, logger: Logger
+        configuration: Configuration, shutdown: ShutdownDeadline = ShutdownDeadline(grace: .seconds(20)), logger: Logger
     ) {
         self.jobs = jobs
         self.publisher = publisher
@@ -64,57 +66,110 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
         self.downloader = downloader
         self.configuration = configuration
         self.logger = logger
-        (queue, queueInput) = AsyncStream.makeStream(of: String.self)
+        (events, eventsInput) = AsyncStream.makeStream(of: Event.self)
+        self.shutdown = shutdown
     }
 
     /// Queues a stored job.
     public func enqueue(_ jobID: String) {
         guard queued.insert(jobID).inserted else { return }
-        queueInput.yield(jobID)
+        eventsInput.yield(.enqueued(jobID))
     }
 
-    /// Stops a job: a queued one never starts, a running one stops its current stage. The job
-    /// ends as `cancelled` with a `job.failed` webhook (`error: "cancelled"`).
+    /// True once graceful shutdown began: the API refuses new jobs (503) from then on.
+    public nonisolated var isShuttingDown: Bool { shutdown.hasBegun }
+
+    /// Stops a job: a queued one ends `cancelled` at once (without waiting for a slot), a running
+    /// one stops its current stage. The job ends as `cancelled` with a `job.failed` webhook
+    /// (`error: "cancelled"`, `error_code: "cancelled"`).
     /// - Returns: the job after the request, or nil for an unknown id.
     public func cancel(_ jobID: String) async throws(JobStoreError) -> JobRecord? {
         let job = try await jobs.requestCancel(jobID, at: clock.now)
-        cancelSignals[jobID]?.fire()
+        if let signal = cancelSignals[jobID] {
+            signal.fire()
+        } else if queued.contains(jobID) {
+            eventsInput.yield(.cancelQueued(jobID))
+        }
         return job
     }
 
-    /// Resumes unfinished jobs, then runs queued ones until graceful shutdown (running jobs are
-    /// cancelled then and resume on the next start).
+    /// What the run loop reacts to.
+    enum Event: Sendable {
+        case enqueued(String)
+        /// A job left its processing slot (it ended, or stored its terminal event and now only
+        /// awaits that event's attempts, which need no slot).
+        case slotFreed
+        /// A queued job was cancelled: finish it now, outside the slots.
+        case cancelQueued(String)
+        case shutdownBegan
+        /// The shutdown grace ended: cancel what still runs.
+        case graceOver
+    }
+
+    /// Resumes unfinished jobs, then runs queued ones, at most `maxConcurrentJobs` at a time,
+    /// until graceful shutdown.
+    ///
+    /// On graceful shutdown no queued job starts; running jobs get the shutdown grace, then are
+    /// cancelled. A job interrupted that way is not `cancelled`: it stays unfinished and runs
+    /// again after the restart. The run returns as soon as nothing runs, at the latest just
+    /// after the grace.
     public func run() async throws {
         for job in try await jobs.unfinishedJobs() { enqueue(job.id) }
-        let queueInput = self.queueInput
+        let eventsInput = self.eventsInput
         let limit = configuration.maxConcurrentJobs
+        let clock = self.clock
+        let shutdown = self.shutdown
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
+                var waiting = Deque<String>()
                 var running = 0
-                var iterator = self.queue.makeAsyncIterator()
-                let slots = AsyncStream<Void>.makeStream()
-                var slotIterator = slots.stream.makeAsyncIterator()
-                while let jobID = await iterator.next() {
-                    if running >= limit {
-                        _ = await slotIterator.next()
+                var draining = false
+                for await event in self.events {
+                    switch event {
+                    case .enqueued(let jobID):
+                        waiting.append(jobID)
+                    case .slotFreed:
                         running -= 1
+                    case .cancelQueued(let jobID):
+                        guard let index = waiting.firstIndex(of: jobID) else { break }
+                        waiting.remove(at: index)
+                        group.addTask { await self.runJob(jobID, slot: nil) }
+                    case .shutdownBegan:
+                        draining = true
+                        let deadline = shutdown.deadline(from: clock.now)
+                        group.addTask {
+                            try? await clock.sleep(until: deadline)
+                            if !Task.isCancelled { eventsInput.yield(.graceOver) }
+                        }
+                    case .graceOver:
+                        // Everything still running is interrupted (and resumes after the restart).
+                        group.cancelAll()
                     }
-                    running += 1
-                    group.addTask {
-                        await self.runJob(jobID)
-                        slots.continuation.yield()
+                    if draining {
+                        if running == 0 { break }
+                        continue
+                    }
+                    while running < limit, let next = waiting.popFirst() {
+                        running += 1
+                        let slot = SlotRelease { eventsInput.yield(.slotFreed) }
+                        group.addTask { await self.runJob(next, slot: slot) }
                     }
                 }
+                // Jobs only awaiting their terminal attempts, and the grace timer, end now.
                 group.cancelAll()
             }
         } onGracefulShutdown: {
-            queueInput.finish()
+            shutdown.begin()
+            eventsInput.yield(.shutdownBegan)
         }
     }
 
     // MARK: - One job
 
-    private func runJob(_ jobID: String) async {
+    /// Runs one job. `slot` (nil for a cancelled queued job, which needs none) is released once:
+    /// when the terminal event is stored, or when the job ends without one.
+    private func runJob(_ jobID: String, slot: SlotRelease?) async {
+        defer { slot?.release() }
         queued.remove(jobID)
         let stored: JobRecord?
         do {
@@ -129,7 +184,7 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
         cancelSignals[jobID] = signal
         defer { cancelSignals[jobID] = nil }
         if job.cancelRequested {
-            await finish(job, as: .cancelled, error: "cancelled", code: .cancelled, output: nil, started: clock.now)
+            await finish(job, as: .cancelled, error: "cancelled", code: .cancelled, output: nil, started: clock.now, slot: slot)
             return
         }
         let started = clock.now
@@ -173,12 +228,13 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
         switch result {
         case .success(let output):
             logger.info("job completed", metadata: ["job.id": "\(jobID)", "job.clips": "\(output.totalClips)"])
-            await finish(job, as: .completed, error: nil, code: nil, output: output, started: started)
+            await finish(job, as: .completed, error: nil, code: nil, output: output, started: started, slot: slot)
         case .failure(let error):
             if signal.fired || error is CancellationError {
                 if signal.fired {
                     logger.info("job cancelled", metadata: ["job.id": "\(jobID)"])
-                    await finish(job, as: .cancelled, error: "cancelled", code: .cancelled, output: nil, started: started)
+                    await finish(
+                        job, as: .cancelled, error: "cancelled", code: .cancelled, output: nil, started: started, slot: slot)
                 }
                 // Otherwise the service is shutting down: the job stays unfinished and resumes on the next start.
             } else {
@@ -193,13 +249,15 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
                         "job.id": "\(jobID)", "job.error_code": "\(failure.code.rawValue)", "job.error": "\(failure.message)",
                         "job.error_detail": "\(failure.detail ?? "")",
                     ])
-                await finish(job, as: .failed, error: failure.message, code: failure.code, output: nil, started: started)
+                await finish(
+                    job, as: .failed, error: failure.message, code: failure.code, output: nil, started: started, slot: slot)
             }
         }
     }
 
     private func finish(
-        _ job: JobRecord, as status: JobStatus, error: String?, code: JobErrorCode?, output: JobOutput?, started: Timestamp
+        _ job: JobRecord, as status: JobStatus, error: String?, code: JobErrorCode?, output: JobOutput?, started: Timestamp,
+        slot: SlotRelease?
     ) async {
         let outputJSON = output.flatMap { try? JSONEncoder().encode($0) }.map { String(decoding: $0, as: UTF8.self) }
         let update = JobStateUpdate(
@@ -217,7 +275,7 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
                     output: output)
                 return try EventDraft(kind: status == .completed ? .completed : .failed, callbackURL: callback, snapshot: snapshot)
             }
-            let delivery = try await publisher.publishTerminal(update, event: event)
+            let delivery = try await publisher.publishTerminal(update, event: event, stored: { slot?.release() })
             logger.debug(
                 "job finished", metadata: ["job.id": "\(job.id)", "job.status": "\(status)", "webhook": "\(String(describing: delivery))"])
         } catch {

@@ -78,7 +78,10 @@ public enum Worker {
         let storageConfiguration = CurlClientConfiguration(connectTimeout: .seconds(10), totalTimeout: .seconds(600), networkPolicy: nil)
         try await CurlHTTPClient.withClient(configuration: storageConfiguration) { storageClient in
         try await CurlHTTPClient.withClient(configuration: clientConfiguration) { client in
+            // One deadline for the whole graceful shutdown: jobs and attempts in flight share it.
+            let shutdown = ShutdownDeadline(grace: configuration.shutdownGrace)
             var dispatcherConfiguration = DispatcherConfiguration()
+            dispatcherConfiguration.shutdown = shutdown
             dispatcherConfiguration.retryPolicy = configuration.retryPolicy
             dispatcherConfiguration.progressMinInterval = configuration.progressMinInterval
             let signer = WebhookSigner(
@@ -94,14 +97,16 @@ public enum Worker {
                 configuration: .init(
                     maxConcurrentJobs: configuration.maxConcurrentJobs, mediaDirectory: data + "/media",
                     workDirectory: data + "/work", storage: storage(configuration, data: data, client: storageClient)),
-                logger: logger)
+                shutdown: shutdown, logger: logger)
             let services = APIServices(
                 jobs: jobs, outbox: outbox,
                 validator: JobRequestValidator(networkPolicy: policy, localMediaDirectory: configuration.localMediaDirectory),
                 enqueue: { await runner.enqueue($0) }, cancel: { try await runner.cancel($0) },
                 redeliver: { try await dispatcher.redeliver($0) }, metrics: { registry.emitToBuffer() },
                 apiToken: configuration.apiToken, mediaDirectory: data + "/media", clock: clock,
+                shuttingDown: { shutdown.hasBegun },
                 readiness: {
+                    if shutdown.hasBegun { return .unavailable("shutting down") }
                     let health = await outbox.health()
                     guard health.isReady else { return health }
                     if await dispatcher.status.storeFailing {
@@ -122,7 +127,11 @@ public enum Worker {
                 ])
             let group = ServiceGroup(
                 configuration: ServiceGroupConfiguration(
-                    services: [dispatcher, runner, app], gracefulShutdownSignals: signals, logger: logger))
+                    // Stopped in reverse order: the runner first (no new job starts, running ones get
+                    // the grace), then the dispatcher (attempts in flight get what is left of it),
+                    // and the API last, so that until then it answers 503 to new jobs and still
+                    // shows jobs and deliveries.
+                    services: [app, dispatcher, runner], gracefulShutdownSignals: signals, logger: logger))
             try await group.run()
         }
         }

@@ -190,6 +190,10 @@ extension WorkerConfiguration {
             "CLIPPING_WORKER_MAX_CONCURRENT_JOBS", default: .value("2"),
             meaning: "jobs running at once in this process (1–64)",
             range: 1...64, into: \.maxConcurrentJobs),
+        .seconds(
+            "CLIPPING_WORKER_SHUTDOWN_GRACE_SECONDS", default: .value("20"),
+            meaning: "on SIGTERM/SIGINT, how long running jobs and attempts in flight may take before they are cancelled",
+            allowZero: true, into: \.shutdownGrace),
     ]
 
     /// The checks that span several settings.

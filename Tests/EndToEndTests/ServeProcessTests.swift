@@ -115,7 +115,13 @@ struct ServeProcessTests {
         let receiver = try await Receiver()
         let data = NSTemporaryDirectory() + "e2e-\(UUID().uuidString)"
         // Slow stages: the jobs are mid-pipeline when the process dies.
-        let first = try WorkerProcess(dataDirectory: data, environment: environment(["CLIPPING_WORKER_SIMULATED_STAGE_SECONDS": "2", "CLIPPING_WORKER_MAX_CONCURRENT_JOBS": "4"]))
+        // A short grace: SIGTERM interrupts the running jobs (a long grace would let them finish).
+        let first = try WorkerProcess(
+            dataDirectory: data,
+            environment: environment([
+                "CLIPPING_WORKER_SIMULATED_STAGE_SECONDS": "2", "CLIPPING_WORKER_MAX_CONCURRENT_JOBS": "4",
+                "CLIPPING_WORKER_SHUTDOWN_GRACE_SECONDS": "0.5",
+            ]))
         try await first.start()
         var ids = [String]()
         for _ in 0..<3 {
@@ -299,5 +305,62 @@ extension ServeProcessTests {
         let third = try WorkerProcess(dataDirectory: data, environment: environment())
         try await third.start()
         #expect(try await third.terminate() == 0)
+    }
+}
+
+extension ServeProcessTests {
+    /// SPEC section 6 "Shutdown", with a backlog: one slot, three jobs of long stages, SIGTERM
+    /// while the first runs. The process exits 0 within grace + 5 s; the queued jobs never start
+    /// before the restart; nothing is reported cancelled; after the restart every job completes,
+    /// the interrupted one without a second `job.started`.
+    @Test func sigtermWithABacklogExitsWithinTheGraceAndLosesNothing() async throws {
+        let receiver = try await Receiver()
+        let data = NSTemporaryDirectory() + "e2e-\(UUID().uuidString)"
+        let first = try WorkerProcess(
+            dataDirectory: data,
+            environment: environment([
+                "CLIPPING_WORKER_MAX_CONCURRENT_JOBS": "1", "CLIPPING_WORKER_SIMULATED_STAGE_SECONDS": "30",
+                "CLIPPING_WORKER_SHUTDOWN_GRACE_SECONDS": "3",
+            ]))
+        try await first.start()
+        var ids = [String]()
+        for _ in 0..<3 {
+            ids.append(try await submit(first.base, #"{"video_url": "\#(receiver.server.url("/v.mp4"))", "callback_url": "\#(receiver.server.url("/hook"))", "max_clips": 1}"#))
+        }
+        try await eventually("the first job to start") { jobIDs(in: receiver.delivered("job.started")) == [ids[0]] }
+        let began = ContinuousClock.now
+        kill(first.process.processIdentifier, SIGTERM)
+        // While the running job has its grace, the API still answers: no new jobs, not ready.
+        try await Task.sleep(for: .milliseconds(300))
+        let refused = try await CurlHTTPClient.withClient(configuration: .init(networkPolicy: nil)) { client in
+            try await client.request(
+                "POST", url: first.base + "/ai-clipping/jobs", headers: ["Content-Type: application/json"],
+                body: Array(#"{"video_url": "\#(receiver.server.url("/v.mp4"))"}"#.utf8))
+        }
+        #expect(refused.status == 503)
+        #expect(String(decoding: refused.body, as: UTF8.self).contains("shutting_down"))
+        let ready = try await CurlHTTPClient.withClient(configuration: .init(networkPolicy: nil)) { client in
+            try await client.request("GET", url: first.base + "/readyz")
+        }
+        #expect(ready.status == 503)
+        #expect(try await first.terminate() == 0)
+        let took = ContinuousClock.now - began
+        #expect(took < .seconds(8), "exit took \(took) with a 3 s grace")
+        #expect(jobIDs(in: receiver.delivered("job.started")) == [ids[0]])
+        #expect(receiver.delivered("job.failed").isEmpty)
+
+        let second = try WorkerProcess(dataDirectory: data, environment: environment())
+        try await second.start()
+        try await eventually("every job's terminal event after the restart") {
+            jobIDs(in: receiver.delivered("job.completed")) == Set(ids)
+        }
+        for id in ids { #expect(try await status(second.base, id) == "completed") }
+        let started = receiver.delivered("job.started").compactMap { request -> String? in
+            struct Payload: Decodable { var job_id: String }
+            return try? JSONDecoder().decode(Payload.self, from: Data(request.body)).job_id
+        }
+        #expect(started.sorted() == ids.sorted(), "one job.started per job: \(started)")
+        #expect(try await second.terminate() == 0)
+        try await receiver.server.shutdown()
     }
 }

@@ -185,3 +185,37 @@ struct APITests {
         #expect((try? WebhookSecret(text)) != nil)
     }
 }
+
+extension APITests {
+    /// SPEC section 6: a job waiting for its terminal event's attempts does not hold a processing
+    /// slot. Two jobs whose callback accepts the connection and never answers (30 s per attempt,
+    /// three quick attempts) must not hold up a third job on the default two slots.
+    @Test func jobsAwaitingTheirTerminalAttemptsDoNotHoldSlots() async throws {
+        let server = try await ScriptedHTTPServer.start { request in
+            switch (request.method, request.uri) {
+            case ("GET", _): .status(200, body: Array(repeating: 7, count: 2_000))
+            case (_, "/hang") where request.header("x-webhook-event") == "job.completed": .hang
+            default: .noContent
+            }
+        }
+        try await H.run(["WEBHOOK_TIMEOUT_SECONDS": "30"]) { h in
+            for _ in 0..<2 {
+                let hung = try await h.call("POST", "/ai-clipping/jobs", json: #"{"video_url": "\#(server.url("/v.mp4"))", "callback_url": "\#(server.url("/hang"))"}"#)
+                #expect(hung.status == 202)
+            }
+            // Both are past their processing once their terminal attempts reach the receiver.
+            let began = ContinuousClock.now
+            while server.received.values.filter({ $0.uri == "/hang" && $0.header("x-webhook-event") == "job.completed" }).count < 2 {
+                guard ContinuousClock.now - began < .seconds(20) else { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let healthy = try await h.call("POST", "/ai-clipping/jobs", json: #"{"video_url": "\#(server.url("/v.mp4"))", "callback_url": "\#(server.url("/ok"))"}"#)
+            let id = try #require(try h.object(healthy)["job_id"] as? String)
+            // Held slots would delay it by the hung jobs' attempts (at least 30 s).
+            let done = try await h.waitForStatus(id, ["completed", "failed"])
+            #expect(done["status"] as? String == "completed")
+            #expect(server.received.values.filter { $0.uri == "/hang" && $0.header("x-webhook-event") == "job.completed" }.count == 2)
+        }
+        try await server.shutdown()
+    }
+}
