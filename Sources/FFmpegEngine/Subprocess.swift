@@ -40,6 +40,8 @@ enum Subprocess {
                 process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
                 do {
                     try process.run()
+                    // A cancel that landed before the launch found nothing running to stop.
+                    if Task.isCancelled { process.terminate() }
                 } catch {
                     process.terminationHandler = nil
                     continuation.resume(

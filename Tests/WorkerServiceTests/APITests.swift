@@ -219,3 +219,30 @@ extension APITests {
         try await server.shutdown()
     }
 }
+
+extension APITests {
+    /// SPEC section 6: a queued job that is cancelled becomes `cancelled` at once, without
+    /// waiting for a processing slot, and its `job.failed` says so.
+    @Test func cancellingAQueuedJobEndsItAtOnce() async throws {
+        let server = try await ScriptedHTTPServer.start { request in
+            request.method == "GET" ? .status(200, body: Array(repeating: 7, count: 2_000)) : .noContent
+        }
+        // One slot, taken by a job that needs ~30 s.
+        try await H.run(["CLIPPING_WORKER_MAX_CONCURRENT_JOBS": "1", "CLIPPING_WORKER_SIMULATED_STAGE_SECONDS": "6"]) { h in
+            let busy = try await h.call("POST", "/ai-clipping/jobs", json: #"{"video_url": "\#(server.url("/v.mp4"))"}"#)
+            let busyID = try #require(try h.object(busy)["job_id"] as? String)
+            _ = try await h.waitForStatus(busyID, ["downloading", "transcribing", "planning"])
+            let queued = try await h.call("POST", "/ai-clipping/jobs", json: #"{"video_url": "\#(server.url("/v.mp4"))", "callback_url": "\#(server.url("/hook"))"}"#)
+            let id = try #require(try h.object(queued)["job_id"] as? String)
+            #expect(try await h.call("POST", "/ai-clipping/jobs/\(id)/cancel").status == 202)
+            let done = try await h.waitForStatus(id, ["cancelled"])
+            #expect(done["status"] as? String == "cancelled")
+            // The busy job still runs: the cancelled one did not wait for its slot.
+            #expect(try h.object(try await h.call("GET", "/ai-clipping/jobs/\(busyID)"))["status"] as? String != "completed")
+            let failed = try await server.received.wait(count: 1).first { $0.header("x-webhook-event") == "job.failed" }
+            let body = String(decoding: try #require(failed).body, as: UTF8.self)
+            #expect(body.contains(#""error":"cancelled""#) && body.contains(#""error_code":"cancelled""#))
+        }
+        try await server.shutdown()
+    }
+}
