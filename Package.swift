@@ -191,7 +191,10 @@ let package = Package(
         ),
         .testTarget(
             name: "WorkerServiceTests",
-            dependencies: ["WorkerService", "WebhookCore", "CurlTransport", "WebhookSigning", "WebhookTestSupport"],
+            dependencies: [
+                "WorkerService", "WebhookCore", "CurlTransport", "WebhookSigning", "WebhookTestSupport",
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -86,7 +86,7 @@ enum OutboxSchema {
         return migrator
     }
 
-    /// The columns every event listing reads, in the order ``eventFromRow(_:withBody:)`` expects.
+    /// The columns every event listing reads (`SQLiteOutboxStore.event(from:body:)` reads them by name).
     static let eventColumns = """
         event_id, job_id, sequence, event_type, callback_url, created_at, state, attempt_count,
         series_started_at, series_attempts, next_attempt_at, last_status_code, final_reason, redelivered,

@@ -130,8 +130,11 @@ public struct JobDeliveryMachine: Sendable {
         case ended(verdict: AttemptVerdict, statusCode: Int?, error: String?, startedAt: Timestamp, durationMs: Int64)
     }
 
+    /// The job whose events this machine delivers.
     public let jobID: String
+    /// Where they go (one per job).
     public let callbackURL: String
+    /// The callback's scheme, host and port (nil for a URL without them: its events fail).
     public let origin: Origin?
     /// Pending events by sequence; the head may be in flight.
     public private(set) var queue = Deque<QueuedEvent>()
@@ -143,6 +146,7 @@ public struct JobDeliveryMachine: Sendable {
     public private(set) var terminalPublishing = false
     /// The callback answered 410.
     public private(set) var gone = false
+    /// The progress throttle: when the last update went, and the newest held one.
     public private(set) var throttle = ProgressThrottle()
     /// Terminal events whose job awaits them.
     private var waiters: Set<EventID> = []

@@ -220,7 +220,7 @@ extension WebhookDispatcher {
             metrics.setPausedOrigins(pausedOriginCount)
             logger.warning(
                 "webhook origin paused after repeated failures",
-                metadata: ["webhook.origin": "\(origin)", "webhook.probe_at": "\(probeAt)"])
+                metadata: [LogMetadataKey.webhookOrigin: "\(origin)", LogMetadataKey.webhookProbeAt: "\(probeAt)"])
             state.probeArmedAt = probeAt
             arm(.probe(origin), at: probeAt)
         case .stillPaused(let probeAt):
@@ -229,7 +229,7 @@ extension WebhookDispatcher {
         case .resumed:
             pausedOriginCount -= 1
             metrics.setPausedOrigins(pausedOriginCount)
-            logger.info("webhook origin answering again", metadata: ["webhook.origin": "\(origin)"])
+            logger.info("webhook origin answering again", metadata: [LogMetadataKey.webhookOrigin: "\(origin)"])
             let parked = state.parked
             state.parked.removeAll()
             for jobID in parked { pump(jobID) }

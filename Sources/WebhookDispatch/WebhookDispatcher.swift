@@ -319,7 +319,7 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     private func recover() async throws(OutboxError) {
         let recovered = try await claimAvailableJobs()
         if recovered > 0 {
-            logger.info("resuming pending webhook events", metadata: ["outbox.pending": "\(recovered)"])
+            logger.info("resuming pending webhook events", metadata: [LogMetadataKey.outboxPending: "\(recovered)"])
         }
     }
 
@@ -375,12 +375,12 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
             for lease in lost where leases[lease.jobID]?.epoch == lease.epoch {
                 leases[lease.jobID] = nil
                 guard let slot = jobs[lease.jobID] else { continue }
-                logger.warning("lost the lease on a job's events to another worker", metadata: ["job.id": "\(lease.jobID)"])
+                logger.warning("lost the lease on a job's events to another worker", metadata: [LogMetadataKey.jobID: "\(lease.jobID)"])
                 withJob(lease.jobID, callbackURL: slot.machine.callbackURL) { job, actions in job.relinquish(into: &actions) }
             }
             try await claimAvailableJobs()
         } catch {
-            logger.warning("could not maintain job leases", metadata: ["error": "\(error)"])
+            logger.warning("could not maintain job leases", metadata: [LogMetadataKey.error: "\(error)"])
         }
     }
 
@@ -419,7 +419,7 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
             try await appendAndAccept(draft, at: clock.now, storing: nil)
         } catch {
             // Only a coalesced progress update is lost, never a stored event.
-            logger.debug("could not store a throttled progress update", metadata: ["error": "\(error)"])
+            logger.debug("could not store a throttled progress update", metadata: [LogMetadataKey.error: "\(error)"])
         }
     }
 
@@ -474,7 +474,7 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
                         storeFailing = true
                         logger.error(
                             "could not record webhook attempts; retrying until the store accepts them",
-                            metadata: ["outbox.changes": "\(batch.count)", "error": "\(error)"])
+                            metadata: [LogMetadataKey.outboxChanges: "\(batch.count)", LogMetadataKey.error: "\(error)"])
                     }
                     // Shutting down (or closed) with a store that still fails: the process must
                     // exit within its grace. These attempts happened; without their records
@@ -482,7 +482,7 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
                     if error.code == .closed || Task.isCancelled || (draining && tries >= 10) {
                         logger.error(
                             "giving up recording webhook attempts at shutdown; they will be repeated after the restart",
-                            metadata: ["outbox.changes": "\(batch.count)", "error": "\(error)"])
+                            metadata: [LogMetadataKey.outboxChanges: "\(batch.count)", LogMetadataKey.error: "\(error)"])
                         pendingChanges.removeAll()
                         return
                     }
@@ -523,30 +523,5 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     private func loadBody(_ id: EventID) async throws(OutboxError) -> [UInt8] {
         bodyLoads += 1
         return try await store.body(of: id)
-    }
-}
-
-/// Counters describing a dispatcher at one moment.
-public struct DispatcherStatus: Sendable, Hashable {
-    /// Events stored and not yet final, as this dispatcher tracks them.
-    public var pendingEvents: Int
-    public var attemptsInFlight: Int
-    /// Origins paused by their breaker.
-    public var pausedOrigins: Int
-    public var jobsTracked: Int
-    public var timersArmed: Int
-    public var bodyCacheBytes: Int
-    /// Bodies read back from the store because they were not cached.
-    public var bodyLoads: Int
-    /// Attempt records could not be written on the last try (they are retried, never dropped).
-    public var storeFailing: Bool
-}
-
-/// A job's machine in a box (see ``WebhookDispatcher/jobs``). Lives inside the dispatcher's actor.
-final class JobSlot {
-    var machine: JobDeliveryMachine
-
-    init(_ machine: JobDeliveryMachine) {
-        self.machine = machine
     }
 }

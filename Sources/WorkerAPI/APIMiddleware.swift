@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import WebhookCore
 import WorkerCore
 
 /// Turns every error into the contract's JSON shape (SPEC section 4); unexpected errors become a
@@ -28,7 +29,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             let message = error.body ?? (status == 404 ? "no such resource" : error.status.reasonPhrase)
             return Self.response(APIError(status: status, code: code, message: message))
         } catch {
-            context.logger.error("request failed", metadata: ["error": "\(error)", "http.route": "\(context.endpointPath ?? "-")"])
+            context.logger.error("request failed", metadata: [LogMetadataKey.error: "\(error)", LogMetadataKey.httpRoute: "\(context.endpointPath ?? "-")"])
             return Self.response(APIError(status: 500, code: "internal_error", message: "internal error"))
         }
     }

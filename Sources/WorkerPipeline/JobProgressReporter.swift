@@ -94,7 +94,7 @@ final class JobProgressReporter<Publisher: JobEventPublisher, Clock: WorkerClock
             try await publisher.publish(update, event: event)
         } catch {
             // Progress is fire-and-forget: a failed store write loses one update, never the job.
-            logger.warning("could not store a progress update", metadata: ["job.id": "\(job.id)", "error": "\(error)"])
+            logger.warning("could not store a progress update", metadata: [LogMetadataKey.jobID: "\(job.id)", LogMetadataKey.error: "\(error)"])
         }
     }
 }

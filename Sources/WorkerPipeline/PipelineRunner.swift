@@ -176,7 +176,7 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
             stored = try await jobs.job(jobID)
         } catch {
             // The job stays unfinished in the store and is picked up again on the next start.
-            logger.error("could not read a queued job", metadata: ["job.id": "\(jobID)", "error": "\(error)"])
+            logger.error("could not read a queued job", metadata: [LogMetadataKey.jobID: "\(jobID)", LogMetadataKey.error: "\(error)"])
             return
         }
         guard let job = stored, !job.status.isFinished else { return }
@@ -190,7 +190,7 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
         let started = clock.now
         logger.info(
             job.status == .queued ? "job started" : "job resumed",
-            metadata: ["job.id": "\(jobID)", "job.status": "\(job.status.rawValue)"])
+            metadata: [LogMetadataKey.jobID: "\(jobID)", LogMetadataKey.jobStatus: "\(job.status.rawValue)"])
         let work = configuration.workDirectory + "/" + jobID
         let outputs = configuration.mediaDirectory + "/" + jobID
         try? FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
@@ -227,12 +227,12 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
         }
         switch result {
         case .success(let output):
-            logger.info("job completed", metadata: ["job.id": "\(jobID)", "job.clips": "\(output.totalClips)"])
+            logger.info("job completed", metadata: [LogMetadataKey.jobID: "\(jobID)", LogMetadataKey.jobClips: "\(output.totalClips)"])
             await finish(job, as: .completed, error: nil, code: nil, output: output, started: started, slot: slot)
         case .failure(let error):
             if signal.fired || error is CancellationError {
                 if signal.fired {
-                    logger.info("job cancelled", metadata: ["job.id": "\(jobID)"])
+                    logger.info("job cancelled", metadata: [LogMetadataKey.jobID: "\(jobID)"])
                     await finish(
                         job, as: .cancelled, error: "cancelled", code: .cancelled, output: nil, started: started, slot: slot)
                 }
@@ -246,8 +246,8 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
                 logger.warning(
                     "job failed",
                     metadata: [
-                        "job.id": "\(jobID)", "job.error_code": "\(failure.code.rawValue)", "job.error": "\(failure.message)",
-                        "job.error_detail": "\(failure.detail ?? "")",
+                        LogMetadataKey.jobID: "\(jobID)", LogMetadataKey.jobErrorCode: "\(failure.code.rawValue)", LogMetadataKey.jobError: "\(failure.message)",
+                        LogMetadataKey.jobErrorDetail: "\(failure.detail ?? "")",
                     ])
                 await finish(
                     job, as: .failed, error: failure.message, code: failure.code, output: nil, started: started, slot: slot)
@@ -277,9 +277,9 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
             }
             let delivery = try await publisher.publishTerminal(update, event: event, stored: { slot?.release() })
             logger.debug(
-                "job finished", metadata: ["job.id": "\(job.id)", "job.status": "\(status)", "webhook": "\(String(describing: delivery))"])
+                "job finished", metadata: [LogMetadataKey.jobID: "\(job.id)", LogMetadataKey.jobStatus: "\(status)", LogMetadataKey.webhookDelivery: "\(String(describing: delivery))"])
         } catch {
-            logger.error("could not store the end of a job", metadata: ["job.id": "\(job.id)", "error": "\(error)"])
+            logger.error("could not store the end of a job", metadata: [LogMetadataKey.jobID: "\(job.id)", LogMetadataKey.error: "\(error)"])
         }
     }
 }

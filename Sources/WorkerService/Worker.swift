@@ -122,7 +122,7 @@ public enum Worker {
             logger.info(
                 "clipping-worker serving",
                 metadata: [
-                    "http.host": "\(configuration.host)", "http.port": "\(configuration.port)", "data_dir": "\(data)",
+                    LogMetadataKey.httpHost: "\(configuration.host)", LogMetadataKey.httpPort: "\(configuration.port)", "data_dir": "\(data)",
                     "engine": "\(configuration.engine)", "api_token": "\(configuration.apiToken == nil ? "off" : "on")",
                 ])
             let group = ServiceGroup(

@@ -190,6 +190,15 @@ extension WorkerConfiguration {
             "CLIPPING_WORKER_MAX_CONCURRENT_JOBS", default: .value("2"),
             meaning: "jobs running at once in this process (1–64)",
             range: 1...64, into: \.maxConcurrentJobs),
+        .text(
+            "CLIPPING_WORKER_LOG_FORMAT", default: .value("text"),
+            meaning: "`text` or `json` (one JSON object per line) for the process log; `LOG_LEVEL` [info] sets its level"
+        ) { text, configuration throws(ConfigurationError) in
+            guard let format = LogFormat(rawValue: text.lowercased()) else {
+                throw ConfigurationError("CLIPPING_WORKER_LOG_FORMAT", "must be text or json, got \"\(text)\"")
+            }
+            configuration.logFormat = format
+        },
         .seconds(
             "CLIPPING_WORKER_SHUTDOWN_GRACE_SECONDS", default: .value("20"),
             meaning: "on SIGTERM/SIGINT, how long running jobs and attempts in flight may take before they are cancelled",

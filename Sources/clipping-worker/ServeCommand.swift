@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import WebhookCore
 import WorkerService
 
 /// `clipping-worker serve`: API, pipeline and dispatcher until SIGTERM/SIGINT.
@@ -63,15 +64,24 @@ struct ServeCommand: AsyncParsableCommand {
             printError("clipping-worker: bad configuration: \(error)")
             throw ExitCode(1)
         }
+        let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        let format = configuration.logFormat
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
-            return handler
+            switch format {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            case .json:
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
         }
         let logger = Logger(label: "clipping-worker")
         do {
             try await Worker.run(configuration: configuration, logger: logger) { port in
-                logger.notice("listening", metadata: ["http.port": "\(port)"])
+                logger.notice("listening", metadata: [LogMetadataKey.httpPort: "\(port)"])
             }
         } catch let error as ConfigurationError {
             printError("clipping-worker: bad configuration: \(error)")

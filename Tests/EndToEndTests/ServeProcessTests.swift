@@ -364,3 +364,28 @@ extension ServeProcessTests {
         try await receiver.server.shutdown()
     }
 }
+
+extension ServeProcessTests {
+    /// `CLIPPING_WORKER_LOG_FORMAT=json`: every line of the process log is one JSON object with
+    /// `ts`, `level`, `message`, and the metadata as fields.
+    @Test func jsonLogFormatWritesOneObjectPerLine() async throws {
+        let data = NSTemporaryDirectory() + "e2e-\(UUID().uuidString)"
+        let worker = try WorkerProcess(dataDirectory: data, environment: environment(["CLIPPING_WORKER_LOG_FORMAT": "json"]))
+        try worker.process.run()
+        var lines = [[String: String]]()
+        let began = ContinuousClock.now
+        while ContinuousClock.now - began < .seconds(20) {
+            lines = worker.log.split(separator: "\n").compactMap {
+                try? JSONDecoder().decode([String: String].self, from: Data($0.utf8))
+            }
+            if lines.contains(where: { $0["message"] == "listening" }) { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let listening = try #require(lines.first { $0["message"] == "listening" })
+        #expect(Int(listening["http.port"] ?? "") != nil)
+        #expect(listening["level"] == "notice" && listening["ts"]?.hasSuffix("Z") == true)
+        // Nothing else on standard error: every line parsed.
+        #expect(worker.log.split(separator: "\n").count == lines.count)
+        #expect(try await worker.terminate() == 0)
+    }
+}

@@ -12,7 +12,8 @@ struct WorkerHarness {
     let client: CurlHTTPClient
 
     static func run(
-        _ values: [String: String] = [:], _ body: (WorkerHarness) async throws -> Void
+        _ values: [String: String] = [:], logger: Logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+        _ body: (WorkerHarness) async throws -> Void
     ) async throws {
         let data = NSTemporaryDirectory() + "worker-\(UUID().uuidString)"
         var settings = [
@@ -24,7 +25,6 @@ struct WorkerHarness {
         settings.merge(values) { _, new in new }
         let configuration = try WorkerConfiguration(values: settings)
         let ports = AsyncRecorder<Int>()
-        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         let worker = Task {
             try await Worker.run(configuration: configuration, logger: logger, signals: []) { ports.record($0) }
         }
