@@ -61,13 +61,14 @@ let package = Package(
                 "WebhookCore",
                 "WorkerCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strictSettings
         ),
         // JSON-lines delivery log.
         .target(
             name: "DeliveryLog",
-            dependencies: ["WebhookCore"],
+            dependencies: ["WebhookCore", .product(name: "Metrics", package: "swift-metrics")],
             swiftSettings: strictSettings
         ),
         // The job model: statuses, validated requests, API errors.
@@ -96,6 +97,7 @@ let package = Package(
                 "WorkerCore", "WebhookCore", "WebhookDispatch", "CurlTransport",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings

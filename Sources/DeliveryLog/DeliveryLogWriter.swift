@@ -1,4 +1,5 @@
 import Foundation
+public import Metrics
 public import WebhookCore
 #if canImport(Glibc)
 import Glibc
@@ -36,7 +37,14 @@ public final class DeliveryLogWriter: DeliveryObserver, @unchecked Sendable {
     ///   - maxFileBytes: rotate past this size (default 64 MiB).
     ///   - keepFiles: rotated files kept (default 5).
     /// - Throws: `DeliveryLogError` when the directory or file cannot be opened.
-    public init(directory: String, maxFileBytes: Int = 64 << 20, keepFiles: Int = 5) throws {
+    /// `clipping_worker_delivery_log_failed_lines_total`: lines that could not be written.
+    private let failedLines: Counter
+
+    public init(
+        directory: String, maxFileBytes: Int = 64 << 20, keepFiles: Int = 5,
+        metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance
+    ) throws {
+        failedLines = Counter(label: "clipping_worker_delivery_log_failed_lines_total", factory: metricsFactory)
         self.path = directory + "/deliveries.jsonl"
         self.maxFileBytes = max(4096, maxFileBytes)
         self.keepFiles = max(1, keepFiles)
@@ -128,13 +136,23 @@ public final class DeliveryLogWriter: DeliveryObserver, @unchecked Sendable {
     }
 
     private func writeAll(_ bytes: ArraySlice<UInt8>) {
-        guard descriptor >= 0, !bytes.isEmpty else { return }
+        guard !bytes.isEmpty else { return }
+        // A reopen that failed at rotation (or a vanished directory) is retried with each batch,
+        // so the log resumes once the disk lets it.
+        if descriptor < 0 { try? openFile() }
+        guard descriptor >= 0 else {
+            failedLines.increment(by: max(1, bytes.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }))
+            return
+        }
         bytes.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
                 let written = Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
                 if written < 0 {
                     if errno == EINTR { continue }
+                    // A full or failing disk: count the lines lost; deliveries go on.
+                    let lost = raw[offset...].reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
+                    failedLines.increment(by: max(1, lost))
                     return
                 }
                 offset += written

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Metrics
 import WebhookCore
 
 /// Runs write requests in shared transactions: whatever arrives while one commit is under way
@@ -37,9 +38,19 @@ final class GroupCommitter: @unchecked Sendable {
     /// inside the rolled-back work can be dropped.
     private let onRollback: @Sendable () -> Void
 
-    init(writer: DatabasePool, onRollback: @escaping @Sendable () -> Void) {
+    /// `clipping_worker_store_commit_duration_seconds` (timer), `…_commit_batch_size`
+    /// (recorder: writes per transaction), `…_commit_failures_total` (counter).
+    private let commitDuration: Metrics.Timer
+    private let batchSize: Recorder
+    private let failures: Counter
+
+    init(writer: DatabasePool, metricsFactory: any MetricsFactory, onRollback: @escaping @Sendable () -> Void) {
         self.writer = writer
         self.onRollback = onRollback
+        commitDuration = Metrics.Timer(
+            label: "clipping_worker_store_commit_duration_seconds", preferredDisplayUnit: .seconds, factory: metricsFactory)
+        batchSize = Recorder(label: "clipping_worker_store_commit_batch_size", factory: metricsFactory)
+        failures = Counter(label: "clipping_worker_store_commit_failures_total", factory: metricsFactory)
     }
 
     /// Runs `work` in the next shared transaction and returns its result once committed.
@@ -112,6 +123,11 @@ final class GroupCommitter: @unchecked Sendable {
     /// fails. (Savepoints per request would isolate them too, but cost two statements each on
     /// the hot path, where failures are rare.)
     private func commit(_ batch: [Request]) {
+        let began = DispatchTime.now().uptimeNanoseconds
+        defer {
+            commitDuration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - began))
+            batchSize.record(batch.count)
+        }
         var failedIndex: Int?
         do {
             try writer.writeWithoutTransaction { db in
@@ -129,6 +145,7 @@ final class GroupCommitter: @unchecked Sendable {
             }
         } catch {
             onRollback()
+            failures.increment()
             let failure = OutboxError(.writeFailed, "commit failed: \(error)")
             for request in batch { request.finish(.failure(failure)) }
             return

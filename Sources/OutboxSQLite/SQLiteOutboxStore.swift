@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+public import Metrics
 public import WebhookCore
 
 /// The embedded outbox: one SQLite file in WAL mode, owned by one process.
@@ -34,7 +35,9 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
 
     /// Opens (creating if needed) the outbox at `path` and brings its schema up to date.
     /// - Throws: ``OutboxError`` `.unavailable` when the file cannot be opened or migrated.
-    public init(path: String, durability: Durability = .full) throws(OutboxError) {
+    public init(
+        path: String, durability: Durability = .full, metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance
+    ) throws(OutboxError) {
         self.path = path
         self.owner = "sqlite-" + String(UInt64.random(in: 1...UInt64.max), radix: 36)
         var configuration = Configuration()
@@ -57,7 +60,7 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
         guard stat(path, &opened) == 0 else { throw OutboxError(.unavailable, "cannot stat the outbox at \(path)") }
         fileIdentity = (UInt64(opened.st_dev), UInt64(opened.st_ino))
         let jobs = self.jobs
-        committer = GroupCommitter(writer: pool, onRollback: { jobs.reset() })
+        committer = GroupCommitter(writer: pool, metricsFactory: metricsFactory, onRollback: { jobs.reset() })
     }
 
     /// Write transactions committed so far; with group commit, far fewer than the writes.
@@ -453,6 +456,15 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
             throw error
         } catch {
             throw Self.readError(error)
+        }
+    }
+
+    public func oldestPendingCreatedAt() async throws(OutboxError) -> Timestamp? {
+        // The pending index is ordered by row id, which follows creation: one probe.
+        try await read { db in
+            try Int64.fetchOne(
+                db, sql: "SELECT created_at FROM webhook_events WHERE state = 'pending' ORDER BY id LIMIT 1"
+            ).map(Timestamp.init(milliseconds:))
         }
     }
 

@@ -154,6 +154,10 @@ public actor InMemoryOutboxStore: OutboxStore, OutboxReadModel {
         return EventHistory(event: event, attempts: [], lastStatusCode: attempts[event.id]?.last?.statusCode, finalReason: reasons[event.id])
     }
 
+    public func oldestPendingCreatedAt() throws(OutboxError) -> Timestamp? {
+        events.values.filter { $0.state == .pending }.map(\.createdAt).min()
+    }
+
     public func pendingCount() throws(OutboxError) -> Int {
         events.values.count { $0.state == .pending }
     }

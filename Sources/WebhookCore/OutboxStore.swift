@@ -71,6 +71,10 @@ public protocol OutboxStore: Sendable {
 /// What the API and the CLI read about events: histories and counts. Kept apart from
 /// ``OutboxStore``, which is what the dispatcher needs, so neither grows the other's methods.
 public protocol OutboxReadModel: Sendable {
+    /// When the oldest pending event was stored, or nil with none pending: what an alert on a
+    /// stuck backlog watches.
+    func oldestPendingCreatedAt() async throws(OutboxError) -> Timestamp?
+
     /// The job's newest event (highest sequence) without attempts or body, or nil: what
     /// `GET /ai-clipping/jobs/{id}` shows, read without loading the job's whole history.
     func newestEvent(ofJob jobID: String) async throws(OutboxError) -> EventHistory?

@@ -35,7 +35,6 @@ extension WebhookDispatcher {
     private func countPending(_ delta: Int) {
         guard delta != 0 else { return }
         pendingEvents += delta
-        metrics.setPending(pendingEvents)
     }
 
     private func carryOut(_ action: JobDeliveryMachine.Action, jobID: String, callbackURL: String) {
@@ -46,7 +45,7 @@ extension WebhookDispatcher {
             pendingChanges.append(change)
             changesReadyInput.yield()
         case .report(let report):
-            metrics.count(report.kind, report.outcome)
+            metrics.count(report.kind, report.outcome, attempted: report.attempt != nil)
             observer.record(
                 DeliveryRecord(
                     time: clock.now, eventID: report.eventID, jobID: jobID, kind: report.kind, sequence: report.sequence,

@@ -56,6 +56,10 @@ extension ForwardingOutboxStore {
         try await inner.newestEvent(ofJob: jobID)
     }
 
+    public func oldestPendingCreatedAt() async throws(OutboxError) -> Timestamp? {
+        try await inner.oldestPendingCreatedAt()
+    }
+
     public func pendingCount() async throws(OutboxError) -> Int {
         try await inner.pendingCount()
     }

@@ -1,5 +1,6 @@
 import DequeModule
 import Foundation
+public import Metrics
 public import Logging
 public import ServiceLifecycle
 public import WebhookCore
@@ -51,14 +52,17 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
     private let events: AsyncStream<Event>
     private let eventsInput: AsyncStream<Event>.Continuation
     private let shutdown: ShutdownDeadline
+    private nonisolated let metrics: JobMetrics
     private var cancelSignals: [String: CancelSignal] = [:]
     private var queued: Set<String> = []
 
     /// Creates a runner; nothing runs until ``run()``.
     public init(
         jobs: Jobs, publisher: Publisher, clock: Clock, engine: any ClippingEngine, downloader: MediaDownloader,
-        configuration: Configuration, shutdown: ShutdownDeadline = ShutdownDeadline(grace: .seconds(20)), logger: Logger
+        configuration: Configuration, shutdown: ShutdownDeadline = ShutdownDeadline(grace: .seconds(20)),
+        metricsFactory: any MetricsFactory = MetricsSystem.factory, logger: Logger
     ) {
+        self.metrics = JobMetrics(factory: metricsFactory)
         self.jobs = jobs
         self.publisher = publisher
         self.clock = clock
@@ -149,6 +153,8 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
                         if running == 0 { break }
                         continue
                     }
+                    self.metrics.running.record(running)
+                    self.metrics.queued.record(waiting.count)
                     while running < limit, let next = waiting.popFirst() {
                         running += 1
                         let slot = SlotRelease { eventsInput.yield(.slotFreed) }
@@ -260,6 +266,7 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
         slot: SlotRelease?
     ) async {
         let outputJSON = output.flatMap { try? JSONEncoder().encode($0) }.map { String(decoding: $0, as: UTF8.self) }
+        metrics.finished[status]?.increment()
         let update = JobStateUpdate(
             jobID: job.id, status: status, progressPercent: status == .completed ? 100 : job.progressPercent,
             currentStep: status == .completed ? "Completed" : (status == .cancelled ? "Cancelled" : "Failed"),

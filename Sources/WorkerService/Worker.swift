@@ -51,23 +51,29 @@ public enum Worker {
             secrets = [try WebhookSecretFile.loadOrCreate(at: path)]
             logger.notice("WEBHOOK_SECRET is unset; signing with the secret stored in the data directory", metadata: ["path": "\(path)"])
         }
+        let registry = PrometheusCollectorRegistry()
+        var metrics = PrometheusMetricsFactory(registry: registry)
+        // Loopback attempts and commits take well under a millisecond: buckets that resolve them.
+        metrics.defaultDurationHistogramBuckets = [
+            .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+            .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
+        ]
         let outbox: SQLiteOutboxStore
         do {
-            outbox = try SQLiteOutboxStore(path: data + "/clipping-worker.sqlite")
+            outbox = try SQLiteOutboxStore(path: data + "/clipping-worker.sqlite", metricsFactory: metrics)
         } catch {
             throw ConfigurationError("CLIPPING_WORKER_DATA_DIR", error.description)
         }
         defer { outbox.close() }
         let deliveryLog: DeliveryLogWriter
         do {
-            deliveryLog = try DeliveryLogWriter(directory: data + "/logs")
+            deliveryLog = try DeliveryLogWriter(directory: data + "/logs", metricsFactory: metrics)
         } catch {
             throw ConfigurationError("CLIPPING_WORKER_DATA_DIR", "\(error)")
         }
         defer { deliveryLog.close() }
         let jobs = SQLiteJobStore(outbox: outbox)
-        let registry = PrometheusCollectorRegistry()
-        let metrics = PrometheusMetricsFactory(registry: registry)
         let policy = NetworkPolicy(allowedNetworks: configuration.allowedNetworks)
         let clientConfiguration = CurlClientConfiguration(
             connectTimeout: configuration.webhookConnectTimeout, totalTimeout: configuration.webhookTimeout,
@@ -78,6 +84,7 @@ public enum Worker {
         let storageConfiguration = CurlClientConfiguration(connectTimeout: .seconds(10), totalTimeout: .seconds(600), networkPolicy: nil)
         try await CurlHTTPClient.withClient(configuration: storageConfiguration) { storageClient in
         try await CurlHTTPClient.withClient(configuration: clientConfiguration) { client in
+            let storeGauges = StoreGauges(factory: metrics)
             // One deadline for the whole graceful shutdown: jobs and attempts in flight share it.
             let shutdown = ShutdownDeadline(grace: configuration.shutdownGrace)
             var dispatcherConfiguration = DispatcherConfiguration()
@@ -97,12 +104,16 @@ public enum Worker {
                 configuration: .init(
                     maxConcurrentJobs: configuration.maxConcurrentJobs, mediaDirectory: data + "/media",
                     workDirectory: data + "/work", storage: storage(configuration, data: data, client: storageClient)),
-                shutdown: shutdown, logger: logger)
+                shutdown: shutdown, metricsFactory: metrics, logger: logger)
             let services = APIServices(
                 jobs: jobs, outbox: outbox,
                 validator: JobRequestValidator(networkPolicy: policy, localMediaDirectory: configuration.localMediaDirectory),
                 enqueue: { await runner.enqueue($0) }, cancel: { try await runner.cancel($0) },
-                redeliver: { try await dispatcher.redeliver($0) }, metrics: { registry.emitToBuffer() },
+                redeliver: { try await dispatcher.redeliver($0) },
+                metrics: {
+                    await storeGauges.refresh(from: outbox, now: clock.now)
+                    return registry.emitToBuffer()
+                },
                 apiToken: configuration.apiToken, mediaDirectory: data + "/media", clock: clock,
                 shuttingDown: { shutdown.hasBegun },
                 readiness: {

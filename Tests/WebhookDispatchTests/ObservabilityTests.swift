@@ -31,12 +31,15 @@ struct ObservabilityTests {
             try await dispatcher.publish(H.draft(.started, job: "k2", url: dead.url()))
             try await observer.wait(for: 2, where: { $0.jobID.hasPrefix("k") })
             #expect(try metrics.expectGauge("clipping_worker_webhook_origins_paused").lastValue == 1)
-            #expect(try metrics.expectGauge("clipping_worker_webhook_outbox_pending").lastValue == 2)
         }
-        let label = "clipping_worker_webhook_deliveries_total"
+        let label = "clipping_worker_webhook_attempts_total"
         #expect(try metrics.expectCounter(label, [("event", "job.completed"), ("outcome", "retrying")]).totalValue == 1)
         #expect(try metrics.expectCounter(label, [("event", "job.completed"), ("outcome", "delivered")]).totalValue == 1)
         #expect(try metrics.expectCounter(label, [("event", "job.started"), ("outcome", "retrying")]).totalValue == 2)
+        // Events finished, by final state: the completed one delivered, nothing else ended yet.
+        let finished = "clipping_worker_webhook_events_finished_total"
+        #expect(try metrics.expectCounter(finished, [("event", "job.completed"), ("state", "delivered")]).totalValue == 1)
+        #expect(try metrics.expectCounter(finished, [("event", "job.started"), ("state", "failed")]).totalValue == 0)
         let timer = try metrics.expectTimer("clipping_worker_webhook_attempt_duration_seconds", [("event", "job.completed")])
         #expect(timer.values.count == 2)
         #expect(timer.values.allSatisfy { $0 > 0 })

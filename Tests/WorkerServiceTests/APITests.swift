@@ -155,7 +155,7 @@ struct APITests {
             let metrics = try await h.call("GET", "/metrics")
             #expect(metrics.status == 200)
             let text = String(decoding: metrics.body, as: UTF8.self)
-            #expect(text.contains("clipping_worker_webhook_deliveries_total"))
+            #expect(text.contains("clipping_worker_webhook_attempts_total"))
             #expect(text.contains("clipping_worker_webhook_origins_paused"))
         }
     }
@@ -242,6 +242,45 @@ extension APITests {
             let failed = try await server.received.wait(count: 1).first { $0.header("x-webhook-event") == "job.failed" }
             let body = String(decoding: try #require(failed).body, as: UTF8.self)
             #expect(body.contains(#""error":"cancelled""#) && body.contains(#""error_code":"cancelled""#))
+        }
+        try await server.shutdown()
+    }
+}
+
+extension APITests {
+    /// The names dashboards and alerts use (Prometheus conventions; dots become underscores),
+    /// with buckets that resolve sub-millisecond attempts and store-wide figures from the store.
+    @Test func metricsNameWhatTheyMeasure() async throws {
+        let server = try await ScriptedHTTPServer.start { request in
+            request.method == "GET" ? .status(200, body: Array(repeating: 7, count: 2_000)) : .noContent
+        }
+        try await H.run { h in
+            let submitted = try await h.call("POST", "/ai-clipping/jobs", json: #"{"video_url": "\#(server.url("/v.mp4"))", "callback_url": "\#(server.url("/hook"))"}"#)
+            let id = try #require(try h.object(submitted)["job_id"] as? String)
+            _ = try await h.waitForStatus(id, ["completed"])
+            try await server.received.wait(count: 2)
+            let began = ContinuousClock.now
+            var text = ""
+            // The terminal event is counted once its attempt is recorded.
+            while !text.contains(#"clipping_worker_webhook_events_finished_total{event="job.completed",state="delivered"} 1"#) {
+                guard ContinuousClock.now - began < .seconds(10) else { break }
+                text = String(decoding: try await h.call("GET", "/metrics").body, as: UTF8.self)
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            for name in [
+                "clipping_worker_webhook_attempts_total", "clipping_worker_webhook_events_finished_total",
+                "clipping_worker_webhook_attempt_duration_seconds_bucket", "clipping_worker_webhook_outbox_pending",
+                "clipping_worker_webhook_oldest_pending_age_seconds", "clipping_worker_store_commit_duration_seconds_bucket",
+                "clipping_worker_store_commit_batch_size", "clipping_worker_store_commit_failures_total",
+                "clipping_worker_jobs_finished_total", "clipping_worker_jobs_running",
+            ] {
+                #expect(text.contains(name), "missing \(name)")
+            }
+            #expect(text.contains(#"clipping_worker_webhook_events_finished_total{event="job.completed",state="delivered"} 1"#))
+            #expect(text.contains(#"clipping_worker_jobs_finished_total{status="completed"} 1"#))
+            #expect(text.contains(#"le="0.00025""#), "sub-millisecond buckets")
+            #expect(text.contains("clipping_worker_webhook_outbox_pending 0"))
+            #expect(!text.contains("clipping_worker_webhook_deliveries_total"))
         }
         try await server.shutdown()
     }
