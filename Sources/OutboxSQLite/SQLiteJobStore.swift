@@ -14,7 +14,7 @@ public struct SQLiteJobStore: JobStore {
         self.outbox = outbox
     }
 
-    public func create(_ spec: JobSpec, idempotencyKey: String?, requestDigest: String, at time: Timestamp)
+    public func create(_ spec: JobSpec, idempotencyKey: String?, requestDigest: String, maxQueued: Int?, at time: Timestamp)
         async throws(JobStoreError) -> (job: JobRecord, created: Bool)
     {
         let specJSON: String
@@ -36,6 +36,11 @@ public struct SQLiteJobStore: JobStore {
                         return .failure(JobStoreError(.idempotencyConflict, "Idempotency-Key was used with another request body"))
                     }
                     return .success((try Self.record(from: row), false))
+                }
+                if let maxQueued,
+                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE status = 'queued'") ?? 0 >= maxQueued
+                {
+                    return .failure(JobStoreError(.queueFull, "\(maxQueued) jobs are already queued"))
                 }
                 try db.execute(
                     sql: """

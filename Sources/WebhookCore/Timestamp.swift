@@ -23,7 +23,14 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     }
 
     /// Whole Unix seconds, as sent in `webhook-timestamp`.
-    public var unixSeconds: Int64 { milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000 }
+    public var unixSeconds: Int64 {
+        // Rounded down without the overflow of `(milliseconds - 999) / 1000` at Int64.min.
+        milliseconds / 1000 - (milliseconds % 1000 < 0 ? 1 : 0)
+    }
+
+    /// The range ISO 8601 text can show: 0001-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z.
+    /// A stored value outside it (a corrupt row) is shown clamped rather than crashing a request.
+    static let printableRange: ClosedRange<Int64> = -62_135_596_800_000...253_402_300_799_999
 
     public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool { lhs.milliseconds < rhs.milliseconds }
 
@@ -47,8 +54,9 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     /// Writes the 24 bytes of ``iso8601`` into `buffer`: over its first 24 bytes when it has
     /// exactly 24, else appended. No intermediate array (this runs per delivery-log line).
     public func writeISO8601(into buffer: inout [UInt8]) {
-        let ms = Int(((milliseconds % 1000) + 1000) % 1000)
-        var seconds = time_t(unixSeconds)
+        let clamped = Timestamp(milliseconds: min(max(milliseconds, Self.printableRange.lowerBound), Self.printableRange.upperBound))
+        let ms = Int(((clamped.milliseconds % 1000) + 1000) % 1000)
+        var seconds = time_t(clamped.unixSeconds)
         var parts = tm()
         gmtime_r(&seconds, &parts)
         let overwrite = buffer.count == 24

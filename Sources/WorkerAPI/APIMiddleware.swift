@@ -38,6 +38,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         let body = ErrorBody(error: .init(code: error.code, message: error.message, field: error.field))
         var response = JSONResponse.make(status: HTTPResponse.Status(code: error.status), body)
         if error.status == 401 { response.headers[HTTPField.Name.wwwAuthenticate] = "Bearer" }
+        if let seconds = error.retryAfterSeconds { response.headers[HTTPField.Name.retryAfter] = String(seconds) }
         return response
     }
 }

@@ -72,11 +72,15 @@ struct APIRoutes: Sendable {
 
     private func create(_ spec: JobSpec, key: String?, digest: String) async throws -> (job: JobRecord, created: Bool) {
         do {
-            return try await services.jobs.create(spec, idempotencyKey: key, requestDigest: digest, at: services.clock.now)
+            return try await services.jobs.create(
+                spec, idempotencyKey: key, requestDigest: digest, maxQueued: services.maxQueuedJobs, at: services.clock.now)
         } catch {
             switch error.code {
             case .idempotencyConflict:
                 throw APIError(status: 409, code: "idempotency_conflict", message: error.message)
+            case .queueFull:
+                throw APIError(
+                    status: 429, code: "queue_full", message: "too many jobs are queued; retry later", retryAfterSeconds: 30)
             case .unavailable:
                 // Nothing was stored: the submitter may retry (another worker, or once the disk has room).
                 throw APIError(

@@ -22,6 +22,8 @@ public struct APIServices: Sendable {
     /// The readiness signal for `/readyz`: the store's health, combined with whatever else the
     /// composition root knows (attempt records failing to be written, shutdown).
     public var readiness: @Sendable () async -> StoreHealth
+    /// `CLIPPING_WORKER_MAX_QUEUED_JOBS`: beyond it a submission gets 429 with `Retry-After`.
+    public var maxQueuedJobs: Int?
     /// True once graceful shutdown began: submissions get 503 (SPEC section 6).
     public var shuttingDown: @Sendable () -> Bool
 
@@ -32,9 +34,10 @@ public struct APIServices: Sendable {
         cancel: @escaping @Sendable (String) async throws -> JobRecord?,
         redeliver: @escaping @Sendable (EventID) async throws -> OutboxEvent,
         metrics: @escaping @Sendable () async -> [UInt8], apiToken: String?, mediaDirectory: String, clock: any WorkerClock,
-        shuttingDown: @escaping @Sendable () -> Bool = { false },
+        maxQueuedJobs: Int? = nil, shuttingDown: @escaping @Sendable () -> Bool = { false },
         readiness: @escaping @Sendable () async -> StoreHealth
     ) {
+        self.maxQueuedJobs = maxQueuedJobs
         self.shuttingDown = shuttingDown
         self.readiness = readiness
         self.jobs = jobs

@@ -9,13 +9,16 @@ public struct APIError: Error, Sendable, Hashable, CustomStringConvertible {
     public var message: String
     /// The request field at fault, if one is.
     public var field: String?
+    /// `Retry-After` seconds, for a 429 or 503 the client may retry.
+    public var retryAfterSeconds: Int?
 
     /// Creates an error.
-    public init(status: Int, code: String, message: String, field: String? = nil) {
+    public init(status: Int, code: String, message: String, field: String? = nil, retryAfterSeconds: Int? = nil) {
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.retryAfterSeconds = retryAfterSeconds
     }
 
     /// 400 `invalid_request` about one field.

@@ -51,9 +51,11 @@ public protocol JobStore: Sendable {
     /// - Parameters:
     ///   - idempotencyKey: the `Idempotency-Key` header, if sent.
     ///   - requestDigest: a digest of the request body; the same key with another digest is a conflict.
+    ///   - maxQueued: a new job is refused (`.queueFull`) when this many are already queued;
+    ///     decided in the creating transaction. A repeated idempotent request is never refused.
     /// - Returns: the job and whether it was created now.
-    /// - Throws: ``JobStoreError`` `.idempotencyConflict`, or a storage failure.
-    func create(_ spec: JobSpec, idempotencyKey: String?, requestDigest: String, at time: Timestamp)
+    /// - Throws: ``JobStoreError`` `.idempotencyConflict`, `.queueFull`, or a storage failure.
+    func create(_ spec: JobSpec, idempotencyKey: String?, requestDigest: String, maxQueued: Int?, at time: Timestamp)
         async throws(JobStoreError) -> (job: JobRecord, created: Bool)
 
     /// One job, or nil.
@@ -78,6 +80,8 @@ public struct JobStoreError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure.
     public enum Code: String, Sendable {
         case idempotencyConflict = "idempotency_conflict"
+        /// `CLIPPING_WORKER_MAX_QUEUED_JOBS` jobs are already waiting.
+        case queueFull = "queue_full"
         case storage
         /// The store cannot take writes now (full disk, deleted database file, …): answer 503.
         case unavailable

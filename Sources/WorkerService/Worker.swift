@@ -115,7 +115,7 @@ public enum Worker {
                     return registry.emitToBuffer()
                 },
                 apiToken: configuration.apiToken, mediaDirectory: data + "/media", clock: clock,
-                shuttingDown: { shutdown.hasBegun },
+                maxQueuedJobs: configuration.maxQueuedJobs, shuttingDown: { shutdown.hasBegun },
                 readiness: {
                     if shutdown.hasBegun { return .unavailable("shutting down") }
                     let health = await outbox.health()

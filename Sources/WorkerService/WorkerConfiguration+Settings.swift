@@ -190,6 +190,10 @@ extension WorkerConfiguration {
             "CLIPPING_WORKER_MAX_CONCURRENT_JOBS", default: .value("2"),
             meaning: "jobs running at once in this process (1–64)",
             range: 1...64, into: \.maxConcurrentJobs),
+        .integer(
+            "CLIPPING_WORKER_MAX_QUEUED_JOBS", default: .value("10000"),
+            meaning: "jobs waiting to run (in this store); beyond it a submission gets 429 with `Retry-After`",
+            range: 1...10_000_000, into: \.maxQueuedJobs),
         .text(
             "CLIPPING_WORKER_LOG_FORMAT", default: .value("text"),
             meaning: "`text` or `json` (one JSON object per line) for the process log; `LOG_LEVEL` [info] sets its level"

@@ -65,6 +65,8 @@ public struct WorkerConfiguration: Sendable {
     public var publicURL: String?
     /// `CLIPPING_WORKER_MAX_CONCURRENT_JOBS`.
     public var maxConcurrentJobs = 2
+    /// `CLIPPING_WORKER_MAX_QUEUED_JOBS`.
+    public var maxQueuedJobs = 10_000
     /// `CLIPPING_WORKER_LOG_FORMAT`.
     public var logFormat = LogFormat.text
     /// `CLIPPING_WORKER_SHUTDOWN_GRACE_SECONDS`.

@@ -59,7 +59,7 @@ struct FFmpegEngineTests {
                     networkPolicy: NetworkPolicy(allowedNetworks: [CIDRBlock("127.0.0.0/8")!]), localMediaDirectory: mediaDirectory)
                 let text = body.replacingOccurrences(of: "CALLBACK", with: receiver.url("/hook"))
                 let spec = try validator.validate(body: Array(text.utf8)).get()
-                let job = try await jobs.create(spec, idempotencyKey: nil, requestDigest: text, at: SystemClock().now).job
+                let job = try await jobs.create(spec, idempotencyKey: nil, requestDigest: text, maxQueued: nil, at: SystemClock().now).job
                 await runner.enqueue(job.id)
                 let began = ContinuousClock.now
                 while ContinuousClock.now - began < .seconds(150) {

@@ -22,7 +22,7 @@ struct SQLiteJobStoreTests {
         do {
             let outbox = try SQLiteOutboxStore(path: path)
             let jobs = SQLiteJobStore(outbox: outbox)
-            let (job, created) = try await jobs.create(spec(), idempotencyKey: nil, requestDigest: "d1", at: t0)
+            let (job, created) = try await jobs.create(spec(), idempotencyKey: nil, requestDigest: "d1", maxQueued: nil, at: t0)
             #expect(created)
             #expect(job.id.hasPrefix("job_") && job.id.count == 30)
             #expect(job.status == .queued)
@@ -38,21 +38,21 @@ struct SQLiteJobStoreTests {
 
     @Test func idempotencyKeyReturnsTheSameJobOrConflicts() async throws {
         let jobs = SQLiteJobStore(outbox: try SQLiteOutboxStore(path: path))
-        let first = try await jobs.create(spec(), idempotencyKey: "key-1", requestDigest: "d1", at: t0)
-        let again = try await jobs.create(spec(), idempotencyKey: "key-1", requestDigest: "d1", at: t0.advanced(by: .seconds(5)))
+        let first = try await jobs.create(spec(), idempotencyKey: "key-1", requestDigest: "d1", maxQueued: nil, at: t0)
+        let again = try await jobs.create(spec(), idempotencyKey: "key-1", requestDigest: "d1", maxQueued: nil, at: t0.advanced(by: .seconds(5)))
         #expect(first.created && !again.created)
         #expect(first.job.id == again.job.id)
         await #expect(throws: JobStoreError.self) {
-            try await jobs.create(spec("https://e.com/other.mp4"), idempotencyKey: "key-1", requestDigest: "d2", at: t0)
+            try await jobs.create(spec("https://e.com/other.mp4"), idempotencyKey: "key-1", requestDigest: "d2", maxQueued: nil, at: t0)
         }
-        let other = try await jobs.create(spec(), idempotencyKey: "key-2", requestDigest: "d1", at: t0)
+        let other = try await jobs.create(spec(), idempotencyKey: "key-2", requestDigest: "d1", maxQueued: nil, at: t0)
         #expect(other.job.id != first.job.id)
     }
 
     @Test func jobStateCommitsWithItsEvent() async throws {
         let outbox = try SQLiteOutboxStore(path: path)
         let jobs = SQLiteJobStore(outbox: outbox)
-        let job = try await jobs.create(spec(), idempotencyKey: nil, requestDigest: "d", at: t0).job
+        let job = try await jobs.create(spec(), idempotencyKey: nil, requestDigest: "d", maxQueued: nil, at: t0).job
         let update = JobStateUpdate(jobID: job.id, status: .rendering, progressPercent: 60, currentStep: "Rendering clip 2/3...", clipsCompleted: 1, totalClips: 3)
         let draft = try EventDraft(
             kind: .progress, callbackURL: "https://hooks.e.com/h",
@@ -74,7 +74,7 @@ struct SQLiteJobStoreTests {
     @Test func finishedJobsAreNotRewrittenAndCancelMarksOnlyUnfinished() async throws {
         let outbox = try SQLiteOutboxStore(path: path)
         let jobs = SQLiteJobStore(outbox: outbox)
-        let job = try await jobs.create(spec(), idempotencyKey: nil, requestDigest: "d", at: t0).job
+        let job = try await jobs.create(spec(), idempotencyKey: nil, requestDigest: "d", maxQueued: nil, at: t0).job
         #expect(try await jobs.requestCancel(job.id, at: t0)?.cancelRequested == true)
         _ = try await jobs.record(
             JobStateUpdate(jobID: job.id, status: .cancelled, progressPercent: 10, currentStep: "Cancelled", error: "cancelled"),

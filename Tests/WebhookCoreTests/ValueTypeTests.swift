@@ -138,3 +138,15 @@ struct NetworkPolicyTests {
         #expect(Origin(url: "not a url") == nil)
     }
 }
+
+extension ValueTypeTests {
+    /// Stored data never crashes the process: a corrupt row's time far outside the calendar is
+    /// shown clamped (a `GET` of such a job trapped in `Timestamp` before).
+    @Test(arguments: [Int64.max, Int64.min, Int64.max - 999, -62_135_596_800_001, 253_402_300_800_000])
+    func outOfRangeTimestampsPrintClamped(milliseconds: Int64) {
+        let text = Timestamp(milliseconds: milliseconds).iso8601
+        #expect(text.count == 24)
+        #expect(text == "9999-12-31T23:59:59.999Z" || text == "0001-01-01T00:00:00.000Z")
+        _ = Timestamp(milliseconds: milliseconds).unixSeconds
+    }
+}

@@ -30,7 +30,7 @@ struct PipelineRunnerTests {
             let validator = JobRequestValidator(
                 networkPolicy: NetworkPolicy(allowedNetworks: [CIDRBlock("127.0.0.0/8")!]), localMediaDirectory: directory)
             let spec = try validator.validate(body: Array(body.utf8)).get()
-            let job = try await jobs.create(spec, idempotencyKey: nil, requestDigest: body, at: SystemClock().now).job
+            let job = try await jobs.create(spec, idempotencyKey: nil, requestDigest: body, maxQueued: nil, at: SystemClock().now).job
             await runner.enqueue(job.id)
             return job
         }
@@ -216,7 +216,7 @@ struct PipelineRunnerTests {
                 minClipDurationSeconds: 15, maxClipDurationSeconds: 90, durationRanges: [], targetPlatform: .youtube,
                 includeCaptions: true, captionStyleJSON: nil)
             _ = FileManager.default.createFile(atPath: path + "/local.mp4", contents: Data(repeating: 1, count: 1000))
-            id = try await jobs.create(spec, idempotencyKey: nil, requestDigest: "x", at: SystemClock().now).job.id
+            id = try await jobs.create(spec, idempotencyKey: nil, requestDigest: "x", maxQueued: nil, at: SystemClock().now).job.id
             _ = try await jobs.record(
                 JobStateUpdate(jobID: id, status: .rendering, progressPercent: 60, currentStep: "Rendering clip 1/2..."),
                 appending: [], at: SystemClock().now)
@@ -269,7 +269,7 @@ struct PipelineRunnerTests {
                 ownerUserID: nil, maxClips: 2, minClipDurationSeconds: 15, maxClipDurationSeconds: 90, durationRanges: [],
                 targetPlatform: .youtube, includeCaptions: true, captionStyleJSON: nil)
             _ = FileManager.default.createFile(atPath: path + "/local.mp4", contents: Data(repeating: 1, count: 1000))
-            id = try await jobs.create(spec, idempotencyKey: nil, requestDigest: "x", at: SystemClock().now).job.id
+            id = try await jobs.create(spec, idempotencyKey: nil, requestDigest: "x", maxQueued: nil, at: SystemClock().now).job.id
             _ = try await jobs.record(
                 JobStateUpdate(jobID: id, status: .rendering, progressPercent: 60, currentStep: "Rendering clip 1/2..."),
                 appending: [], at: SystemClock().now)

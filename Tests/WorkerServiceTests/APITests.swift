@@ -285,3 +285,33 @@ extension APITests {
         try await server.shutdown()
     }
 }
+
+extension APITests {
+    /// SPEC section 4: submissions beyond `CLIPPING_WORKER_MAX_QUEUED_JOBS` get 429 with
+    /// `Retry-After`; a retried idempotent submission still gets its job.
+    @Test func aFullQueueAnswers429WithRetryAfter() async throws {
+        let server = try await ScriptedHTTPServer.start { request in
+            request.method == "GET" ? .status(200, body: Array(repeating: 7, count: 2_000)) : .noContent
+        }
+        try await H.run([
+            "CLIPPING_WORKER_MAX_CONCURRENT_JOBS": "1", "CLIPPING_WORKER_SIMULATED_STAGE_SECONDS": "5",
+            "CLIPPING_WORKER_MAX_QUEUED_JOBS": "2",
+        ]) { h in
+            let body = #"{"video_url": "\#(server.url("/v.mp4"))"}"#
+            let running = try await h.call("POST", "/ai-clipping/jobs", json: body)
+            let runningID = try #require(try h.object(running)["job_id"] as? String)
+            _ = try await h.waitForStatus(runningID, ["downloading", "transcribing", "planning"])
+            let keyed = try await h.call("POST", "/ai-clipping/jobs", json: body, headers: ["Idempotency-Key: k1"])
+            #expect(keyed.status == 202)
+            #expect(try await h.call("POST", "/ai-clipping/jobs", json: body).status == 202)
+            let refused = try await h.call("POST", "/ai-clipping/jobs", json: body)
+            #expect(refused.status == 429)
+            #expect(refused.header("Retry-After") == "30")
+            #expect(try h.error(refused).code == "queue_full")
+            let again = try await h.call("POST", "/ai-clipping/jobs", json: body, headers: ["Idempotency-Key: k1"])
+            #expect(again.status == 202)
+            #expect(try h.object(again)["job_id"] as? String == (try h.object(keyed)["job_id"] as? String))
+        }
+        try await server.shutdown()
+    }
+}
