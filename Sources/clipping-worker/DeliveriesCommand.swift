@@ -33,28 +33,42 @@ struct DeliveriesCommand: AsyncParsableCommand {
         func run() async throws {
             let directory = dataDir ?? ProcessInfo.processInfo.environment["CLIPPING_WORKER_DATA_DIR"] ?? "./data"
             let path = directory + "/logs/deliveries.jsonl"
-            var lines = [String]()
-            // Oldest rotated file first, then the current one.
-            for index in stride(from: 9, through: 1, by: -1) {
-                if let text = try? String(contentsOfFile: "\(path).\(index)", encoding: .utf8) {
-                    lines += text.split(separator: "\n").map(String.init)
-                }
-            }
-            let current = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-            if current.isEmpty && !FileManager.default.fileExists(atPath: path) && !follow {
+            if !FileManager.default.fileExists(atPath: path) && !follow {
                 printError("clipping-worker: no delivery log at \(path)")
                 throw ExitCode(1)
             }
-            lines += current.split(separator: "\n").map(String.init)
-            var matching = lines.filter(matches)
-            if let n { matching = Array(matching.suffix(n)) } else if follow { matching = Array(matching.suffix(10)) }
             let color = isatty(STDOUT_FILENO) == 1
-            for line in matching { print(render(line, color: color)) }
+            // Only the last `keep` matching lines are held (none without -n or -f): the files are
+            // read as a stream, not whole (six rotated files can hold ~400 MB).
+            let keep = n ?? (follow ? 10 : nil)
+            var last = [String]()
+            var unreadable = 0
+            var currentSize: Int64 = 0
+            // Oldest rotated file first, then the current one.
+            for file in stride(from: 9, through: 1, by: -1).map({ "\(path).\($0)" }) + [path] {
+                let read = LogFileReader.forEachLine(of: file) { line in
+                    guard let line else {
+                        unreadable += 1
+                        return
+                    }
+                    guard matches(line) else { return }
+                    if let keep {
+                        last.append(line)
+                        if last.count > keep { last.removeFirst(last.count - keep) }
+                    } else {
+                        print(render(line, color: color))
+                    }
+                }
+                if file == path { currentSize = read }
+            }
+            for line in last { print(render(line, color: color)) }
+            // A line that is not valid UTF-8 (a torn write at kill -9) is skipped, and said so.
+            if unreadable > 0 { printError("clipping-worker: skipped \(unreadable) unreadable line(s) in \(path)*") }
             guard follow else { return }
             // A follower piped into another program (`| jq`) must see the existing lines now,
             // not when the next event fills the buffer.
             fflush(nil)
-            try await followFile(path, from: Int64(current.utf8.count), color: color)
+            try await followFile(path, from: currentSize, color: color)
         }
 
         private func followFile(_ path: String, from start: Int64, color: Bool) async throws {

@@ -203,3 +203,31 @@ struct CLITests {
         #expect(sequences() == Array(0...60))
     }
 }
+
+extension CLITests {
+    /// A torn write (`kill -9` mid-line) leaves bytes that are not UTF-8: `tail` skips that line,
+    /// says so on standard error, and prints every other line, across rotated files.
+    @Test func tailSkipsUnreadableLinesAndReadsRotatedFiles() throws {
+        let data = NSTemporaryDirectory() + "tail-\(UUID().uuidString)"
+        let writer = try DeliveryLogWriter(directory: data + "/logs")
+        for index in 1...3 { writer.record(line(index, job: "job_a", outcome: .delivered)) }
+        writer.close()
+        let path = data + "/logs/deliveries.jsonl"
+        try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
+        var bytes = Array("{\"ts\":\"2025-01-15T10:31:00.000Z\",\"event_id\":\"e".utf8)
+        bytes += [0xFF, 0xFE, 0x0A]
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        let more = try DeliveryLogWriter(directory: data + "/logs")
+        for index in 4...5 { more.record(line(index, job: "job_a", outcome: .delivered)) }
+        more.close()
+        let result = try run(["deliveries", "tail", "--data-dir", data, "--json"])
+        #expect(result.status == 0)
+        let sequences = result.output.split(separator: "\n").compactMap {
+            try? JSONDecoder().decode(DeliveryLogLine.self, from: Data($0.utf8)).sequence
+        }
+        #expect(sequences == [1, 2, 3, 4, 5])
+        #expect(result.error.contains("skipped 1 unreadable line"))
+        let lastTwo = try run(["deliveries", "tail", "--data-dir", data, "--json", "-n", "2"])
+        #expect(lastTwo.output.split(separator: "\n").count == 2)
+    }
+}
