@@ -16,6 +16,11 @@ public struct DispatcherConfiguration: Sendable {
     public var retryPolicy: RetryPolicy
     public var progressMinInterval: Duration
     public var perOriginConcurrency: Int
+    /// `WEBHOOK_MAX_IN_FLIGHT` (default 256): attempts in flight in all, so a burst cannot open
+    /// descriptors without bound.
+    public var maxInFlight = 256
+    /// An origin with no attempt for this long is forgotten (its breaker starts closed again).
+    public var originIdleTimeout = Duration.seconds(600)
     public var breakerFailureThreshold: Int
     public var firstProbeDelay: Duration
     public var maxProbeInterval: Duration

@@ -8,6 +8,10 @@ public struct DispatcherStatus: Sendable, Hashable {
     public var pausedOrigins: Int
     /// Jobs with something to remember (queued events, a held update, a waiter).
     public var jobsTracked: Int
+    /// Jobs whose next attempt waits because `maxInFlight` attempts are in flight.
+    public var jobsWaitingForASlot: Int
+    /// Origins remembered (breaker, limits); forgotten after 10 idle minutes.
+    public var originsTracked: Int
     /// Entries in the timer heap (stale ones included until they fire).
     public var timersArmed: Int
     /// Event bodies held in memory for quick sending.

@@ -1,28 +1,30 @@
-import DequeModule
 import WebhookCore
 
 /// Per-origin bookkeeping: concurrency, the jobs waiting for a slot, the breaker and the jobs
 /// parked while it is open. Lives inside the dispatcher's actor.
 final class OriginState {
     var inFlight = 0
-    var waiting = Deque<String>()
-    var waitingSet = Set<String>()
+    var waiting = JobWaitQueue()
     var breaker: OriginBreaker
     var parked = Set<String>()
     var probeInFlight = false
     var probeArmedAt: Timestamp?
+    /// The last time an attempt to this origin ended: an origin idle for long is forgotten.
+    var lastUsed: Timestamp
 
-    init(breaker: OriginBreaker) {
+    /// True when nothing about this origin needs remembering (beyond its last use).
+    var isIdle: Bool { inFlight == 0 && waiting.isEmpty && parked.isEmpty && !breaker.isPaused }
+
+    init(breaker: OriginBreaker, now: Timestamp) {
         self.breaker = breaker
+        self.lastUsed = now
     }
 
     func wait(_ jobID: String) {
-        if waitingSet.insert(jobID).inserted { waiting.append(jobID) }
+        waiting.append(jobID)
     }
 
     func nextWaiting() -> String? {
-        guard let jobID = waiting.popFirst() else { return nil }
-        waitingSet.remove(jobID)
-        return jobID
+        waiting.popFirst()
     }
 }

@@ -8,6 +8,8 @@ struct TimerQueue {
         case job(String)
         /// A paused origin may be probed.
         case probe(Origin)
+        /// Time to forget origins idle for long.
+        case pruneOrigins
     }
 
     private var heap: [(deadline: Timestamp, order: UInt64, target: Target)] = []

@@ -73,7 +73,9 @@ extension WebhookDispatcher {
         let state = OriginState(
             breaker: OriginBreaker(
                 failureThreshold: configuration.breakerFailureThreshold, firstProbeDelay: configuration.firstProbeDelay,
-                maxProbeInterval: configuration.maxProbeInterval))
+                maxProbeInterval: configuration.maxProbeInterval),
+            now: clock.now)
+        if origins.isEmpty { arm(.pruneOrigins, at: clock.now.advanced(by: configuration.originIdleTimeout)) }
         origins[origin] = state
         return state
     }
@@ -129,6 +131,10 @@ extension WebhookDispatcher {
             state.wait(jobID)
             return
         }
+        if attemptsInFlight >= configuration.maxInFlight {
+            globalWaiting.append(jobID)
+            return
+        }
         guard let attempt = slot.machine.beginAttempt(now: now, isProbe: probe) else { return }
         state.inFlight += 1
         if probe { state.probeInFlight = true }
@@ -157,6 +163,7 @@ extension WebhookDispatcher {
         guard let origin = jobs[item.jobID]?.machine.origin ?? Origin(url: item.url) else { return }
         let state = originState(origin)
         state.inFlight -= 1
+        state.lastUsed = clock.now
         attemptsInFlight -= 1
         metrics.setInFlight(attemptsInFlight)
         if attemptsInFlight == 0 { attemptsIdle.signal() }
@@ -205,6 +212,21 @@ extension WebhookDispatcher {
         while state.inFlight < configuration.perOriginConcurrency, !state.breaker.isPaused, let next = state.nextWaiting() {
             pump(next)
         }
+        // Jobs held back by the global limit go as slots free up.
+        while attemptsInFlight < configuration.maxInFlight, let next = globalWaiting.popFirst() {
+            pump(next)
+        }
+    }
+
+    /// Forgets origins without an attempt for `originIdleTimeout` (a long-running worker meets
+    /// many receivers once), and comes back while any origin is remembered.
+    private func pruneOrigins() {
+        let now = clock.now
+        let cutoff = now.advanced(by: .zero - configuration.originIdleTimeout)
+        for (origin, state) in origins where state.isIdle && state.lastUsed < cutoff {
+            origins[origin] = nil
+        }
+        if !origins.isEmpty { arm(.pruneOrigins, at: now.advanced(by: configuration.originIdleTimeout)) }
     }
 
     private func updateBreaker(_ state: OriginState, origin: Origin, unhealthy: Bool, probe: Bool, now: Timestamp) {
@@ -262,6 +284,8 @@ extension WebhookDispatcher {
                     job.timerFired(now: now, interval: configuration.progressMinInterval, into: &actions)
                 }
                 pump(jobID)
+            case .pruneOrigins:
+                pruneOrigins()
             case .probe(let origin):
                 guard let state = origins[origin] else { continue }
                 state.probeArmedAt = nil

@@ -43,6 +43,8 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     /// Leases from claims, by job (a job whose events this worker appended needs none).
     var leases: [String: JobLease] = [:]
     var origins: [Origin: OriginState] = [:]
+    /// Jobs whose head is due but `maxInFlight` attempts are in flight.
+    var globalWaiting = JobWaitQueue()
     var timers = TimerQueue()
     var waiters: [EventID: CheckedContinuation<TerminalDelivery, Never>] = [:]
     var pendingChanges: [OutboxChange] = []
@@ -241,7 +243,9 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     public var status: DispatcherStatus {
         DispatcherStatus(
             pendingEvents: pendingEvents, attemptsInFlight: attemptsInFlight, pausedOrigins: pausedOriginCount,
-            jobsTracked: jobs.count, timersArmed: timers.count, bodyCacheBytes: bodyBytesHeld, bodyLoads: bodyLoads,
+            jobsTracked: jobs.count, jobsWaitingForASlot: globalWaiting.count, originsTracked: origins.count,
+            timersArmed: timers.count,
+            bodyCacheBytes: bodyBytesHeld, bodyLoads: bodyLoads,
             storeFailing: storeFailing)
     }
 

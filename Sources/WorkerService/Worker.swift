@@ -83,12 +83,17 @@ public enum Worker {
         // Uploads go to an endpoint the operator chose (possibly private): no SSRF policy there.
         let storageConfiguration = CurlClientConfiguration(connectTimeout: .seconds(10), totalTimeout: .seconds(600), networkPolicy: nil)
         try await CurlHTTPClient.withClient(configuration: storageConfiguration) { storageClient in
+        // Video downloads get their own client and thread: a slow disk or a 4 GiB download never
+        // stalls webhook delivery on the webhook client's thread.
+        try await CurlHTTPClient.withClient(configuration: clientConfiguration) { downloadClient in
         try await CurlHTTPClient.withClient(configuration: clientConfiguration) { client in
             let storeGauges = StoreGauges(factory: metrics)
             // One deadline for the whole graceful shutdown: jobs and attempts in flight share it.
             let shutdown = ShutdownDeadline(grace: configuration.shutdownGrace)
             var dispatcherConfiguration = DispatcherConfiguration()
             dispatcherConfiguration.shutdown = shutdown
+            dispatcherConfiguration.maxInFlight = configuration.maxInFlight
+            dispatcherConfiguration.perOriginConcurrency = configuration.maxInFlightPerOrigin
             dispatcherConfiguration.retryPolicy = configuration.retryPolicy
             dispatcherConfiguration.progressMinInterval = configuration.progressMinInterval
             let signer = WebhookSigner(
@@ -100,7 +105,7 @@ public enum Worker {
             let runner = PipelineRunner(
                 jobs: jobs, publisher: DispatchingJobEvents(jobs: jobs, dispatcher: dispatcher, clock: clock), clock: clock,
                 engine: engine(configuration, clock: clock),
-                downloader: MediaDownloader(client: client, localMediaDirectory: configuration.localMediaDirectory),
+                downloader: MediaDownloader(client: downloadClient, localMediaDirectory: configuration.localMediaDirectory),
                 configuration: .init(
                     maxConcurrentJobs: configuration.maxConcurrentJobs, mediaDirectory: data + "/media",
                     workDirectory: data + "/work", storage: storage(configuration, data: data, client: storageClient)),
@@ -144,6 +149,7 @@ public enum Worker {
                     // shows jobs and deliveries.
                     services: [app, dispatcher, runner], gracefulShutdownSignals: signals, logger: logger))
             try await group.run()
+        }
         }
         }
     }

@@ -191,6 +191,13 @@ extension WorkerConfiguration {
             meaning: "jobs running at once in this process (1–64)",
             range: 1...64, into: \.maxConcurrentJobs),
         .integer(
+            "WEBHOOK_MAX_IN_FLIGHT", default: .value("256"), meaning: "webhook attempts in flight at once, in all",
+            range: 1...10_000, into: \.maxInFlight),
+        .integer(
+            "WEBHOOK_MAX_IN_FLIGHT_PER_ORIGIN", default: .value("32"),
+            meaning: "webhook attempts in flight at once to one origin (scheme, host, port)",
+            range: 1...10_000, into: \.maxInFlightPerOrigin),
+        .integer(
             "CLIPPING_WORKER_MAX_QUEUED_JOBS", default: .value("10000"),
             meaning: "jobs waiting to run (in this store); beyond it a submission gets 429 with `Retry-After`",
             range: 1...10_000_000, into: \.maxQueuedJobs),

@@ -65,6 +65,10 @@ public struct WorkerConfiguration: Sendable {
     public var publicURL: String?
     /// `CLIPPING_WORKER_MAX_CONCURRENT_JOBS`.
     public var maxConcurrentJobs = 2
+    /// `WEBHOOK_MAX_IN_FLIGHT`.
+    public var maxInFlight = 256
+    /// `WEBHOOK_MAX_IN_FLIGHT_PER_ORIGIN`.
+    public var maxInFlightPerOrigin = 32
     /// `CLIPPING_WORKER_MAX_QUEUED_JOBS`.
     public var maxQueuedJobs = 10_000
     /// `CLIPPING_WORKER_LOG_FORMAT`.

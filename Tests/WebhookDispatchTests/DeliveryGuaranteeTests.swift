@@ -152,7 +152,10 @@ struct DeliveryGuaranteeTests {
         let clock = ManualClock()
         let start = clock.now
         let observer = RecordingObserver()
-        try await H.run(store: InMemoryOutboxStore(), clock: clock, observer: observer) { dispatcher in
+        // No origin pruning inside the test's hour (its timer would come first).
+        var configuration = DispatcherConfiguration()
+        configuration.originIdleTimeout = .seconds(100_000)
+        try await H.run(store: InMemoryOutboxStore(), clock: clock, configuration: configuration, observer: observer) { dispatcher in
             // Longer than the quick delay: the job is released at once with the receiver's time.
             let result = try await dispatcher.publishTerminal(H.draft(.completed, job: "j", url: server.url()))
             #expect(result == .queued(nextAttemptAt: start.advanced(by: .seconds(120))))
@@ -271,13 +274,14 @@ struct DeliveryGuaranteeTests {
         try await H.run(store: store, clock: clock) { dispatcher in
             try await dispatcher.publish(H.draft(.progress, job: "j", url: server.url(), percent: 10))
             try await dispatcher.publish(H.draft(.progress, job: "j", url: server.url(), percent: 20))
-            #expect(await dispatcher.status.timersArmed == 1)
+            // The held update's timer, and the origin pruning one.
+            #expect(await dispatcher.status.timersArmed == 2)
             #expect(try await dispatcher.publishTerminal(H.draft(.completed, job: "j", url: server.url())) == .delivered(attempts: 1))
             // The held update's timer fires, and releases nothing.
             clock.advance(by: .seconds(10))
             let began = ContinuousClock.now
-            while await dispatcher.status.timersArmed > 0, ContinuousClock.now - began < .seconds(10) { await Task.yield() }
-            #expect(await dispatcher.status.timersArmed == 0)
+            while await dispatcher.status.timersArmed > 1, ContinuousClock.now - began < .seconds(10) { await Task.yield() }
+            #expect(await dispatcher.status.timersArmed == 1)
             #expect(await dispatcher.status.jobsTracked == 0)
         }
         // Never stored: no row, no sequence.
@@ -473,6 +477,56 @@ struct DeliveryGuaranteeTests {
         #expect(requests[0].header("webhook-id") == requests[1].header("webhook-id"))
         #expect(requests[0].body == requests[1].body)
         #expect(requests[1].header("x-webhook-attempt") == "2")
+        try await server.shutdown()
+    }
+}
+
+extension DeliveryGuaranteeTests {
+    /// `WEBHOOK_MAX_IN_FLIGHT` bounds attempts in all: two hanging origins take the two slots,
+    /// a third origin's event waits for one and goes when it frees.
+    @Test func theGlobalInFlightLimitHolds() async throws {
+        let hanging = try await ScriptedHTTPServer.start { _ in .hang }
+        let other = try await ScriptedHTTPServer.start { _ in .hang }
+        let fast = try await ScriptedHTTPServer.start { _ in .noContent }
+        var configuration = DispatcherConfiguration()
+        configuration.maxInFlight = 2
+        configuration.breakerFailureThreshold = 1000
+        try await H.run(
+            store: InMemoryOutboxStore(), clock: SystemClock(), configuration: configuration,
+            client: H.clientConfiguration(timeout: .seconds(30))
+        ) { dispatcher in
+            try await dispatcher.publish(H.draft(.started, job: "a", url: hanging.url()))
+            try await dispatcher.publish(H.draft(.started, job: "b", url: other.url()))
+            try await hanging.received.wait(count: 1)
+            try await other.received.wait(count: 1)
+            try await dispatcher.publish(H.draft(.started, job: "c", url: fast.url()))
+            // Publishing queued it and pumped it on the actor: it waits for a slot.
+            #expect(await dispatcher.status.attemptsInFlight == 2)
+            #expect(await dispatcher.status.jobsWaitingForASlot == 1)
+            #expect(fast.received.values.isEmpty)
+            // One slot frees (the receiver goes away): the waiting event goes.
+            try await hanging.shutdown()
+            try await fast.received.wait(count: 1)
+            try await other.shutdown()
+        }
+        try await fast.shutdown()
+    }
+
+    /// An origin without attempts for `originIdleTimeout` is forgotten: a worker that meets many
+    /// receivers once does not keep them all.
+    @Test func idleOriginsAreForgotten() async throws {
+        let server = try await ScriptedHTTPServer.start { _ in .noContent }
+        let clock = ManualClock()
+        try await H.run(store: InMemoryOutboxStore(), clock: clock) { dispatcher in
+            #expect(try await dispatcher.publishTerminal(H.draft(.completed, job: "j", url: server.url())) == .delivered(attempts: 1))
+            #expect(await dispatcher.status.originsTracked == 1)
+            try await clock.waitForSleeper()
+            clock.advance(by: .seconds(601))
+            let began = ContinuousClock.now
+            while await dispatcher.status.originsTracked > 0, ContinuousClock.now - began < .seconds(10) { await Task.yield() }
+            // First prune at +600 s from the origin's creation saw it used at +0: forgotten now.
+            #expect(await dispatcher.status.originsTracked == 0)
+        }
         try await server.shutdown()
     }
 }
