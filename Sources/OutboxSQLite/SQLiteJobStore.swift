@@ -112,6 +112,39 @@ public struct SQLiteJobStore: JobStore {
         }
     }
 
+    public func deleteFinishedJobs(before cutoff: Timestamp, limit: Int) async throws(JobStoreError) -> [String] {
+        let cache = outbox.jobCache
+        let deleted: [String]
+        do {
+            deleted = try await outbox.write { db -> [String] in
+                let ids = try String.fetchAll(
+                    db,
+                    sql: """
+                        SELECT job_id FROM jobs
+                        WHERE status IN ('completed', 'failed', 'cancelled') AND updated_at < ?
+                            AND NOT EXISTS (SELECT 1 FROM webhook_events e WHERE e.job_id = jobs.job_id AND e.state = 'pending')
+                        ORDER BY updated_at LIMIT ?
+                        """,
+                    arguments: [cutoff.milliseconds, limit])
+                for id in ids {
+                    try db.execute(
+                        sql: "DELETE FROM webhook_attempts WHERE event_id IN (SELECT event_id FROM webhook_events WHERE job_id = ?)",
+                        arguments: [id])
+                    try db.execute(sql: "DELETE FROM webhook_events WHERE job_id = ?", arguments: [id])
+                    try db.execute(sql: "DELETE FROM webhook_jobs WHERE job_id = ?", arguments: [id])
+                    try db.execute(sql: "DELETE FROM webhook_gone_jobs WHERE job_id = ?", arguments: [id])
+                    try db.execute(sql: "DELETE FROM jobs WHERE job_id = ?", arguments: [id])
+                    cache.forget(id)
+                }
+                return ids
+            }
+        } catch {
+            throw JobStoreError(.unavailable, "retention could not delete: \(error)")
+        }
+        if !deleted.isEmpty { await outbox.reclaimSpace() }
+        return deleted
+    }
+
     public func requestCancel(_ id: String, at time: Timestamp) async throws(JobStoreError) -> JobRecord? {
         do {
             return try await outbox.write { db in

@@ -53,6 +53,16 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
                 try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
             }
             try OutboxSchema.migrator.migrate(pool)
+            // Retention deletes rows; incremental auto-vacuum lets it give the space back. The
+            // mode of an existing file changes only with a VACUUM: done once, at the first start
+            // of this version.
+            let mode = try pool.read { db in try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") ?? 0 }
+            if mode != 2 {
+                try pool.writeWithoutTransaction { db in
+                    try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+                    try db.execute(sql: "VACUUM")
+                }
+            }
         } catch {
             throw OutboxError(.unavailable, "cannot open the outbox at \(path): \(error)")
         }
@@ -136,6 +146,19 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
             return stored
         }
     }
+
+    /// Gives freed pages back to the file system (`auto_vacuum = INCREMENTAL`), a bounded step at
+    /// a time so one sweep never holds the writer long.
+    func reclaimSpace() async {
+        _ = try? await committer.write { db in
+            try db.execute(sql: "PRAGMA incremental_vacuum(2000)")
+            return true
+        }
+    }
+
+    /// The per-job cache, for a job store that deletes or changes job rows inside a write (it
+    /// must ``JobCache/forget(_:)`` them there: the cache is touched only inside write transactions).
+    var jobCache: JobCache { jobs }
 
     /// Runs `work` in the next shared write transaction (for stores sharing this database).
     func write<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws(OutboxError) -> T {

@@ -71,6 +71,12 @@ public protocol JobStore: Sendable {
     func record(_ update: JobStateUpdate, appending drafts: [EventDraft], at time: Timestamp)
         async throws(JobStoreError) -> [OutboxEvent]
 
+    /// Deletes up to `limit` jobs that finished before `cutoff` (their state is final and none of
+    /// their events is pending), with their events and attempts (retention, SPEC section 7), and
+    /// gives the space back to the file system.
+    /// - Returns: the ids deleted (their local outputs are the caller's to remove).
+    func deleteFinishedJobs(before cutoff: Timestamp, limit: Int) async throws(JobStoreError) -> [String]
+
     /// Marks a job for cancellation; returns it, or nil for an unknown id.
     func requestCancel(_ id: String, at time: Timestamp) async throws(JobStoreError) -> JobRecord?
 }

@@ -147,7 +147,13 @@ public enum Worker {
                     // the grace), then the dispatcher (attempts in flight get what is left of it),
                     // and the API last, so that until then it answers 503 to new jobs and still
                     // shows jobs and deliveries.
-                    services: [app, dispatcher, runner], gracefulShutdownSignals: signals, logger: logger))
+                    services: [
+                        app, dispatcher, runner,
+                        RetentionSweeper(
+                            jobs: jobs, clock: clock, retention: configuration.retention, mediaDirectory: data + "/media",
+                            logger: logger),
+                    ],
+                    gracefulShutdownSignals: signals, logger: logger))
             try await group.run()
         }
         }

@@ -202,6 +202,16 @@ extension WorkerConfiguration {
             meaning: "jobs waiting to run (in this store); beyond it a submission gets 429 with `Retry-After`",
             range: 1...10_000_000, into: \.maxQueuedJobs),
         .text(
+            "CLIPPING_WORKER_RETENTION_DAYS", default: .value("7"),
+            meaning: "finished jobs, their events and attempts, and their local outputs are deleted this many days "
+                + "after the job finished (decimals allowed; 0 keeps everything)"
+        ) { text, configuration throws(ConfigurationError) in
+            guard let days = Double(text), days.isFinite, days >= 0, days <= 36_500 else {
+                throw ConfigurationError("CLIPPING_WORKER_RETENTION_DAYS", "must be a number of days ≥ 0, got \"\(text)\"")
+            }
+            configuration.retention = .milliseconds(Int64((days * 86_400_000).rounded()))
+        },
+        .text(
             "CLIPPING_WORKER_LOG_FORMAT", default: .value("text"),
             meaning: "`text` or `json` (one JSON object per line) for the process log; `LOG_LEVEL` [info] sets its level"
         ) { text, configuration throws(ConfigurationError) in

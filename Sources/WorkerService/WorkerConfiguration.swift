@@ -71,6 +71,8 @@ public struct WorkerConfiguration: Sendable {
     public var maxInFlightPerOrigin = 32
     /// `CLIPPING_WORKER_MAX_QUEUED_JOBS`.
     public var maxQueuedJobs = 10_000
+    /// `CLIPPING_WORKER_RETENTION_DAYS` (zero keeps everything).
+    public var retention = Duration.seconds(7 * 86_400)
     /// `CLIPPING_WORKER_LOG_FORMAT`.
     public var logFormat = LogFormat.text
     /// `CLIPPING_WORKER_SHUTDOWN_GRACE_SECONDS`.

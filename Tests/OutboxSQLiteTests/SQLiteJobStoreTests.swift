@@ -87,3 +87,39 @@ struct SQLiteJobStoreTests {
         #expect(try await jobs.requestCancel("job_unknown", at: t0) == nil)
     }
 }
+
+extension SQLiteJobStoreTests {
+    /// Retention (SPEC section 7): finished jobs older than the cutoff go with their events and
+    /// attempts; recent ones, unfinished ones and any job with a pending event stay.
+    @Test func retentionDeletesOnlyOldFinishedJobsWithoutPendingEvents() async throws {
+        let outbox = try SQLiteOutboxStore(path: path)
+        let jobs = SQLiteJobStore(outbox: outbox)
+        func draft(_ job: String, _ kind: EventKind) -> EventDraft {
+            EventDraft(kind: kind, jobID: job, callbackURL: "https://hooks.e.com/h", encodedSnapshot: Array("{}".utf8))
+        }
+        func finish(_ id: String, at time: Timestamp, delivered: Bool) async throws {
+            let events = try await jobs.record(
+                JobStateUpdate(jobID: id, status: .completed, progressPercent: 100, currentStep: "Completed"),
+                appending: [draft(id, .completed)], at: time)
+            if delivered {
+                try await outbox.apply([
+                    .attempted(events[0].id, AttemptRecord(attempt: 1, startedAt: time, durationMs: 1, statusCode: 204, error: nil, outcome: .delivered), nextAttemptAt: nil)
+                ])
+            }
+        }
+        let old = try await jobs.create(spec(), idempotencyKey: nil, requestDigest: "a", maxQueued: nil, at: t0).job.id
+        let oldPending = try await jobs.create(spec(), idempotencyKey: nil, requestDigest: "b", maxQueued: nil, at: t0).job.id
+        let recent = try await jobs.create(spec(), idempotencyKey: nil, requestDigest: "c", maxQueued: nil, at: t0).job.id
+        let running = try await jobs.create(spec(), idempotencyKey: nil, requestDigest: "d", maxQueued: nil, at: t0).job.id
+        try await finish(old, at: t0, delivered: true)
+        try await finish(oldPending, at: t0, delivered: false)
+        try await finish(recent, at: t0.advanced(by: .seconds(7200)), delivered: true)
+        let cutoff = t0.advanced(by: .seconds(3600))
+        #expect(try await jobs.deleteFinishedJobs(before: cutoff, limit: 10) == [old])
+        #expect(try await jobs.job(old) == nil)
+        #expect(try await outbox.histories(ofJob: old).isEmpty)
+        for kept in [oldPending, recent, running] { #expect(try await jobs.job(kept) != nil) }
+        #expect(try await outbox.histories(ofJob: oldPending).map(\.event.state) == [.pending])
+        #expect(try await jobs.deleteFinishedJobs(before: cutoff, limit: 10).isEmpty)
+    }
+}

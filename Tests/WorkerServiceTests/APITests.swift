@@ -315,3 +315,28 @@ extension APITests {
         try await server.shutdown()
     }
 }
+
+extension APITests {
+    /// Retention end to end: a finished job past the retention period is gone from the API and
+    /// its local outputs from the disk; the sweep repeats by itself (here every second).
+    @Test func retentionRemovesFinishedJobsAndTheirOutputs() async throws {
+        let server = try await ScriptedHTTPServer.start { request in
+            request.method == "GET" ? .status(200, body: Array(repeating: 7, count: 2_000)) : .noContent
+        }
+        // 3 s of retention: sweeps every second.
+        try await H.run(["CLIPPING_WORKER_RETENTION_DAYS": String(3.0 / 86_400)]) { h in
+            let submitted = try await h.call("POST", "/ai-clipping/jobs", json: #"{"video_url": "\#(server.url("/v.mp4"))"}"#)
+            let id = try #require(try h.object(submitted)["job_id"] as? String)
+            _ = try await h.waitForStatus(id, ["completed"])
+            #expect(FileManager.default.fileExists(atPath: h.dataDirectory + "/media/\(id)"))
+            let began = ContinuousClock.now
+            while try await h.call("GET", "/ai-clipping/jobs/\(id)").status != 404 {
+                guard ContinuousClock.now - began < .seconds(15) else { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(try await h.call("GET", "/ai-clipping/jobs/\(id)").status == 404)
+            #expect(!FileManager.default.fileExists(atPath: h.dataDirectory + "/media/\(id)"))
+        }
+        try await server.shutdown()
+    }
+}
