@@ -340,7 +340,11 @@ struct DeliveryGuaranteeTests {
 
     @Test func failingOriginIsPausedProbedAndResumed() async throws {
         let healthy = ReplyCounter()
-        let server = try await ScriptedHTTPServer.start { _ in healthy.current > 0 ? .noContent : .status(503) }
+        // Failures are answered after 0.5 s, so all eight first attempts are in flight before the
+        // fifth failure pauses the origin, also on a loaded machine.
+        let server = try await ScriptedHTTPServer.start { _ in
+            healthy.current > 0 ? .noContent : .delayed(.milliseconds(500), .status(503))
+        }
         let other = try await ScriptedHTTPServer.start { _ in .noContent }
         let clock = ManualClock()
         let start = clock.now
