@@ -25,6 +25,9 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
         public var workDirectory: String
         /// Where outputs are stored (local media directory or S3).
         public var storage: any OutputStorage
+        /// A job whose end could not be stored (full disk, failing store) runs again after this
+        /// long, in this process, instead of staying unfinished until a restart.
+        public var retryUnstoredAfter: Duration = .seconds(5)
 
         /// Creates a configuration.
         public init(maxConcurrentJobs: Int = 2, mediaDirectory: String, workDirectory: String, storage: any OutputStorage) {
@@ -286,7 +289,16 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
             logger.debug(
                 "job finished", metadata: [LogMetadataKey.jobID: "\(job.id)", LogMetadataKey.jobStatus: "\(status)", LogMetadataKey.webhookDelivery: "\(String(describing: delivery))"])
         } catch {
-            logger.error("could not store the end of a job", metadata: [LogMetadataKey.jobID: "\(job.id)", LogMetadataKey.error: "\(error)"])
+            logger.error(
+                "could not store the end of a job; it runs again once the store takes writes",
+                metadata: [LogMetadataKey.jobID: "\(job.id)", LogMetadataKey.error: "\(error)"])
+            slot?.release()
+            // Still unfinished in the store: run it again later, so it ends in this process
+            // once writes succeed (it never reported its end, so nothing is sent twice).
+            if (try? await clock.sleep(until: clock.now.advanced(by: configuration.retryUnstoredAfter))) != nil {
+                queued.remove(job.id)
+                enqueue(job.id)
+            }
         }
     }
 }

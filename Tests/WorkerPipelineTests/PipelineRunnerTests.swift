@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import OutboxSQLite
 import ServiceLifecycle
+import Synchronization
 import Testing
 import WebhookCore
 import WebhookDispatch
@@ -287,5 +288,83 @@ struct PipelineRunnerTests {
             #expect(percents.allSatisfy { $0 >= 60 })
             #expect(percents == percents.sorted())
         }
+    }
+}
+
+extension PipelineRunnerTests {
+    /// A job store that cannot take the next `n` writes of a job's end (a full disk).
+    /// How many more writes fail.
+    final class FailureBudget: Sendable {
+        let remaining: Mutex<Int>
+        init(_ count: Int) { remaining = Mutex(count) }
+    }
+
+    struct FullDiskAtTheEnd: JobStore {
+        let inner: SQLiteJobStore
+        let failures: FailureBudget
+
+        func record(_ update: JobStateUpdate, appending drafts: [EventDraft], at time: Timestamp)
+            async throws(JobStoreError) -> [OutboxEvent]
+        {
+            if update.status.isFinished, failures.remaining.withLock({ count in defer { count -= 1 }; return count > 0 }) {
+                throw JobStoreError(.unavailable, "database or disk is full")
+            }
+            return try await inner.record(update, appending: drafts, at: time)
+        }
+        func create(_ spec: JobSpec, idempotencyKey: String?, requestDigest: String, maxQueued: Int?, at time: Timestamp)
+            async throws(JobStoreError) -> (job: JobRecord, created: Bool)
+        { try await inner.create(spec, idempotencyKey: idempotencyKey, requestDigest: requestDigest, maxQueued: maxQueued, at: time) }
+        func job(_ id: String) async throws(JobStoreError) -> JobRecord? { try await inner.job(id) }
+        func unfinishedJobs() async throws(JobStoreError) -> [JobRecord] { try await inner.unfinishedJobs() }
+        func deleteFinishedJobs(before cutoff: Timestamp, limit: Int) async throws(JobStoreError) -> [String] {
+            try await inner.deleteFinishedJobs(before: cutoff, limit: limit)
+        }
+        func requestCancel(_ id: String, at time: Timestamp) async throws(JobStoreError) -> JobRecord? {
+            try await inner.requestCancel(id, at: time)
+        }
+    }
+
+    /// SPEC section 7: a job whose end could not be stored (full disk) is picked up again in the
+    /// live process once writes succeed, instead of staying unfinished until a restart.
+    @Test func aJobWhoseEndCouldNotBeStoredRunsAgainOnceWritesSucceed() async throws {
+        let directory = NSTemporaryDirectory() + "pipeline-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: directory + "/local.mp4", contents: Data(repeating: 1, count: 1000))
+        let outbox = try SQLiteOutboxStore(path: directory + "/outbox.sqlite")
+        let jobs = FullDiskAtTheEnd(inner: SQLiteJobStore(outbox: outbox), failures: FailureBudget(2))
+        let spec = JobSpec(
+            videoURL: "file://\(directory)/local.mp4", callbackURL: nil, externalJobID: nil, ownerUserID: nil, maxClips: 1,
+            minClipDurationSeconds: 15, maxClipDurationSeconds: 90, durationRanges: [], targetPlatform: .youtube,
+            includeCaptions: true, captionStyleJSON: nil)
+        let id = try await jobs.create(spec, idempotencyKey: nil, requestDigest: "x", maxQueued: nil, at: SystemClock().now).job.id
+        try await CurlHTTPClient.withClient(configuration: .init(networkPolicy: nil)) { client in
+            let dispatcher = WebhookDispatcher(
+                store: outbox, sender: client, clock: SystemClock(), signer: WebhookSigner(secrets: [WebhookSecret.generate()]),
+                logger: Self.logger)
+            var configuration = PipelineRunner<FullDiskAtTheEnd, DispatchingJobEvents<FullDiskAtTheEnd, SQLiteOutboxStore, CurlHTTPClient, SystemClock>, SystemClock>
+                .Configuration(
+                    maxConcurrentJobs: 1, mediaDirectory: directory + "/media", workDirectory: directory + "/work",
+                    mediaBaseURL: "http://127.0.0.1:8080/media/")
+            configuration.retryUnstoredAfter = .milliseconds(100)
+            let runner = PipelineRunner(
+                jobs: jobs, publisher: DispatchingJobEvents(jobs: jobs, dispatcher: dispatcher, clock: SystemClock()),
+                clock: SystemClock(), engine: SimulatedEngine(stageDuration: .milliseconds(5), clock: SystemClock()),
+                downloader: MediaDownloader(client: client, localMediaDirectory: directory), configuration: configuration,
+                logger: Self.logger)
+            let group = ServiceGroup(configuration: .init(services: [dispatcher, runner], logger: Self.logger))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                let began = ContinuousClock.now
+                while try await jobs.job(id)?.status != .completed {
+                    guard ContinuousClock.now - began < .seconds(15) else { break }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(try await jobs.job(id)?.status == .completed)
+                #expect(jobs.failures.remaining.withLock { $0 } < 0)
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+        }
+        outbox.close()
     }
 }
