@@ -73,6 +73,10 @@ public struct WorkerConfiguration: Sendable {
     public var maxQueuedJobs = 10_000
     /// `CLIPPING_WORKER_RETENTION_DAYS` (zero keeps everything).
     public var retention = Duration.seconds(7 * 86_400)
+    /// The API closes a connection idle this long (not a setting: SPEC fixes 60 s; tests shorten it).
+    public var apiIdleTimeout = Duration.seconds(60)
+    /// Open API connections beyond this are closed at once (1,024).
+    public var apiMaxConnections = 1024
     /// `CLIPPING_WORKER_LOG_FORMAT`.
     public var logFormat = LogFormat.text
     /// `CLIPPING_WORKER_SHUTDOWN_GRACE_SECONDS`.

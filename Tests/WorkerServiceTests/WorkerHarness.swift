@@ -13,6 +13,7 @@ struct WorkerHarness {
 
     static func run(
         _ values: [String: String] = [:], logger: Logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+        configure: (inout WorkerConfiguration) -> Void = { _ in },
         _ body: (WorkerHarness) async throws -> Void
     ) async throws {
         let data = NSTemporaryDirectory() + "worker-\(UUID().uuidString)"
@@ -23,7 +24,8 @@ struct WorkerHarness {
             "WEBHOOK_PROGRESS_MIN_INTERVAL_SECONDS": "0",
         ]
         settings.merge(values) { _, new in new }
-        let configuration = try WorkerConfiguration(values: settings)
+        var configuration = try WorkerConfiguration(values: settings)
+        configure(&configuration)
         let ports = AsyncRecorder<Int>()
         let worker = Task {
             try await Worker.run(configuration: configuration, logger: logger, signals: []) { ports.record($0) }
