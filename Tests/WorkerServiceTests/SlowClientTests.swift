@@ -24,6 +24,18 @@ struct SlowClientTests {
         return fd
     }
 
+    /// Sends one request on a raw connection and reads the start of its answer: once it
+    /// answered, the server has admitted the connection.
+    static func answered(_ fd: Int32) -> Bool {
+        let request = Array("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+        guard send(fd, request, request.count, 0) == request.count else { return false }
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, 5000) > 0 else { return false }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let count = recv(fd, &buffer, buffer.count, 0)
+        return count > 0 && String(decoding: buffer.prefix(count), as: UTF8.self).hasPrefix("HTTP/1.1 200")
+    }
+
     /// True when the server closed the connection within `seconds` (a read returns 0 or fails).
     static func closedByServer(_ fd: Int32, within seconds: Double) -> Bool {
         var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
@@ -46,7 +58,13 @@ struct SlowClientTests {
             let port = Int(h.base.split(separator: ":").last!)!
             // The harness's client holds one keep-alive connection once it has made a request.
             #expect(try await h.call("GET", "/healthz").status == 200)
-            let held = try (0..<2).map { _ in try Self.connect(port) }
+            // Two more, each admitted (answered) before the next: the cap of three is reached.
+            var held = [Int32]()
+            for _ in 0..<2 {
+                let fd = try Self.connect(port)
+                #expect(Self.answered(fd))
+                held.append(fd)
+            }
             // The fourth connection is closed at once…
             let refused = try Self.connect(port)
             #expect(Self.closedByServer(refused, within: 5))
