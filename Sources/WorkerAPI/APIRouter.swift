@@ -14,6 +14,9 @@ import WorkerCore
 /// ```
 public func buildAPIRouter(_ services: APIServices) -> Router<BasicRequestContext> {
     let router = Router(context: BasicRequestContext.self)
+    // HTTP server metrics (OpenTelemetry names; `http.route` is the route template), through the
+    // global metrics factory that `serve` bootstraps.
+    router.middlewares.add(MetricsMiddleware())
     router.middlewares.add(ErrorMiddleware())
     if let token = services.apiToken { router.middlewares.add(TokenMiddleware(token: token)) }
     let routes = APIRoutes(services: services)

@@ -31,6 +31,7 @@ public enum Worker {
     /// - Throws: ``ConfigurationError`` for a data directory or store that cannot be used.
     public static func run(
         configuration: WorkerConfiguration, logger: Logger, signals: [UnixSignal] = [.sigterm, .sigint],
+        metrics workerMetrics: WorkerMetrics = WorkerMetrics(),
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws {
         let data = configuration.dataDirectory
@@ -51,14 +52,8 @@ public enum Worker {
             secrets = [try WebhookSecretFile.loadOrCreate(at: path)]
             logger.notice("WEBHOOK_SECRET is unset; signing with the secret stored in the data directory", metadata: ["path": "\(path)"])
         }
-        let registry = PrometheusCollectorRegistry()
-        var metrics = PrometheusMetricsFactory(registry: registry)
-        // Loopback attempts and commits take well under a millisecond: buckets that resolve them.
-        metrics.defaultDurationHistogramBuckets = [
-            .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
-            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
-            .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
-        ]
+        let registry = workerMetrics.registry
+        let metrics = workerMetrics.factory
         let outbox: SQLiteOutboxStore
         do {
             outbox = try SQLiteOutboxStore(path: data + "/clipping-worker.sqlite", metricsFactory: metrics)

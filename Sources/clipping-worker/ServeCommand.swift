@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
 import WebhookCore
 import WorkerService
 
@@ -80,7 +81,11 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "clipping-worker")
         do {
-            try await Worker.run(configuration: configuration, logger: logger) { port in
+            // Once per process: the global factory (used by Hummingbird's HTTP metrics) feeds the
+            // same registry as the worker's own metrics.
+            let metrics = WorkerMetrics()
+            MetricsSystem.bootstrap(metrics.factory)
+            try await Worker.run(configuration: configuration, logger: logger, metrics: metrics) { port in
                 logger.notice("listening", metadata: [LogMetadataKey.httpPort: "\(port)"])
             }
         } catch let error as ConfigurationError {

@@ -389,3 +389,21 @@ extension ServeProcessTests {
         #expect(try await worker.terminate() == 0)
     }
 }
+
+extension ServeProcessTests {
+    /// `/metrics` of `serve` carries the HTTP server's metrics (Hummingbird's, through the
+    /// bootstrapped global factory) next to the worker's own.
+    @Test func serveExportsHTTPServerMetrics() async throws {
+        let data = NSTemporaryDirectory() + "e2e-\(UUID().uuidString)"
+        let worker = try WorkerProcess(dataDirectory: data, environment: environment())
+        try await worker.start()
+        let text = try await CurlHTTPClient.withClient(configuration: .init(networkPolicy: nil)) { client in
+            _ = try await client.request("GET", url: worker.base + "/healthz")
+            return String(decoding: try await client.request("GET", url: worker.base + "/metrics").body, as: UTF8.self)
+        }
+        #expect(text.contains("http_server_request_duration"))
+        #expect(text.contains("hb_requests"))
+        #expect(text.contains("clipping_worker_webhook_outbox_pending"))
+        #expect(try await worker.terminate() == 0)
+    }
+}
