@@ -25,8 +25,7 @@ extension WebhookDispatcher {
         let after = slot.machine.queue.count
         if slot.machine.isFinished { jobs[jobID] = nil }
         countPending(after - before)
-        let callback = callbackURL
-        for action in actions { carryOut(action, jobID: jobID, callbackURL: callback) }
+        for action in actions { carryOut(action, jobID: jobID, callbackURL: callbackURL) }
         actions.removeAll(keepingCapacity: true)
         self.actions = actions
         return result

@@ -279,8 +279,7 @@ struct DeliveryGuaranteeTests {
             #expect(try await dispatcher.publishTerminal(H.draft(.completed, job: "j", url: server.url())) == .delivered(attempts: 1))
             // The held update's timer fires, and releases nothing.
             clock.advance(by: .seconds(10))
-            let began = ContinuousClock.now
-            while await dispatcher.status.timersArmed > 1, ContinuousClock.now - began < .seconds(10) { await Task.yield() }
+            await H.waitForStatus(dispatcher) { $0.timersArmed <= 1 }
             #expect(await dispatcher.status.timersArmed == 1)
             #expect(await dispatcher.status.jobsTracked == 0)
         }
@@ -405,8 +404,7 @@ struct DeliveryGuaranteeTests {
             // hang (their timeout is 30 s): nothing waits for them, whatever the machine's speed.
             try await fast.received.wait(count: 20, timeout: .seconds(20))
             // Once the fast attempts have been answered, the four slow ones are still in flight.
-            let began = ContinuousClock.now
-            while await dispatcher.status.attemptsInFlight > 4, ContinuousClock.now - began < .seconds(10) { await Task.yield() }
+            await H.waitForStatus(dispatcher) { $0.attemptsInFlight <= 4 }
             #expect(await dispatcher.status.attemptsInFlight == 4)
             // The slow origin holds no more than its limit.
             #expect(slow.received.values.count == 4)
@@ -526,8 +524,7 @@ extension DeliveryGuaranteeTests {
             #expect(await dispatcher.status.originsTracked == 1)
             try await clock.waitForSleeper()
             clock.advance(by: .seconds(601))
-            let began = ContinuousClock.now
-            while await dispatcher.status.originsTracked > 0, ContinuousClock.now - began < .seconds(10) { await Task.yield() }
+            await H.waitForStatus(dispatcher) { $0.originsTracked <= 0 }
             // First prune at +600 s from the origin's creation saw it used at +0: forgotten now.
             #expect(await dispatcher.status.originsTracked == 0)
         }

@@ -67,6 +67,15 @@ struct DispatcherHarness {
                 error: kind == .failed ? "boom" : nil))
     }
 
+    /// Waits (at most 10 s of real time) until the dispatcher's status satisfies `condition`;
+    /// the test's own `#expect` then says whether it did.
+    static func waitForStatus<Store, Sender, Clock>(
+        _ dispatcher: WebhookDispatcher<Store, Sender, Clock>, until condition: (DispatcherStatus) -> Bool
+    ) async {
+        let began = ContinuousClock.now
+        while !condition(await dispatcher.status), ContinuousClock.now - began < .seconds(10) { await Task.yield() }
+    }
+
     /// A fresh temporary directory.
     static func temporaryDirectory() -> String {
         let path = NSTemporaryDirectory() + "cw-test-" + UUID().uuidString

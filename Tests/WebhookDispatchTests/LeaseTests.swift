@@ -44,8 +44,7 @@ struct LeaseTests {
         let clock = ManualClock()
         try await H.run(store: store, clock: clock) { dispatcher in
             try await server.received.wait(count: 2)
-            var began = ContinuousClock.now
-            while await dispatcher.status.jobsTracked > 1, ContinuousClock.now - began < .seconds(10) { await Task.yield() }
+            await H.waitForStatus(dispatcher) { $0.jobsTracked <= 1 }
             #expect(await dispatcher.status.jobsTracked == 1)
             // Another worker takes job "lost" over; the next renewal (every 0.5 s) finds out.
             store.stolen.withLock { _ = $0.insert("lost") }
@@ -53,8 +52,7 @@ struct LeaseTests {
             clock.advance(by: .milliseconds(500))
             try await store.released.wait(count: 1)
             #expect(store.released.values == ["done"])
-            began = ContinuousClock.now
-            while await dispatcher.status.jobsTracked > 0, ContinuousClock.now - began < .seconds(10) { await Task.yield() }
+            await H.waitForStatus(dispatcher) { $0.jobsTracked <= 0 }
             #expect(await dispatcher.status.jobsTracked == 0)
             #expect(await dispatcher.status.pendingEvents == 0)
             // Its retry time comes and goes: no attempt, it belongs to the other worker now.
