@@ -125,8 +125,9 @@ public enum Worker {
                     }
                     return .ready
                 })
-            // Slow clients: idle connections close after `apiIdleTimeout`; beyond
-            // `apiMaxConnections` a new connection is closed at once.
+            // Slow clients: idle connections close after `apiIdleTimeout`, a request must be read
+            // within `apiRequestReadTimeout`, and beyond `apiMaxConnections` a new connection is
+            // closed at once.
             let cap = ConnectionCap(limit: configuration.apiMaxConnections)
             let (idleSeconds, idleAttoseconds) = configuration.apiIdleTimeout.components
             let app = Application(
@@ -134,7 +135,8 @@ public enum Worker {
                 server: .http1(
                     configuration: .init(
                         additionalChannelHandlers: [cap.handler()],
-                        idleTimeout: .nanoseconds(idleSeconds * 1_000_000_000 + idleAttoseconds / 1_000_000_000))),
+                        idleTimeout: .nanoseconds(idleSeconds * 1_000_000_000 + idleAttoseconds / 1_000_000_000)),
+                    requestReadLimit: configuration.apiRequestReadTimeout),
                 configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
                 onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
                 logger: logger)

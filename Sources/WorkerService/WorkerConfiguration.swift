@@ -75,6 +75,9 @@ public struct WorkerConfiguration: Sendable {
     public var retention = Duration.seconds(7 * 86_400)
     /// The API closes a connection idle this long (not a setting: SPEC fixes 60 s; tests shorten it).
     public var apiIdleTimeout = Duration.seconds(60)
+    /// A request's head and body must be read within this, from its first byte (SPEC fixes 30 s;
+    /// tests shorten it).
+    public var apiRequestReadTimeout = Duration.seconds(30)
     /// Open API connections beyond this are closed at once (1,024).
     public var apiMaxConnections = 1024
     /// `CLIPPING_WORKER_LOG_FORMAT`.

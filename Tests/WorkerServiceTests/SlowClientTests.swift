@@ -10,6 +10,14 @@ import WorkerService
 /// connection cap a new connection is closed at once while the API keeps answering the others.
 @Suite(.timeLimit(.minutes(1)))
 struct SlowClientTests {
+    /// Runs a blocking socket call on a thread of its own: the cooperative pool has one thread
+    /// a core, and a test blocked in `poll` there starves the server it is waiting for.
+    static func blocking<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(returning: body()) }
+        }
+    }
+
     /// A raw TCP connection to 127.0.0.1:`port` that sends nothing.
     static func connect(_ port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -24,16 +32,32 @@ struct SlowClientTests {
         return fd
     }
 
-    /// Sends one request on a raw connection and reads the start of its answer: once it
-    /// answered, the server has admitted the connection.
+    /// Sends one request on a raw connection and reads its whole answer (head and
+    /// `Content-Length` body, which may arrive in several segments): once it answered, the server
+    /// has admitted the connection.
     static func answered(_ fd: Int32) -> Bool {
         let request = Array("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
-        guard send(fd, request, request.count, 0) == request.count else { return false }
-        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        guard poll(&poller, 1, 5000) > 0 else { return false }
-        var buffer = [UInt8](repeating: 0, count: 512)
-        let count = recv(fd, &buffer, buffer.count, 0)
-        return count > 0 && String(decoding: buffer.prefix(count), as: UTF8.self).hasPrefix("HTTP/1.1 200")
+        guard send(fd, request, request.count, Int32(MSG_NOSIGNAL)) == request.count else { return false }
+        var received = [UInt8]()
+        let end = Date().addingTimeInterval(5)
+        while Date() < end {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 100) >= 0 else { return false }
+            if poller.revents == 0 { continue }
+            var buffer = [UInt8](repeating: 0, count: 512)
+            let count = recv(fd, &buffer, buffer.count, 0)
+            guard count > 0 else { return false }
+            received += buffer.prefix(count)
+            let text = String(decoding: received, as: UTF8.self)
+            guard let headEnd = text.range(of: "\r\n\r\n") else { continue }
+            let length = text[..<headEnd.lowerBound].split(separator: "\r\n")
+                .first { $0.lowercased().hasPrefix("content-length:") }
+                .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
+            if text.utf8.count - text[..<headEnd.upperBound].utf8.count >= length {
+                return text.hasPrefix("HTTP/1.1 200")
+            }
+        }
+        return false
     }
 
     /// True when the server closed the connection within `seconds` (a read returns 0 or fails).
@@ -49,7 +73,56 @@ struct SlowClientTests {
             let port = Int(h.base.split(separator: ":").last!)!
             let fd = try Self.connect(port)
             defer { close(fd) }
-            #expect(Self.closedByServer(fd, within: 5))
+            #expect(await Self.blocking { Self.closedByServer(fd, within: 5) })
+        }
+    }
+
+    /// Reads what the server sends until it closes (or `seconds` pass).
+    static func readUntilClosed(_ fd: Int32, within seconds: Double) -> String {
+        var received = [UInt8]()
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 100) >= 0 else { break }
+            if poller.revents == 0 { continue }
+            var buffer = [UInt8](repeating: 0, count: 512)
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count <= 0 { break }
+            received += buffer.prefix(count)
+        }
+        return String(decoding: received, as: UTF8.self)
+    }
+
+    /// A client that sends a head and then drips its body (busy enough for the idle timeout)
+    /// gets a 408 and a closed connection once the read limit passes; a connection that sends
+    /// nothing between requests is governed by the idle timeout, not by the read limit.
+    @Test func aRequestReadTooSlowlyGets408() async throws {
+        try await WorkerHarness.run(configure: {
+            $0.apiRequestReadTimeout = .milliseconds(1500)
+            $0.apiIdleTimeout = .seconds(30)
+        }) { h in
+            let port = Int(h.base.split(separator: ":").last!)!
+            let fd = try Self.connect(port)
+            defer { close(fd) }
+            let head = Array("POST /ai-clipping/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{".utf8)
+            #expect(send(fd, head, head.count, 0) == head.count)
+            // One byte every 100 ms: the idle timeout (30 s) never fires; the read limit does.
+            let answer = await Self.blocking {
+                for _ in 0..<80 {
+                    var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                    if poll(&poller, 1, 100) > 0 { return Self.readUntilClosed(fd, within: 2) }
+                    _ = send(fd, " ", 1, Int32(MSG_NOSIGNAL))
+                }
+                return ""
+            }
+            #expect(answer.hasPrefix("HTTP/1.1 408"))
+
+            // A keep-alive connection idle between requests for longer than the read limit stays.
+            let idle = try Self.connect(port)
+            defer { close(idle) }
+            #expect(await Self.blocking { Self.answered(idle) })
+            #expect(await Self.blocking { !Self.closedByServer(idle, within: 2.5) })
+            #expect(await Self.blocking { Self.answered(idle) })
         }
     }
 
@@ -62,12 +135,12 @@ struct SlowClientTests {
             var held = [Int32]()
             for _ in 0..<2 {
                 let fd = try Self.connect(port)
-                #expect(Self.answered(fd))
+                #expect(await Self.blocking { Self.answered(fd) })
                 held.append(fd)
             }
             // The fourth connection is closed at once…
             let refused = try Self.connect(port)
-            #expect(Self.closedByServer(refused, within: 5))
+            #expect(await Self.blocking { Self.closedByServer(refused, within: 5) })
             close(refused)
             // …while the connection already open keeps being served.
             #expect(try await h.call("GET", "/healthz").status == 200)
@@ -75,7 +148,7 @@ struct SlowClientTests {
             close(held[0])
             try await Task.sleep(for: .milliseconds(200))
             let admitted = try Self.connect(port)
-            #expect(!Self.closedByServer(admitted, within: 0.5))
+            #expect(await Self.blocking { !Self.closedByServer(admitted, within: 0.5) })
             close(admitted)
             close(held[1])
         }
