@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import WebhookCore
 import WebhookDispatch
 import WorkerCore
@@ -20,18 +21,33 @@ final class JobProgressReporter<Publisher: JobEventPublisher, Clock: WorkerClock
     private let publisher: Publisher
     private let clock: Clock
     private let logger: Logger
+    private let stageDurations: [JobStatus: Metrics.Timer]
     private var stage = JobStatus.queued
+    /// When the current stage was entered (its duration is recorded when it ends).
+    private var stageEntered: Timestamp?
     private var sentStarted = false
     /// The highest progress already reported for this job (kept in its row): a job resumed
     /// after a restart never reports less, so progress bars built on it never jump back.
     private var floor: Int
 
-    init(job: JobRecord, publisher: Publisher, clock: Clock, logger: Logger) {
+    init(
+        job: JobRecord, publisher: Publisher, clock: Clock, stageDurations: [JobStatus: Metrics.Timer] = [:],
+        logger: Logger
+    ) {
         self.job = job
         self.publisher = publisher
         self.clock = clock
+        self.stageDurations = stageDurations
         self.logger = logger
         self.floor = job.progressPercent
+    }
+
+    /// Records the current stage's duration: it ended because the next one began or the job
+    /// ended (completed, failed or cancelled in it). A stage cut short by shutdown is not recorded.
+    func endStage() {
+        guard let entered = stageEntered else { return }
+        stageEntered = nil
+        stageDurations[stage]?.record(duration: max(.zero, entered.duration(to: clock.now)))
     }
 
     /// The stage the job is in (for the error of a failure without a code of its own).
@@ -63,7 +79,9 @@ final class JobProgressReporter<Publisher: JobEventPublisher, Clock: WorkerClock
 
     /// The job enters `stage`; the first entry of a fresh job is its `job.started` event.
     func enter(_ stage: JobStatus, resumed: Bool = false) async {
+        endStage()
         self.stage = stage
+        stageEntered = clock.now
         let (low, _) = Self.range(of: stage)
         let step = resumed ? "Resuming after a restart: " + Self.step(of: stage) : Self.step(of: stage)
         let kind: EventKind = sentStarted || resumed ? .progress : .started

@@ -205,7 +205,8 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
         try? FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
 
-        let reporter = JobProgressReporter(job: job, publisher: publisher, clock: clock, logger: logger)
+        let reporter = JobProgressReporter(
+            job: job, publisher: publisher, clock: clock, stageDurations: metrics.stageDuration, logger: logger)
         let result: Result<JobOutput, any Error> = await withTaskGroup(of: Result<JobOutput, any Error>?.self) { group in
             group.addTask {
                 do {
@@ -229,6 +230,12 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
             let first = await group.next() ?? nil
             group.cancelAll()
             return first ?? .failure(CancellationError())
+        }
+        if case .failure(let error) = result, error is CancellationError, !signal.fired {
+            // Shutdown interrupted the stage: it runs again after the restart, so its partial
+            // duration says nothing.
+        } else {
+            reporter.endStage()
         }
         if case .failure = result {
             // A job that did not complete keeps no partial outputs.

@@ -18,6 +18,11 @@ public struct WorkerMetrics: Sendable {
             .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
             .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
         ]
+        // Job stages take seconds to many minutes.
+        factory.durationHistogramBuckets["clipping_worker_job_stage_duration_seconds"] = [
+            .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5), .seconds(15), .seconds(30), .seconds(60),
+            .seconds(120), .seconds(300), .seconds(600), .seconds(1800), .seconds(3600),
+        ]
         self.factory = factory
     }
 }

@@ -281,6 +281,11 @@ extension APITests {
             #expect(text.contains(#"le="0.00025""#), "sub-millisecond buckets")
             #expect(text.contains("clipping_worker_webhook_outbox_pending 0"))
             #expect(!text.contains("clipping_worker_webhook_deliveries_total"))
+            // Each stage of the one job recorded once, in buckets sized for minutes.
+            for stage in ["downloading", "transcribing", "planning", "detecting", "rendering", "uploading"] {
+                #expect(text.contains(#"clipping_worker_job_stage_duration_seconds_count{stage="\#(stage)"} 1"#), "stage \(stage)")
+            }
+            #expect(text.contains(#"clipping_worker_job_stage_duration_seconds_bucket{stage="rendering",le="1800"#))
         }
         try await server.shutdown()
     }
