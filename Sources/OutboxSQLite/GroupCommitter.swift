@@ -14,6 +14,9 @@ final class GroupCommitter: @unchecked Sendable {
     private struct Request {
         let run: (Database) throws -> Void
         let finish: (Result<Void, OutboxError>) -> Void
+        /// False for health probes: their success says nothing about whether real work fits
+        /// (an in-place probe update commits on a full disk), so it never clears ``storageFailure``.
+        var isWork = true
     }
 
     private let writer: DatabasePool
@@ -26,6 +29,12 @@ final class GroupCommitter: @unchecked Sendable {
     private var draining = false
     private var closed = false
     private var transactions = 0
+    /// The newest failure of the storage itself (full disk, I/O error, read-only or vanished
+    /// file), kept until real work commits again: what readiness reports. Guarded by `lock`.
+    private var storageFailure: String?
+
+    /// Why writes of real work are failing now, or nil.
+    var storageTrouble: String? { lock.withLock { storageFailure } }
 
     /// Transactions committed so far (a batch counts once): what group commit saves shows as
     /// writes per transaction.
@@ -54,10 +63,11 @@ final class GroupCommitter: @unchecked Sendable {
     }
 
     /// Runs `work` in the next shared transaction and returns its result once committed.
-    func write<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws(OutboxError) -> T {
+    /// A `probe` is a health check, not work (see ``Request/isWork``).
+    func write<T: Sendable>(probe: Bool = false, _ work: @escaping @Sendable (Database) throws -> T) async throws(OutboxError) -> T {
         let result: Result<T, OutboxError> = await withCheckedContinuation { continuation in
             let box = ResultBox<T>()
-            let request = Request(
+            var request = Request(
                 run: { db in box.value = try work(db) },
                 finish: { outcome in
                     switch outcome {
@@ -71,6 +81,7 @@ final class GroupCommitter: @unchecked Sendable {
                         continuation.resume(returning: .failure(error))
                     }
                 })
+            request.isWork = !probe
             enqueue(request)
         }
         return try result.get()
@@ -146,12 +157,17 @@ final class GroupCommitter: @unchecked Sendable {
         } catch {
             onRollback()
             failures.increment()
+            noteStorageFailure(error)
             let failure = OutboxError(.writeFailed, "commit failed: \(error)")
             for request in batch { request.finish(.failure(failure)) }
             return
         }
         guard failedIndex != nil else {
-            lock.withLock { transactions += 1 }
+            let clears = batch.contains { $0.isWork }
+            lock.withLock {
+                transactions += 1
+                if clears { storageFailure = nil }
+            }
             for request in batch { request.finish(.success(())) }
             return
         }
@@ -164,14 +180,28 @@ final class GroupCommitter: @unchecked Sendable {
                         return .commit
                     }
                 }
+                if request.isWork { lock.withLock { storageFailure = nil } }
                 request.finish(.success(()))
             } catch let error as OutboxError {
                 onRollback()
                 request.finish(.failure(error))
             } catch {
                 onRollback()
+                noteStorageFailure(error)
                 request.finish(.failure(OutboxError(.writeFailed, "\(error)")))
             }
+        }
+    }
+
+    /// Keeps `error` for readiness when it is the storage failing, not a refused write.
+    private func noteStorageFailure(_ error: any Error) {
+        guard let error = error as? DatabaseError else { return }
+        switch error.resultCode {
+        case .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_CORRUPT, .SQLITE_NOTADB:
+            let message = error.message ?? "\(error.resultCode)"
+            lock.withLock { storageFailure = message }
+        default:
+            break
         }
     }
 }

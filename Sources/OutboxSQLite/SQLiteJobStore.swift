@@ -52,7 +52,7 @@ public struct SQLiteJobStore: JobStore {
                 return .success((JobRecord(id: id, spec: spec, createdAt: time), true))
             }
         } catch {
-            throw JobStoreError(.unavailable, "the job could not be stored: \(error.code)")
+            throw JobStoreError(.unavailable, "the job could not be stored: \(error.details)")
         }
         let (job, created) = try outcome.get()
         return (job, created)
@@ -69,7 +69,7 @@ public struct SQLiteJobStore: JobStore {
                 return try appending(db)
             }
         } catch {
-            throw JobStoreError(.unavailable, "the job's state could not be stored: \(error.code)")
+            throw JobStoreError(.unavailable, "the job's state could not be stored: \(error.details)")
         }
     }
 

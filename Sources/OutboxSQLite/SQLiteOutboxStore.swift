@@ -503,16 +503,25 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
 
     public func health() async -> StoreHealth {
         if let problem = fileProblem() { return .unavailable(problem) }
+        let trouble = committer.storageTrouble
         do {
-            // A real commit (with its fsync): a full or read-only disk fails here, not a read.
-            _ = try await committer.write { db in
+            // A real commit (with its fsync). After a failure of real work it must also need new
+            // space: an in-place update of the probe row commits on a full disk (into WAL space
+            // already there) while every append fails, which kept `/readyz` 200 on a full disk.
+            _ = try await committer.write(probe: trouble == nil) { db in
                 try db.execute(
                     sql: "INSERT OR REPLACE INTO store_probe (id, checked_at) VALUES (1, CAST(strftime('%s', 'now') AS INTEGER))")
+                if trouble != nil {
+                    // A quarter MiB of overflow pages, then the row back to its integer.
+                    try db.execute(sql: "UPDATE store_probe SET checked_at = zeroblob(262144) WHERE id = 1")
+                    try db.execute(
+                        sql: "UPDATE store_probe SET checked_at = CAST(strftime('%s', 'now') AS INTEGER) WHERE id = 1")
+                }
                 return true
             }
             return .ready
         } catch {
-            return .unavailable("the database cannot be written: \(error.code)")
+            return .unavailable("the database cannot be written: \(committer.storageTrouble ?? error.details)")
         }
     }
 

@@ -62,14 +62,16 @@ struct WorkerHarness {
         return (error["code"] as? String ?? "", error["message"] as? String ?? "", error["field"] as? String)
     }
 
-    func waitForStatus(_ id: String, _ wanted: Set<String>) async throws -> [String: Any] {
-        try await waitForJob(id) { ($0["status"] as? String).map(wanted.contains) ?? false }
+    func waitForStatus(_ id: String, _ wanted: Set<String>, within limit: Duration = .seconds(15)) async throws -> [String: Any] {
+        try await waitForJob(id, within: limit) { ($0["status"] as? String).map(wanted.contains) ?? false }
     }
 
-    /// Polls `GET /ai-clipping/jobs/{id}` until `condition` holds (15 s at most).
-    func waitForJob(_ id: String, until condition: ([String: Any]) -> Bool) async throws -> [String: Any] {
+    /// Polls `GET /ai-clipping/jobs/{id}` until `condition` holds (`limit` at most).
+    func waitForJob(
+        _ id: String, within limit: Duration = .seconds(15), until condition: ([String: Any]) -> Bool
+    ) async throws -> [String: Any] {
         let start = ContinuousClock.now
-        while ContinuousClock.now - start < .seconds(15) {
+        while ContinuousClock.now - start < limit {
             let job = try object(try await call("GET", "/ai-clipping/jobs/\(id)"))
             if condition(job) { return job }
             try await Task.sleep(for: .milliseconds(20))
