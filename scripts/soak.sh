@@ -2,10 +2,10 @@
 # A bounded soak run of the worker as an operator runs it: `serve` (release build, simulated
 # engine, SQLite, default throttle), steady submissions, a receiver on loopback that fails a
 # share of the webhooks, retention at a short setting. Every SAMPLE seconds it records the
-# worker's RSS, open descriptors, database size and outbox depth (from /metrics), then prints
+# worker's RSS, open descriptors, database size, outbox depth and queued jobs (from /metrics), then prints
 # the series and whether the second half is flat:
 #   RSS within 5 % of its value at the half-way mark, descriptors within ±10, database size and
-#   outbox depth not rising over the second half.
+#   outbox depth and queued jobs not rising over the second half.
 #
 #   scripts/soak.sh                 # 10 minutes
 #   scripts/soak.sh --minutes 3     # shorter
@@ -60,7 +60,9 @@ while [ ! -s "$port_file" ]; do sleep 0.1; done
 rport=$(cat "$port_file")
 
 # Retention at a short setting (60 s) so deletions happen during the run.
-CLIPPING_WORKER_ENGINE=simulated CLIPPING_WORKER_SIMULATED_STAGE_SECONDS=0.5 \
+# Six stages of 0.1 s on four slots: about 6.5 jobs/s of capacity, above the offered rate, so
+# the queue stays short and what grows is what leaks.
+CLIPPING_WORKER_ENGINE=simulated CLIPPING_WORKER_SIMULATED_STAGE_SECONDS=0.1 \
 CLIPPING_WORKER_ALLOWED_NETWORKS=127.0.0.0/8 CLIPPING_WORKER_RETENTION_DAYS=$(python3 -c 'print(60/86400)') \
 CLIPPING_WORKER_MAX_CONCURRENT_JOBS=4 \
     "$bin" serve --port 0 --data-dir "$data" >"$work/serve.log" 2>&1 &
@@ -78,7 +80,7 @@ base=http://127.0.0.1:$port
 echo "soak: worker pid $worker on $base, receiver on :$rport failing $fail %, $minutes min at $rate jobs/s"
 
 samples=$work/samples.tsv
-echo -e "t_s\trss_kib\tfds\tdb_bytes\tpending" >"$samples"
+echo -e "t_s\trss_kib\tfds\tdb_used_bytes\tpending\tqueued\tfile_bytes" >"$samples"
 end=$(( $(date +%s) + minutes * 60 ))
 next_sample=$(date +%s)
 submitted=0
@@ -93,9 +95,18 @@ while [ "$(date +%s)" -lt "$end" ]; do
     if [ "$now" -ge "$next_sample" ]; then
         rss=$(awk '/VmRSS/ {print $2}' "/proc/$worker/status")
         fds=$(ls "/proc/$worker/fd" | wc -l)
-        db=$(( $(stat -c %s "$data/clipping-worker.sqlite") + $(stat -c %s "$data/clipping-worker.sqlite-wal" 2>/dev/null || echo 0) ))
-        pending=$(curl -s "$base/metrics" | awk '/^clipping_worker_webhook_outbox_pending / {print $2}' || true)
-        echo -e "$((now - start))\t$rss\t$fds\t$db\t${pending:-?}" >>"$samples"
+        # Pages in use (page_count - freelist_count): what the data takes. The files (database +
+        # WAL) are shown too; they move in steps (the WAL keeps its high-water size between
+        # checkpoints, freed pages wait for incremental vacuum) that say nothing about a leak.
+        files=$(( $(stat -c %s "$data/clipping-worker.sqlite") + $(stat -c %s "$data/clipping-worker.sqlite-wal" 2>/dev/null || echo 0) ))
+        db=$(python3 -c 'import sqlite3,sys
+c = sqlite3.connect(sys.argv[1], timeout=5)
+q = lambda p: c.execute("PRAGMA " + p).fetchone()[0]
+print((q("page_count") - q("freelist_count")) * q("page_size"))' "$data/clipping-worker.sqlite" 2>/dev/null || echo "?")
+        metrics=$(curl -s "$base/metrics" || true)
+        pending=$(awk '/^clipping_worker_webhook_outbox_pending / {print $2}' <<<"$metrics")
+        queued=$(awk '/^clipping_worker_jobs_queued / {print $2}' <<<"$metrics")
+        echo -e "$((now - start))\t$rss\t$fds\t$db\t${pending:-?}\t${queued:-?}\t$files" >>"$samples"
         next_sample=$((now + sample))
     fi
     sleep 1
@@ -119,9 +130,11 @@ rss_ok = abs(last[1] - mid[1]) <= 0.05 * mid[1]
 fd_ok = abs(last[2] - mid[2]) <= 10
 db_ok = not rising(3)
 pending_ok = not rising(4)
+queued_ok = not rising(5)
 print(f"RESULT rss_mid_kib={mid[1]:.0f} rss_end_kib={last[1]:.0f} rss_flat={rss_ok} "
       f"fds_mid={mid[2]:.0f} fds_end={last[2]:.0f} fds_flat={fd_ok} "
-      f"db_mid={mid[3]:.0f} db_end={last[3]:.0f} db_flat={db_ok} "
-      f"pending_mid={mid[4]:.0f} pending_end={last[4]:.0f} pending_flat={pending_ok}")
-sys.exit(0 if (rss_ok and fd_ok and db_ok and pending_ok) else 1)
+      f"db_used_mid={mid[3]:.0f} db_used_end={last[3]:.0f} db_flat={db_ok} files_end={last[6]:.0f} "
+      f"pending_mid={mid[4]:.0f} pending_end={last[4]:.0f} pending_flat={pending_ok} "
+      f"queued_mid={mid[5]:.0f} queued_end={last[5]:.0f} queued_flat={queued_ok}")
+sys.exit(0 if (rss_ok and fd_ok and db_ok and pending_ok and queued_ok) else 1)
 PY

@@ -156,13 +156,15 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
                         if running == 0 { break }
                         continue
                     }
-                    self.metrics.running.record(running)
-                    self.metrics.queued.record(waiting.count)
                     while running < limit, let next = waiting.popFirst() {
                         running += 1
                         let slot = SlotRelease { eventsInput.yield(.slotFreed) }
                         group.addTask { await self.runJob(next, slot: slot) }
                     }
+                    // After the slots are filled: recorded before, the gauges lagged one event behind
+                    // (a queue that had drained still showed its last job).
+                    self.metrics.running.record(running)
+                    self.metrics.queued.record(waiting.count)
                 }
                 // Jobs only awaiting their terminal attempts, and the grace timer, end now.
                 group.cancelAll()

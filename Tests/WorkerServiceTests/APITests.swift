@@ -286,6 +286,32 @@ extension APITests {
                 #expect(text.contains(#"clipping_worker_job_stage_duration_seconds_count{stage="\#(stage)"} 1"#), "stage \(stage)")
             }
             #expect(text.contains(#"clipping_worker_job_stage_duration_seconds_bucket{stage="rendering",le="1800"#))
+            // The job is over: nothing queued or running (the gauges once lagged one event behind).
+            func gauge(_ name: String) -> Double? {
+                text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
+            }
+            #expect(gauge("clipping_worker_jobs_queued") == 0)
+            #expect(gauge("clipping_worker_jobs_running") == 0)
+        }
+        try await server.shutdown()
+    }
+}
+
+extension APITests {
+    /// The job gauges say what is happening now: one job running, nothing waiting (recorded
+    /// before the slots were filled, the queue gauge kept showing the job that had just started).
+    @Test func jobGaugesShowTheRunningJob() async throws {
+        let server = try await ScriptedHTTPServer.start { _ in .status(200, body: Array(repeating: 7, count: 2_000)) }
+        try await H.run(["CLIPPING_WORKER_SIMULATED_STAGE_SECONDS": "2"]) { h in
+            let submitted = try await h.call("POST", "/ai-clipping/jobs", json: #"{"video_url": "\#(server.url("/v.mp4"))"}"#)
+            let id = try #require(try h.object(submitted)["job_id"] as? String)
+            _ = try await h.waitForJob(id) { ($0["status"] as? String) == "transcribing" }
+            let text = String(decoding: try await h.call("GET", "/metrics").body, as: UTF8.self)
+            func gauge(_ name: String) -> Double? {
+                text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
+            }
+            #expect(gauge("clipping_worker_jobs_running") == 1)
+            #expect(gauge("clipping_worker_jobs_queued") == 0)
         }
         try await server.shutdown()
     }
