@@ -121,16 +121,19 @@ rows = [[float(x) if x not in ("?", "") else 0.0 for x in r] for r in rows]
 half = len(rows) // 2
 mid, last = rows[half], rows[-1]
 second = rows[half:]
-def rising(col):
-    # Rising = the last quarter's mean above the second half's first quarter's mean by over 5 %.
-    q = max(1, len(second) // 4)
-    a = sum(r[col] for r in second[:q]) / q; b = sum(r[col] for r in second[-q:]) / q
-    return b > a * 1.05 + 1
+def rising(col, slack):
+    # Rising = the least-squares trend over the second half adds more than 5 % of its mean plus
+    # `slack` (the noise of a small count, e.g. a few events in flight at a sample) by its end.
+    xs = [r[0] for r in second]; ys = [r[col] for r in second]
+    n = len(xs); mx = sum(xs) / n; my = sum(ys) / n
+    var = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var if var else 0.0
+    return slope * (xs[-1] - xs[0]) > 0.05 * my + slack
 rss_ok = abs(last[1] - mid[1]) <= 0.05 * mid[1]
 fd_ok = abs(last[2] - mid[2]) <= 10
-db_ok = not rising(3)
-pending_ok = not rising(4)
-queued_ok = not rising(5)
+db_ok = not rising(3, 64 * 1024)
+pending_ok = not rising(4, 10)
+queued_ok = not rising(5, 10)
 print(f"RESULT rss_mid_kib={mid[1]:.0f} rss_end_kib={last[1]:.0f} rss_flat={rss_ok} "
       f"fds_mid={mid[2]:.0f} fds_end={last[2]:.0f} fds_flat={fd_ok} "
       f"db_used_mid={mid[3]:.0f} db_used_end={last[3]:.0f} db_flat={db_ok} files_end={last[6]:.0f} "
