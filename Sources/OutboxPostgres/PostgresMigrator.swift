@@ -24,12 +24,40 @@ public struct PostgresMigrator: Sendable {
     }
 
     /// Applies the migrations the database lacks.
+    /// - Parameter timeout: how long to wait for a connection and the migration lock. An
+    ///   unreachable server would otherwise hold the start until the pool's circuit breaker gives
+    ///   up (15 s of failures, then its back-off: about a minute here); waiting for a connection
+    ///   ends when cancelled, so the deadline holds.
     /// - Returns: the schema version now in force.
     /// - Throws: ``PostgresSchemaError`` `.newerSchema` when the database is at a version this
     ///   build does not know (a newer worker migrated it: this one must not run on it), or
     ///   `.unavailable` / `.failed`.
     @discardableResult
-    public func migrate() async throws(PostgresSchemaError) -> Int {
+    public func migrate(timeout: Duration = .seconds(10)) async throws(PostgresSchemaError) -> Int {
+        let outcome = await withTaskGroup(of: Result<Int, PostgresSchemaError>?.self) { group in
+            group.addTask {
+                do throws(PostgresSchemaError) {
+                    return .success(try await migrateNow())
+                } catch {
+                    return .failure(error)
+                }
+            }
+            group.addTask {
+                // Nil when cancelled: the migration finished first.
+                guard (try? await Task.sleep(for: timeout)) != nil else { return nil }
+                return .failure(
+                    PostgresSchemaError(.unavailable, "the database did not answer within \(timeout)"))
+            }
+            var first: Result<Int, PostgresSchemaError>?
+            while first == nil, let next = await group.next() { first = next }
+            group.cancelAll()
+            return first
+        }
+        guard let outcome else { throw PostgresSchemaError(.unavailable, "the migration was cancelled") }
+        return try outcome.get()
+    }
+
+    private func migrateNow() async throws(PostgresSchemaError) -> Int {
         do {
             return try await client.withConnection { connection in
                 try await connection.query("BEGIN", logger: logger)

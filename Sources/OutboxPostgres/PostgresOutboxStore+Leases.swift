@@ -27,12 +27,13 @@ extension PostgresOutboxStore {
                     UPDATE webhook_jobs j SET lease_owner = \(owner), lease_epoch = j.lease_epoch + 1,
                         lease_until = now() + \(lease) * interval '1 millisecond'
                     FROM due WHERE j.job_id = due.job_id
-                    RETURNING j.job_id, j.lease_epoch, j.lease_until, j.terminal_stored)
+                    RETURNING j.job_id, j.lease_epoch, j.lease_until, j.terminal_stored,
+                        -- Once per job, not per event row.
+                        COALESCE((SELECT max(a.sequence) FROM webhook_events a
+                            WHERE a.job_id = j.job_id AND a.attempt_count > 0 AND NOT a.redelivered), 0) AS highest)
                 SELECT c.job_id AS claimed_job_id, c.lease_epoch AS claimed_epoch,
                     floor(extract(epoch FROM c.lease_until) * 1000)::int8 AS claimed_until,
-                    c.terminal_stored AS claimed_terminal_stored,
-                    COALESCE((SELECT max(a.sequence) FROM webhook_events a
-                        WHERE a.job_id = c.job_id AND a.attempt_count > 0 AND NOT a.redelivered), 0) AS claimed_highest,
+                    c.terminal_stored AS claimed_terminal_stored, c.highest AS claimed_highest,
                     \(unescaped: PostgresEventRow.columns(prefix: "e."))
                 FROM claimed c
                 LEFT JOIN webhook_events e ON e.job_id = c.job_id AND e.state = 'pending'

@@ -1,5 +1,6 @@
 import Logging
 import PostgresNIO
+import _ConnectionPoolModule
 import WebhookCore
 
 /// The stores' way into PostgreSQL: transactions that hand back the closure's own errors
@@ -70,6 +71,16 @@ struct StoreDatabase: Sendable {
     /// The text of a failure that is safe to log: the server's message and SQLSTATE (not its
     /// `detail`, which quotes row values), or what became of the connection.
     static func safeDescription(_ error: any Error) -> String {
+        if let error = error as? ConnectionPoolError {
+            switch error {
+            case .connectionCreationCircuitBreakerTripped:
+                return "cannot connect to the database (connection attempts keep failing)"
+            case .poolShutdown:
+                return "the database client is shut down"
+            default:
+                return "the database connection request was cancelled"
+            }
+        }
         guard let error = error as? PSQLError else {
             if let error = error as? OutboxError { return error.details }
             return String(describing: type(of: error))
@@ -99,6 +110,7 @@ struct StoreDatabase: Sendable {
     {
         if let error = error as? OutboxError { return error }
         var code = code
+        if error is ConnectionPoolError { code = .unavailable }
         if let error = error as? PSQLError {
             switch error.code {
             case .connectionError, .serverClosedConnection, .uncleanShutdown, .poolClosed, .clientClosedConnection,

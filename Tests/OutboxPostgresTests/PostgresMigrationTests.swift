@@ -84,4 +84,23 @@ struct PostgresMigrationTests {
             #expect(health.problem?.contains("secret-pw") == false)
         }
     }
+
+    @Test func anUnreachableDatabaseAtStartIsATypedOneLineErrorNotAHang() async throws {
+        let url = try PostgresURL("postgres://nobody:secret-pw@127.0.0.1:9/none?sslmode=disable")
+        try await TestPostgres.withClient(url.clientConfiguration(maximumConnections: 1, connectTimeout: .seconds(1))) {
+            client in
+            let began = ContinuousClock.now
+            do throws(PostgresSchemaError) {
+                try await PostgresMigrator(client: client, logger: TestPostgres.logger).migrate(timeout: .seconds(2))
+                Issue.record("migrated a database that is not there")
+            } catch {
+                #expect(error.code == .unavailable)
+                #expect(!error.description.contains("\n"))
+                #expect(!error.description.contains("secret-pw"))
+                #expect(error.description.contains("cannot"))
+            }
+            // Within the timeout, not after the pool's circuit breaker (about a minute here).
+            #expect(ContinuousClock.now - began < .seconds(5))
+        }
+    }
 }
