@@ -254,7 +254,8 @@ let package = Package(
         .testTarget(
             name: "OutboxPostgresTests",
             dependencies: [
-                "OutboxPostgres", "OutboxSQLite", "WebhookCore", "WorkerCore", "WebhookTestSupport",
+                "OutboxPostgres", "OutboxSQLite", "WebhookCore", "WorkerCore", "WebhookTestSupport", "WebhookDispatch",
+                "WebhookSigning", "CurlTransport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
