@@ -22,9 +22,11 @@ extension PostgresOutboxStore {
             let rows = try await connection.query(
                 """
                 WITH ev AS (SELECT event_id, job_id FROM webhook_events WHERE event_id = ANY(\(eventIDs)::text[])),
+                -- One list of job ids (an OR of two conditions would keep the lock from the primary key index).
+                wanted AS (SELECT job_id FROM ev UNION SELECT unnest(\(goneJobs)::text[])),
                 locked AS (
                     SELECT job_id, lease_owner, lease_epoch FROM webhook_jobs
-                    WHERE job_id IN (SELECT job_id FROM ev) OR job_id = ANY(\(goneJobs)::text[])
+                    WHERE job_id IN (SELECT job_id FROM wanted)
                     ORDER BY job_id
                     FOR NO KEY UPDATE)
                 SELECT l.job_id, l.lease_owner, l.lease_epoch, ev.event_id
