@@ -54,7 +54,7 @@ start() {
         chown postgres: "$dir"
     fi
     as_owner "$bin_dir/initdb" -D "$dir/data" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 \
-        >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
+        >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; rm -rf "$dir"; exit 1; }
     # Only 127.0.0.1, trusted: the cluster lives as long as the test run and holds test data only.
     as_owner sh -c "printf '%s\n' 'local all all trust' 'host all all 127.0.0.1/32 trust' > '$dir/data/pg_hba.conf'"
     # A port that was free a moment ago can be taken before the server binds it: try a few.
@@ -69,12 +69,17 @@ start() {
         if [ "$tries" -ge 3 ]; then
             echo "pg-test-cluster: the server did not start:" >&2
             cat "$dir/server.log" >&2 || true
+            rm -rf "$dir"
             exit 1
         fi
     done
     echo "$port" >"$dir/port"
-    as_owner "$bin_dir/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -q -v ON_ERROR_STOP=1 \
-        -c "CREATE DATABASE $db" >/dev/null
+    if ! as_owner "$bin_dir/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -q -v ON_ERROR_STOP=1 \
+        -c "CREATE DATABASE $db" >/dev/null; then
+        # Nothing is handed back, so nothing would stop it: stop it here.
+        stop "$dir"
+        exit 1
+    fi
     echo "export CLIPPING_WORKER_TEST_DATABASE_URL='postgres://postgres@127.0.0.1:$port/$db?sslmode=disable'"
     echo "export CLIPPING_WORKER_TEST_PG_DIR='$dir'"
 }

@@ -159,7 +159,7 @@ public final class PostgresOutboxStore: OutboxStore, OutboxReadModel {
         fenced.increment(by: count)
         logger.debug(
             "refused webhook changes of jobs whose lease moved to another worker",
-            metadata: [LogMetadataKey.outboxChanges: "\(count)", "outbox.jobs": "\(jobs.count)"])
+            metadata: [LogMetadataKey.outboxChanges: "\(count)"])
     }
 
     /// Commits a real write (for `/readyz`) within ``PostgresStoreConfiguration/healthTimeout``.
