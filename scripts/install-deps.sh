@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system packages clipping-worker builds, runs and tests with (Debian/Ubuntu):
-# libcurl and SQLite to build, ffmpeg for the real clipping engine.
-# Skips what is already there; safe to run again. Set WITH_POSTGRES=1 to add the server.
+# libcurl and SQLite to build, ffmpeg for the real clipping engine, the PostgreSQL server for the
+# tests of the shared store (scripts/pg-test-cluster.sh starts a throwaway cluster of it).
+# Skips what is already there; safe to run again.
 set -euo pipefail
 
 packages=(libcurl4-openssl-dev pkg-config libsqlite3-dev ffmpeg)
-if [ "${WITH_POSTGRES:-0}" = 1 ]; then
+# Any installed server version will do (Debian 12 ships 15): only look for its initdb.
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
     packages+=(postgresql)
 fi
 

@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian machine and runs the whole test suite. `.ci/run` calls exactly this.
+# The PostgreSQL tests get a throwaway cluster (scripts/pg-test-cluster.sh), stopped and removed
+# when this script exits, however it exits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh
+
+echo "test: starting a throwaway PostgreSQL cluster"
+cluster=$(scripts/pg-test-cluster.sh start)
+eval "$cluster"
+trap 'scripts/pg-test-cluster.sh stop "$CLIPPING_WORKER_TEST_PG_DIR"' EXIT
+# An interrupted run still stops the cluster: a signal ends the script through its EXIT trap.
+trap 'exit 130' INT TERM
+# The PostgreSQL tests fail (they do not skip) without the cluster: no opt-out in this script.
+unset CLIPPING_WORKER_TEST_SKIP_POSTGRES
 
 echo "test: building and running the tests (a first build takes a few minutes)"
 swift build --build-tests

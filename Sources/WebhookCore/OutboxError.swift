@@ -3,7 +3,7 @@ public struct OutboxError: Error, Sendable, CustomStringConvertible {
     /// What kind of failure; cases may be added, so switch with a default.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
-            case unavailable, writeFailed, readFailed, notFound, corrupt, closed
+            case unavailable, writeFailed, readFailed, notFound, corrupt, closed, leaseLost
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -20,6 +20,10 @@ public struct OutboxError: Error, Sendable, CustomStringConvertible {
         public static let corrupt = Code(.corrupt)
         /// The store was closed.
         public static let closed = Code(.closed)
+        /// A shared store refused a write for a job whose lease this worker no longer holds (it
+        /// expired and another worker claimed the job: the fencing epoch moved on), or that
+        /// another worker holds now; nothing of the write was stored.
+        public static let leaseLost = Code(.leaseLost)
 
         public var description: String { base.rawValue }
     }

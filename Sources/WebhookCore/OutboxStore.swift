@@ -28,6 +28,10 @@ public protocol OutboxStore: Sendable {
     /// Returns once the events are committed (durable), with their bodies. Events of a job whose
     /// callback is gone are stored as `failed` (terminal) or `dropped` (progress) at once.
     ///
+    /// A shared store also fences appends: a job whose lease this owner held and lost, or that
+    /// another owner holds alive, is refused with `.leaseLost`; otherwise the appending owner
+    /// holds the job's lease from then on (the runner appending a job's events is its holder).
+    ///
     /// The store remembers, per job and durably, that its terminal event is stored: a
     /// `job.started`/`job.progress` draft that arrives after it never becomes an event (no
     /// sequence, no row, absent from the result), decided in the same transaction, so a receiver
@@ -36,6 +40,12 @@ public protocol OutboxStore: Sendable {
     func append(_ drafts: [EventDraft], at time: Timestamp) async throws(OutboxError) -> [OutboxEvent]
 
     /// Makes attempts and state changes durable, in order.
+    ///
+    /// A shared store fences: the changes of a job whose lease this owner no longer holds (its
+    /// epoch moved on: another worker claimed it) are refused — left out, not stored — while the
+    /// rest of the batch is stored; a refusal is not an error, since retrying cannot make it
+    /// right (the job's new holder repeats what the stale worker did). A single-owner store
+    /// refuses nothing.
     /// - Throws: ``OutboxError`` when the changes could not be stored.
     func apply(_ changes: [OutboxChange]) async throws(OutboxError)
 

@@ -91,6 +91,8 @@ public struct JobStoreError: Error, Sendable, CustomStringConvertible {
         case storage
         /// The store cannot take writes now (full disk, deleted database file, …): answer 503.
         case unavailable
+        /// A shared store refused the write: another worker holds the job's lease now (fencing).
+        case leaseLost = "lease_lost"
     }
 
     public var code: Code

@@ -1,0 +1,130 @@
+import Logging
+import PostgresNIO
+import _ConnectionPoolModule
+import WebhookCore
+
+/// The stores' way into PostgreSQL: transactions that hand back the closure's own errors
+/// unwrapped, retried when the server aborts them for a deadlock or a serialization failure,
+/// and every other failure turned into an ``OutboxError`` whose text is safe to log (the server's
+/// message and SQLSTATE, never a bound value or a row).
+struct StoreDatabase: Sendable {
+    let client: PostgresClient
+    let logger: Logger
+
+    /// How often a transaction the server aborted (deadlock, serialization) is run again.
+    private static let maxTries = 4
+
+    /// Runs `body` in a transaction on one pooled connection and commits it.
+    /// - Throws: an ``OutboxError`` thrown by `body` as is (after a rollback); any other failure
+    ///   as `.unavailable` (no connection) or `failure` (the statement failed).
+    func transaction<T: Sendable>(
+        failure: OutboxError.Code = .writeFailed, _ body: (PostgresConnection) async throws -> T
+    ) async throws(OutboxError) -> T {
+        var tries = 0
+        while true {
+            tries += 1
+            do {
+                return try await client.withConnection { connection in
+                    try await connection.query("BEGIN", logger: logger)
+                    do {
+                        let value = try await body(connection)
+                        try await connection.query("COMMIT", logger: logger)
+                        return value
+                    } catch {
+                        // A failed statement leaves the transaction aborted: roll back before the
+                        // connection goes back to the pool (a broken connection is dropped anyway).
+                        _ = try? await connection.query("ROLLBACK", logger: logger)
+                        throw error
+                    }
+                }
+            } catch let error as OutboxError {
+                throw error
+            } catch {
+                if tries < Self.maxTries, Self.isTransient(error) { continue }
+                throw Self.outboxError(error, code: failure)
+            }
+        }
+    }
+
+    /// Runs `body` on one pooled connection without a transaction (single statements commit alone).
+    func withConnection<T: Sendable>(
+        failure: OutboxError.Code = .readFailed, _ body: (PostgresConnection) async throws -> T
+    ) async throws(OutboxError) -> T {
+        do {
+            return try await client.withConnection { connection in try await body(connection) }
+        } catch let error as OutboxError {
+            throw error
+        } catch {
+            throw Self.outboxError(error, code: failure)
+        }
+    }
+
+    /// A deadlock or a serialization failure: the server rolled the transaction back, and running
+    /// it again is the remedy it asks for.
+    static func isTransient(_ error: any Error) -> Bool {
+        guard let error = error as? PSQLError, error.code == .server,
+            let state = error.serverInfo?[.sqlState]
+        else { return false }
+        return state == "40P01" || state == "40001"
+    }
+
+    /// The text of a failure that is safe to log: the server's message and SQLSTATE (not its
+    /// `detail`, which quotes row values), or what became of the connection.
+    static func safeDescription(_ error: any Error) -> String {
+        if let error = error as? ConnectionPoolError {
+            switch error {
+            case .connectionCreationCircuitBreakerTripped:
+                return "cannot connect to the database (connection attempts keep failing)"
+            case .poolShutdown:
+                return "the database client is shut down"
+            default:
+                return "the database connection request was cancelled"
+            }
+        }
+        guard let error = error as? PSQLError else {
+            if let error = error as? OutboxError { return error.details }
+            return String(describing: type(of: error))
+        }
+        switch error.code {
+        case .server:
+            let state = error.serverInfo?[.sqlState] ?? "?"
+            let message = error.serverInfo?[.message] ?? "server error"
+            return "\(message) (SQLSTATE \(state))"
+        case .connectionError:
+            return "cannot connect to the database" + (error.underlying.map { ": \($0)" } ?? "")
+        case .serverClosedConnection, .uncleanShutdown:
+            return "the database closed the connection"
+        case .poolClosed, .clientClosedConnection:
+            return "the database client is shut down"
+        case .queryCancelled:
+            return "the query was cancelled"
+        default:
+            return "database client error \(error.code)"
+        }
+    }
+
+    /// `error` as an ``OutboxError``: `.unavailable` when no connection could be had or it
+    /// broke, else `code`.
+    static func outboxError(_ error: any Error, code: OutboxError.Code, file: String = #fileID, line: Int = #line)
+        -> OutboxError
+    {
+        if let error = error as? OutboxError { return error }
+        var code = code
+        if error is ConnectionPoolError { code = .unavailable }
+        if let error = error as? PSQLError {
+            switch error.code {
+            case .connectionError, .serverClosedConnection, .uncleanShutdown, .poolClosed, .clientClosedConnection,
+                .queryCancelled:
+                code = .unavailable
+            case .server:
+                // 57P01 admin shutdown, 57P02/57P03: the server is going away or not there yet;
+                // 08xxx: connection exceptions; 53xxx: out of resources (disk full, too many connections).
+                let state = error.serverInfo?[.sqlState] ?? ""
+                if state.hasPrefix("57P") || state.hasPrefix("08") || state.hasPrefix("53") { code = .unavailable }
+            default:
+                break
+            }
+        }
+        return OutboxError(code, safeDescription(error), file: file, line: line)
+    }
+}
