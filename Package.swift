@@ -142,8 +142,9 @@ let package = Package(
             name: "WorkerService",
             dependencies: [
                 "WorkerAPI", "WorkerPipeline", "FFmpegEngine", "WorkerCore", "WebhookCore", "WebhookDispatch", "WebhookSigning",
-                "CurlTransport", "OutboxSQLite", "DeliveryLog",
+                "CurlTransport", "OutboxSQLite", "OutboxPostgres", "DeliveryLog",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

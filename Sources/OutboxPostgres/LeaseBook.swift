@@ -19,6 +19,18 @@ final class LeaseBook: Sendable {
     }
 
     private let entries = Mutex<[String: Standing]>([:])
+    /// Jobs this process runs: their lease is never released while they run (the dispatcher
+    /// releases a job whose events are done; the run may not be).
+    private let pins = Mutex<Set<String>>([])
+
+    /// Marks a job as run by this process.
+    func pin(_ jobID: String) { _ = pins.withLock { $0.insert(jobID) } }
+
+    /// The run ended.
+    func unpin(_ jobID: String) { _ = pins.withLock { $0.remove(jobID) } }
+
+    /// Whether this process runs the job now.
+    func isPinned(_ jobID: String) -> Bool { pins.withLock { $0.contains(jobID) } }
 
     /// The book's standing for a job, or nil when this process never held it (or released it).
     func standing(of jobID: String) -> Standing? {

@@ -11,7 +11,7 @@ public import WorkerCore
 /// Fencing reaches the job's state too: a job whose lease this worker held and lost is not
 /// written (the worker that holds it now runs it).
 public struct PostgresJobStore: JobStore {
-    private let outbox: PostgresOutboxStore
+    let outbox: PostgresOutboxStore
 
     /// A job store on the database of `outbox`.
     public init(outbox: PostgresOutboxStore) {
@@ -229,12 +229,12 @@ public struct PostgresJobStore: JobStore {
         }
     }
 
-    private static let columns = """
+    static let columns = """
         job_id, spec_json, status, progress_percent, current_step, clips_completed, total_clips, error, output_json,
         cancel_requested, request_digest, created_at, updated_at
         """
 
-    private static func record(from cells: PostgresRandomAccessRow) throws -> JobRecord {
+    static func record(from cells: PostgresRandomAccessRow) throws -> JobRecord {
         let spec = try JSONDecoder().decode(JobSpec.self, from: Data(try cells["spec_json"].decode(String.self).utf8))
         guard let status = JobStatus(rawValue: try cells["status"].decode(String.self)) else {
             throw OutboxError(.corrupt, "unreadable job status")

@@ -101,6 +101,8 @@ extension PostgresOutboxStore {
     /// next attempt is far away is released: its lease does not pin it through a long back-off,
     /// and it is claimed again once due.
     public func releaseLease(_ lease: JobLease) async throws(OutboxError) {
+        // A job this process runs keeps its lease until the run ends (its events may be done first).
+        if book.isPinned(lease.jobID) { return }
         let logger = self.logger
         let ahead = configuration.claimAhead.wholeMilliseconds
         let released = try await database.withConnection(failure: .writeFailed) { connection -> Bool in

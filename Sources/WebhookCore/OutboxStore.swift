@@ -65,6 +65,11 @@ public protocol OutboxStore: Sendable {
     /// whose epoch moved on is left alone.
     func releaseLease(_ lease: JobLease) async throws(OutboxError)
 
+    /// Every lease this process holds now, however it was won (a claim, an append that took a
+    /// free job, a redelivery, a run of the job): what the renewal loop renews. Empty for a store
+    /// whose leases never lapse.
+    var heldLeases: [JobLease] { get }
+
     /// The exact body bytes of an event.
     func body(of id: EventID) async throws(OutboxError) -> [UInt8]
 
@@ -97,4 +102,9 @@ public protocol OutboxReadModel: Sendable {
 
     /// How many events are pending.
     func pendingCount() async throws(OutboxError) -> Int
+}
+
+extension OutboxStore {
+    /// One owner: nothing lapses, nothing to renew.
+    public var heldLeases: [JobLease] { [] }
 }

@@ -335,15 +335,26 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         while true {
             let claimed = try await store.claimJobs(limit: configuration.recoveryPageSize, at: clock.now)
             if claimed.isEmpty { break }
-            for job in claimed {
-                // Leases that never lapse (one owner) need no bookkeeping.
-                if store.leaseDuration != nil { leases[job.lease.jobID] = job.lease }
-                for event in job.events { accept(event, redelivery: false, pumpNow: false) }
-                taken += job.events.count
-                pump(job.lease.jobID)
-            }
+            for job in claimed { take(job) }
+            taken += claimed.reduce(0) { $0 + $1.events.count }
         }
         return taken
+    }
+
+    /// Takes a job the runner claimed to run, with the pending events its dead worker left
+    /// behind (the job's lease covers both). Waits for recovery, like a publish.
+    /// - Throws: ``OutboxError`` when recovery failed.
+    public func adopt(_ job: ClaimedJob) async throws(OutboxError) {
+        try await waitForRecovery()
+        take(job)
+    }
+
+    /// Takes a claimed job and its pending events into the machines.
+    private func take(_ job: ClaimedJob) {
+        // Leases that never lapse (one owner) need no bookkeeping.
+        if store.leaseDuration != nil { leases[job.lease.jobID] = job.lease }
+        for event in job.events { accept(event, redelivery: false, pumpNow: false) }
+        pump(job.lease.jobID)
     }
 
     /// For stores whose leases lapse (shared by several workers): every third of the lease,
@@ -375,6 +386,8 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
                 leases[lease.jobID] = nil
                 try await store.releaseLease(lease)
             }
+            // Leases won outside claims (appends, redeliveries, runs of the job) are renewed too.
+            for lease in store.heldLeases where leases[lease.jobID] == nil { leases[lease.jobID] = lease }
             let lost = try await store.renewLeases(Array(leases.values), at: clock.now)
             for lease in lost where leases[lease.jobID]?.epoch == lease.epoch {
                 leases[lease.jobID] = nil

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 import Metrics
 import WebhookCore
@@ -118,12 +119,26 @@ final class JobProgressReporter<Publisher: JobEventPublisher, Clock: WorkerClock
 }
 
 /// Fired once to stop one job; waiting on it returns when fired or when the task is cancelled.
+///
+/// Two reasons stop a job: an operator's cancel (the job ends `cancelled`), or the loss of its
+/// lease to another worker (it is that worker's now: this one stops without a word, like an
+/// interruption by shutdown).
 final class CancelSignal: Sendable {
     private let signal = WakeSignal()
+    private let lostLease = Mutex(false)
 
-    var fired: Bool { signal.isClosed }
+    /// Cancelled by an operator.
+    var fired: Bool { signal.isClosed && !lost }
+
+    /// Stopped because another worker holds the job now.
+    var lost: Bool { lostLease.withLock { $0 } }
 
     func fire() { signal.close() }
+
+    func interruptForLostLease() {
+        lostLease.withLock { $0 = true }
+        signal.close()
+    }
 
     func wait() async { await signal.wait() }
 }

@@ -58,13 +58,20 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
     private nonisolated let metrics: JobMetrics
     private var cancelSignals: [String: CancelSignal] = [:]
     private var queued: Set<String> = []
+    /// Shared store (PostgreSQL): jobs come by claims, not by the local queue alone.
+    private let claims: (any RunClaiming)?
+    /// Hands the pending events of a claimed job to the dispatcher.
+    private let adopt: @Sendable (ClaimedJob) async throws -> Void
 
     /// Creates a runner; nothing runs until ``run()``.
     public init(
         jobs: Jobs, publisher: Publisher, clock: Clock, engine: any ClippingEngine, downloader: MediaDownloader,
         configuration: Configuration, shutdown: ShutdownDeadline = ShutdownDeadline(grace: .seconds(20)),
+        claims: (any RunClaiming)? = nil, adopt: @escaping @Sendable (ClaimedJob) async throws -> Void = { _ in },
         metricsFactory: any MetricsFactory = MetricsSystem.factory, logger: Logger
     ) {
+        self.claims = claims
+        self.adopt = adopt
         self.metrics = JobMetrics(factory: metricsFactory)
         self.jobs = jobs
         self.publisher = publisher
@@ -77,8 +84,13 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
         self.shutdown = shutdown
     }
 
-    /// Queues a stored job.
+    /// Queues a stored job. On a shared store the job is claimed first (by whichever worker has a
+    /// free slot): this worker looks for work at once.
     public func enqueue(_ jobID: String) {
+        if claims != nil {
+            eventsInput.yield(.lookForWork)
+            return
+        }
         guard queued.insert(jobID).inserted else { return }
         eventsInput.yield(.enqueued(jobID))
     }
@@ -111,6 +123,10 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
         case shutdownBegan
         /// The shutdown grace ended: cancel what still runs.
         case graceOver
+        /// Shared store: claim jobs if slots are free (a submission, a freed slot, the poll).
+        case lookForWork
+        /// Shared store: a claim round ended.
+        case claimed([String])
     }
 
     /// Resumes unfinished jobs, then runs queued ones, at most `maxConcurrentJobs` at a time,
@@ -121,7 +137,9 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
     /// again after the restart. The run returns as soon as nothing runs, at the latest just
     /// after the grace.
     public func run() async throws {
-        for job in try await jobs.unfinishedJobs() { enqueue(job.id) }
+        if claims == nil {
+            for job in try await jobs.unfinishedJobs() { enqueue(job.id) }
+        }
         let eventsInput = self.eventsInput
         let limit = configuration.maxConcurrentJobs
         let clock = self.clock
@@ -131,12 +149,35 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
                 var waiting = Deque<String>()
                 var running = 0
                 var draining = false
+                var claiming = false
+                if let claims = self.claims {
+                    // Polls for work and keeps watch over the runs (lost leases, remote cancels).
+                    group.addTask { await self.maintainRuns(every: claims.maintenancePeriod) }
+                    eventsInput.yield(.lookForWork)
+                }
                 for await event in self.events {
                     switch event {
                     case .enqueued(let jobID):
                         waiting.append(jobID)
+                    case .lookForWork:
+                        let free = limit - running - waiting.count
+                        if !draining, !claiming, free > 0 {
+                            claiming = true
+                            group.addTask { eventsInput.yield(.claimed(await self.claimRound(limit: free))) }
+                        }
+                    case .claimed(let jobIDs):
+                        claiming = false
+                        for jobID in jobIDs {
+                            if draining {
+                                // Claimed as shutdown began: let it go (its lease lapses for another worker).
+                                self.claims?.endRun(jobID)
+                            } else {
+                                waiting.append(jobID)
+                            }
+                        }
                     case .slotFreed:
                         running -= 1
+                        if self.claims != nil { eventsInput.yield(.lookForWork) }
                     case .cancelQueued(let jobID):
                         guard let index = waiting.firstIndex(of: jobID) else { break }
                         waiting.remove(at: index)
@@ -175,12 +216,75 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
         }
     }
 
+    // MARK: - Shared store
+
+    /// Claims up to `limit` jobs and hands their leftover events to the dispatcher.
+    /// - Returns: the ids of the jobs to run.
+    private func claimRound(limit: Int) async -> [String] {
+        guard let claims else { return [] }
+        let running = Set(cancelSignals.keys).union(queued)
+        let claimed: [ClaimedRun]
+        do {
+            claimed = try await claims.claimRuns(limit: limit, excluding: running)
+        } catch {
+            logger.warning("could not claim jobs", metadata: [LogMetadataKey.error: "\(error)"])
+            return []
+        }
+        var ids = [String]()
+        for run in claimed {
+            do {
+                try await adopt(run.events)
+            } catch {
+                // The dispatcher could not recover: the job's events stay where they are.
+                logger.warning(
+                    "could not take over a claimed job's events",
+                    metadata: [LogMetadataKey.jobID: "\(run.job.id)", LogMetadataKey.error: "\(error)"])
+            }
+            if run.job.status != .queued {
+                logger.info(
+                    "taking over a job whose worker stopped", metadata: [LogMetadataKey.jobID: "\(run.job.id)"])
+            }
+            queued.insert(run.job.id)
+            ids.append(run.job.id)
+        }
+        return ids
+    }
+
+    /// Every `period`: looks for work, stops runs whose lease another worker took, and stops runs
+    /// cancelled through another worker (SPEC section 8: within a lease renewal).
+    private func maintainRuns(every period: Duration) async {
+        while !Task.isCancelled {
+            do {
+                try await clock.sleep(until: clock.now.advanced(by: period))
+            } catch {
+                return
+            }
+            guard let claims, !shutdown.hasBegun else { return }
+            eventsInput.yield(.lookForWork)
+            let runs = Set(cancelSignals.keys)
+            for jobID in claims.lostRuns(among: runs) {
+                logger.warning("another worker took over a running job; stopping it here", metadata: [LogMetadataKey.jobID: "\(jobID)"])
+                cancelSignals[jobID]?.interruptForLostLease()
+            }
+            do {
+                for jobID in try await claims.cancelRequested(among: Array(runs)) {
+                    cancelSignals[jobID]?.fire()
+                }
+            } catch {
+                logger.warning("could not check for cancelled jobs", metadata: [LogMetadataKey.error: "\(error)"])
+            }
+        }
+    }
+
     // MARK: - One job
 
     /// Runs one job. `slot` (nil for a cancelled queued job, which needs none) is released once:
     /// when the terminal event is stored, or when the job ends without one.
     private func runJob(_ jobID: String, slot: SlotRelease?) async {
-        defer { slot?.release() }
+        defer {
+            slot?.release()
+            claims?.endRun(jobID)
+        }
         queued.remove(jobID)
         let stored: JobRecord?
         do {

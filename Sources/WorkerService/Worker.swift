@@ -4,7 +4,9 @@ import FFmpegEngine
 import Foundation
 import Hummingbird
 public import Logging
+import OutboxPostgres
 import OutboxSQLite
+import PostgresNIO
 import Prometheus
 import ServiceLifecycle
 public import UnixSignals
@@ -52,15 +54,62 @@ public enum Worker {
             secrets = [try WebhookSecretFile.loadOrCreate(at: path)]
             logger.notice("WEBHOOK_SECRET is unset; signing with the secret stored in the data directory", metadata: ["path": "\(path)"])
         }
-        let registry = workerMetrics.registry
-        let metrics = workerMetrics.factory
+        if let url = configuration.databaseURL {
+            try await runOnPostgres(
+                url, configuration: configuration, secrets: secrets, logger: logger, signals: signals,
+                metrics: workerMetrics, onListening: onListening)
+            return
+        }
         let outbox: SQLiteOutboxStore
         do {
-            outbox = try SQLiteOutboxStore(path: data + "/clipping-worker.sqlite", metricsFactory: metrics)
+            outbox = try SQLiteOutboxStore(path: data + "/clipping-worker.sqlite", metricsFactory: workerMetrics.factory)
         } catch {
             throw ConfigurationError("CLIPPING_WORKER_DATA_DIR", error.description)
         }
         defer { outbox.close() }
+        try await serve(
+            outbox: outbox, jobs: SQLiteJobStore(outbox: outbox), claims: nil, configuration: configuration, secrets: secrets,
+            logger: logger, signals: signals, metrics: workerMetrics, onListening: onListening)
+    }
+
+    /// Shared state on PostgreSQL (SPEC section 8): the client runs for as long as the services
+    /// do; the schema is migrated before anything else starts, and an unreachable database or a
+    /// newer schema stops `serve` with one line.
+    private static func runOnPostgres(
+        _ url: PostgresURL, configuration: WorkerConfiguration, secrets: [WebhookSecret], logger: Logger,
+        signals: [UnixSignal], metrics workerMetrics: WorkerMetrics, onListening: @escaping @Sendable (Int) async -> Void
+    ) async throws {
+        let client = PostgresClient(
+            configuration: url.clientConfiguration(maximumConnections: configuration.databasePoolSize), backgroundLogger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            do throws(PostgresSchemaError) {
+                let version = try await PostgresMigrator(client: client, logger: logger).migrate()
+                logger.info("PostgreSQL schema ready", metadata: ["schema_version": "\(version)", "database": "\(url)"])
+            } catch {
+                throw ConfigurationError("CLIPPING_WORKER_DATABASE_URL", error.description)
+            }
+            let outbox = PostgresOutboxStore(
+                client: client, configuration: PostgresStoreConfiguration(leaseDuration: configuration.leaseDuration),
+                logger: logger, metricsFactory: workerMetrics.factory)
+            let jobs = PostgresJobStore(outbox: outbox)
+            try await serve(
+                outbox: outbox, jobs: jobs, claims: jobs, configuration: configuration, secrets: secrets, logger: logger,
+                signals: signals, metrics: workerMetrics, onListening: onListening)
+        }
+    }
+
+    /// Builds every part on `outbox` and `jobs` and runs them until shutdown; the stores' kind
+    /// shows only in `claims` (how jobs reach the runner).
+    private static func serve<Outbox: OutboxStore & OutboxReadModel, Jobs: JobStore>(
+        outbox: Outbox, jobs: Jobs, claims: (any RunClaiming)?, configuration: WorkerConfiguration,
+        secrets: [WebhookSecret], logger: Logger, signals: [UnixSignal], metrics workerMetrics: WorkerMetrics,
+        onListening: @escaping @Sendable (Int) async -> Void
+    ) async throws {
+        let data = configuration.dataDirectory
+        let registry = workerMetrics.registry
+        let metrics = workerMetrics.factory
         let deliveryLog: DeliveryLogWriter
         do {
             deliveryLog = try DeliveryLogWriter(directory: data + "/logs", metricsFactory: metrics)
@@ -68,7 +117,6 @@ public enum Worker {
             throw ConfigurationError("CLIPPING_WORKER_DATA_DIR", "\(error)")
         }
         defer { deliveryLog.close() }
-        let jobs = SQLiteJobStore(outbox: outbox)
         let policy = NetworkPolicy(allowedNetworks: configuration.allowedNetworks)
         let clientConfiguration = CurlClientConfiguration(
             connectTimeout: configuration.webhookConnectTimeout, totalTimeout: configuration.webhookTimeout,
@@ -104,7 +152,8 @@ public enum Worker {
                 configuration: .init(
                     maxConcurrentJobs: configuration.maxConcurrentJobs, mediaDirectory: data + "/media",
                     workDirectory: data + "/work", storage: storage(configuration, data: data, client: storageClient)),
-                shutdown: shutdown, metricsFactory: metrics, logger: logger)
+                shutdown: shutdown, claims: claims, adopt: { try await dispatcher.adopt($0) }, metricsFactory: metrics,
+                logger: logger)
             let services = APIServices(
                 jobs: jobs, outbox: outbox,
                 validator: JobRequestValidator(networkPolicy: policy, localMediaDirectory: configuration.localMediaDirectory),

@@ -1,4 +1,5 @@
 import FFmpegEngine
+import OutboxPostgres
 import Foundation
 import WebhookCore
 import WebhookSigning
@@ -20,13 +21,27 @@ extension WorkerConfiguration {
             meaning: "SQLite database, delivery log, locally stored media, generated webhook secret",
             into: \.dataDirectory),
         .text(
-            "CLIPPING_WORKER_DATABASE_URL", default: .unset,
-            meaning: "`postgres://user:pass@host:port/db` for shared state; refused by this build (SQLite only so far)",
+            "CLIPPING_WORKER_DATABASE_URL", default: .described("unset: SQLite in the data directory"),
+            meaning: "`postgres://user:pass@host:port/db[?sslmode=disable|prefer|require]` (also `postgresql://`): "
+                + "jobs and the outbox shared by every worker on that database (SPEC section 8)",
             secret: true
-        ) { _, _ throws(ConfigurationError) in
-            throw ConfigurationError(
-                "CLIPPING_WORKER_DATABASE_URL", "PostgreSQL is not supported by this build yet; unset it to use SQLite")
+        ) { text, configuration throws(ConfigurationError) in
+            do throws(PostgresURLError) {
+                configuration.databaseURL = try PostgresURL(text)
+            } catch {
+                // The error never quotes the URL: it may carry the password.
+                throw ConfigurationError("CLIPPING_WORKER_DATABASE_URL", error.description)
+            }
         },
+        .seconds(
+            "CLIPPING_WORKER_LEASE_SECONDS", default: .value("30"),
+            meaning: "PostgreSQL only: how long a worker's claim on a job and its events lasts without renewal; "
+                + "renewed every third of it",
+            into: \.leaseDuration),
+        .integer(
+            "CLIPPING_WORKER_DATABASE_POOL_SIZE", default: .value("10"),
+            meaning: "PostgreSQL only: connections this worker keeps to the database", range: 1...200,
+            into: \.databasePoolSize),
         Setting(
             "CLIPPING_WORKER_API_TOKEN", default: .unset,
             meaning: "bearer token (≥ 16 characters) required on every route but `/healthz` and `/readyz`; "
@@ -228,6 +243,14 @@ extension WorkerConfiguration {
 
     /// The checks that span several settings.
     public static let rules = [
+        // Receivers verify with one secret: workers sharing a database must sign alike.
+        Rule(["CLIPPING_WORKER_DATABASE_URL", "WEBHOOK_SECRET"]) { values, configuration throws(ConfigurationError) in
+            if configuration.databaseURL != nil && configuration.webhookSecrets == nil {
+                throw ConfigurationError(
+                    "WEBHOOK_SECRET",
+                    "is required with CLIPPING_WORKER_DATABASE_URL: every worker on one database must sign with the same secret")
+            }
+        },
         // All five together (each already checked on its own), or none.
         Rule(s3Variables) { values, configuration throws(ConfigurationError) in
             let names = s3Variables

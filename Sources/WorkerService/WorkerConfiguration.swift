@@ -1,3 +1,4 @@
+public import OutboxPostgres
 import FFmpegEngine
 import Foundation
 public import WebhookCore
@@ -23,6 +24,12 @@ public struct WorkerConfiguration: Sendable {
     public var dataDirectory = "./data"
     /// `CLIPPING_WORKER_API_TOKEN`: nil leaves the API open (loopback only).
     public var apiToken: String?
+    /// `CLIPPING_WORKER_DATABASE_URL`: nil for the embedded SQLite store.
+    public var databaseURL: PostgresURL?
+    /// `CLIPPING_WORKER_LEASE_SECONDS`.
+    public var leaseDuration = Duration.seconds(30)
+    /// `CLIPPING_WORKER_DATABASE_POOL_SIZE`.
+    public var databasePoolSize = 10
     /// `WEBHOOK_SECRET`; nil: generate one and keep it in the data directory.
     public var webhookSecrets: [WebhookSecret]?
     /// `WEBHOOK_LEGACY_SIGNATURE`.
