@@ -213,7 +213,7 @@ let package = Package(
         .testTarget(
             name: "WorkerServiceTests",
             dependencies: [
-                "WorkerService", "WebhookCore", "CurlTransport", "WebhookSigning", "WebhookTestSupport",
+                "WorkerService", "WebhookCore", "CurlTransport", "WebhookSigning", "WebhookTestSupport", "OutboxPostgres",
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

@@ -81,6 +81,14 @@ public struct PostgresJobStore: JobStore {
         let outcome: EventAppender.Outcome
         do {
             outcome = try await outbox.database.transaction { connection in
+                // A finished job never changes again and gets no event after its end (a second run
+                // of it, however it came about, must not send a second terminal event): the row is
+                // locked and checked before anything is appended.
+                let finished = try await connection.query(
+                    "SELECT status IN ('completed', 'failed', 'cancelled') FROM jobs WHERE job_id = \(update.jobID) FOR UPDATE",
+                    logger: logger
+                ).collect().first?.decode(Bool.self) ?? false
+                if finished { return EventAppender.Outcome(events: [], leases: [:]) }
                 // The append locks the job's row and checks its lease; a state update alone checks
                 // the lease only when this worker holds (or held) the job.
                 let outcome = try await appender.append(drafts, at: time, on: connection)

@@ -65,7 +65,9 @@ public struct SQLiteJobStore: JobStore {
         let appending = outbox.appender(for: drafts, at: time)
         do {
             return try await outbox.write { db in
-                try Self.apply(update, at: time, in: db)
+                // A finished job never changes again, and gets no event after its end (a second
+                // run of it, however it came about, must not send a second terminal event).
+                guard try Self.apply(update, at: time, in: db) else { return [] }
                 return try appending(db)
             }
         } catch {
@@ -74,7 +76,8 @@ public struct SQLiteJobStore: JobStore {
     }
 
     /// Applies a job state update (no-op for an unknown job, and never rewrites a finished job).
-    private static func apply(_ update: JobStateUpdate, at time: Timestamp, in db: Database) throws {
+    /// - Returns: false when the job is finished: its events must not be stored either.
+    private static func apply(_ update: JobStateUpdate, at time: Timestamp, in db: Database) throws -> Bool {
         let statement = try db.cachedStatement(
             sql: """
                 UPDATE jobs SET status = ?, progress_percent = ?, current_step = ?, clips_completed = ?,
@@ -85,6 +88,9 @@ public struct SQLiteJobStore: JobStore {
             update.status.rawValue, update.progressPercent, update.currentStep, update.clipsCompleted, update.totalClips,
             update.error, update.outputJSON, time.milliseconds, update.jobID,
         ])
+        guard db.changesCount == 0 else { return true }
+        let status = try String.fetchOne(db, sql: "SELECT status FROM jobs WHERE job_id = ?", arguments: [update.jobID])
+        return !(status.flatMap(JobStatus.init(rawValue:))?.isFinished ?? false)
     }
 
     public func job(_ id: String) async throws(JobStoreError) -> JobRecord? {

@@ -58,6 +58,9 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
     private nonisolated let metrics: JobMetrics
     private var cancelSignals: [String: CancelSignal] = [:]
     private var queued: Set<String> = []
+    /// Shared store: jobs this process claimed, from the claim until their run ends. A claim
+    /// round excludes them (the store would hand this worker's own jobs back to it).
+    private var claimed: Set<String> = []
     /// Shared store (PostgreSQL): jobs come by claims, not by the local queue alone.
     private let claims: (any RunClaiming)?
     /// Hands the pending events of a claimed job to the dispatcher.
@@ -170,7 +173,7 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
                         for jobID in jobIDs {
                             if draining {
                                 // Claimed as shutdown began: let it go (its lease lapses for another worker).
-                                self.claims?.endRun(jobID)
+                                await self.release(claimOf: jobID)
                             } else {
                                 waiting.append(jobID)
                             }
@@ -222,16 +225,15 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
     /// - Returns: the ids of the jobs to run.
     private func claimRound(limit: Int) async -> [String] {
         guard let claims else { return [] }
-        let running = Set(cancelSignals.keys).union(queued)
-        let claimed: [ClaimedRun]
+        let runs: [ClaimedRun]
         do {
-            claimed = try await claims.claimRuns(limit: limit, excluding: running)
+            runs = try await claims.claimRuns(limit: limit, excluding: claimed)
         } catch {
             logger.warning("could not claim jobs", metadata: [LogMetadataKey.error: "\(error)"])
             return []
         }
         var ids = [String]()
-        for run in claimed {
+        for run in runs where claimed.insert(run.job.id).inserted {
             do {
                 try await adopt(run.events)
             } catch {
@@ -248,6 +250,13 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
             ids.append(run.job.id)
         }
         return ids
+    }
+
+    /// A claimed job that will not run here.
+    private func release(claimOf jobID: String) {
+        claimed.remove(jobID)
+        queued.remove(jobID)
+        claims?.endRun(jobID)
     }
 
     /// Every `period`: looks for work, stops runs whose lease another worker took, and stops runs
@@ -283,7 +292,10 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
     private func runJob(_ jobID: String, slot: SlotRelease?) async {
         defer {
             slot?.release()
-            claims?.endRun(jobID)
+            if claims != nil {
+                claimed.remove(jobID)
+                claims?.endRun(jobID)
+            }
         }
         queued.remove(jobID)
         let stored: JobRecord?

@@ -30,7 +30,11 @@ extension WorkerConfiguration {
                 configuration.databaseURL = try PostgresURL(text)
             } catch {
                 // The error never quotes the URL: it may carry the password.
-                throw ConfigurationError("CLIPPING_WORKER_DATABASE_URL", error.description)
+                var reason = error.description
+                for prefix in ["CLIPPING_WORKER_DATABASE_URL: ", "CLIPPING_WORKER_DATABASE_URL "] where reason.hasPrefix(prefix) {
+                    reason.removeFirst(prefix.count)
+                }
+                throw ConfigurationError("CLIPPING_WORKER_DATABASE_URL", reason)
             }
         },
         .seconds(

@@ -1,4 +1,5 @@
 import Foundation
+import OutboxPostgres
 import Testing
 import WebhookCore
 import WorkerService
@@ -48,7 +49,11 @@ struct WorkerConfigurationTests {
         ("CLIPPING_WORKER_PORT", "70000", "must be an integer from 0 to 65535"),
         ("CLIPPING_WORKER_HOST", "0.0.0.0", "CLIPPING_WORKER_API_TOKEN (--api-token): is required to listen on 0.0.0.0"),
         ("CLIPPING_WORKER_API_TOKEN", "short", "must be at least 16 characters"),
-        ("CLIPPING_WORKER_DATABASE_URL", "postgres://u:p@h/db", "PostgreSQL is not supported by this build yet"),
+        ("CLIPPING_WORKER_DATABASE_URL", "mysql://u:s3cret@h/db", "must start with postgres:// or postgresql://"),
+        ("CLIPPING_WORKER_DATABASE_URL", "postgres://u:s3cret@h/db?sslmode=verify-full", "sslmode must be disable, prefer or require"),
+        ("CLIPPING_WORKER_DATABASE_URL", "postgres://u:s3cret@h:99999/db", "has a port outside 1-65535"),
+        ("CLIPPING_WORKER_LEASE_SECONDS", "0", "must be a number of seconds > 0"),
+        ("CLIPPING_WORKER_DATABASE_POOL_SIZE", "0", "must be an integer from 1 to 200"),
         ("WEBHOOK_SECRET", "not-a-secret", "a webhook secret must start with whsec_"),
         ("WEBHOOK_LEGACY_SIGNATURE", "maybe", "must be true or false"),
         ("WEBHOOK_TIMEOUT_SECONDS", "0", "must be a number of seconds > 0"),
@@ -81,8 +86,29 @@ struct WorkerConfigurationTests {
             let expected = ["CLIPPING_WORKER_HOST": "CLIPPING_WORKER_API_TOKEN", "CLIPPING_WORKER_S3_BUCKET": "CLIPPING_WORKER_S3_ENDPOINT"]
             #expect(line.hasPrefix(expected[variable] ?? variable))
             // Secrets are never echoed back.
-            if variable == "WEBHOOK_SECRET" || variable == "CLIPPING_WORKER_API_TOKEN" { #expect(!line.contains(value)) }
+            if ["WEBHOOK_SECRET", "CLIPPING_WORKER_API_TOKEN", "CLIPPING_WORKER_DATABASE_URL"].contains(variable) {
+                #expect(!line.contains(value))
+                #expect(!line.contains("s3cret"))
+            }
         }
+    }
+
+    /// Receivers verify with one secret: workers sharing a database must not each generate one.
+    @Test func aSharedDatabaseNeedsAnExplicitSecret() throws {
+        do {
+            _ = try WorkerConfiguration(values: ["CLIPPING_WORKER_DATABASE_URL": "postgres://u:s3cret@db.internal/clips"])
+            Issue.record("accepted a shared database without WEBHOOK_SECRET")
+        } catch {
+            #expect(error.description.hasPrefix("WEBHOOK_SECRET"))
+            #expect(!error.description.contains("s3cret"))
+        }
+        let configuration = try WorkerConfiguration(values: [
+            "CLIPPING_WORKER_DATABASE_URL": "postgresql://u:s3cret@db.internal:6432/clips?sslmode=require",
+            "WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "CLIPPING_WORKER_LEASE_SECONDS": "12",
+        ])
+        #expect(configuration.databaseURL?.port == 6432)
+        #expect(configuration.databaseURL?.sslMode.rawValue == "require")
+        #expect(configuration.leaseDuration == .seconds(12))
     }
 
     @Test func s3SettingsComeTogether() throws {

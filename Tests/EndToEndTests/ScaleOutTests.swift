@@ -1,0 +1,211 @@
+import CurlTransport
+import Foundation
+import Synchronization
+import Testing
+import WebhookTestSupport
+
+/// A fresh database on the test cluster (`CLIPPING_WORKER_TEST_DATABASE_URL`, started by
+/// `scripts/test.sh`), made with `psql`, so that `serve` processes get a schema of their own.
+struct ScratchDatabase {
+    let url: String
+
+    /// Whether PostgreSQL tests run: without the cluster's URL they fail (say how to get one),
+    /// unless the developer opted out with `CLIPPING_WORKER_TEST_SKIP_POSTGRES=1`.
+    static var enabled: Bool { ProcessInfo.processInfo.environment["CLIPPING_WORKER_TEST_SKIP_POSTGRES"] != "1" }
+
+    static func create() throws -> ScratchDatabase {
+        guard let base = ProcessInfo.processInfo.environment["CLIPPING_WORKER_TEST_DATABASE_URL"],
+            let components = URLComponents(string: base), let host = components.host, let port = components.port,
+            let user = components.user
+        else {
+            throw WorkerProcessError(
+                message: "CLIPPING_WORKER_TEST_DATABASE_URL is not set: run scripts/test.sh, or start "
+                    + "scripts/pg-test-cluster.sh, or set CLIPPING_WORKER_TEST_SKIP_POSTGRES=1")
+        }
+        let name = "scaleout_" + UUID().uuidString.prefix(8).lowercased()
+        let psql = Process()
+        psql.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        psql.arguments = ["psql", "-h", host, "-p", "\(port)", "-U", user, "-d", "postgres", "-q", "-c", "CREATE DATABASE \(name)"]
+        psql.standardOutput = FileHandle.nullDevice
+        try psql.run()
+        psql.waitUntilExit()
+        guard psql.terminationStatus == 0 else { throw WorkerProcessError(message: "psql could not create \(name)") }
+        var url = components
+        url.path = "/" + name
+        return ScratchDatabase(url: url.string!)
+    }
+}
+
+/// SPEC section 8 end to end with the built binary: three `serve` processes on one database, a
+/// receiver that fails a share of the webhooks, one worker killed with SIGKILL mid-run.
+@Suite(.serialized, .timeLimit(.minutes(4)), .enabled(if: ScratchDatabase.enabled, "CLIPPING_WORKER_TEST_SKIP_POSTGRES=1"))
+struct ScaleOutTests {
+    static let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    static let lease = 3
+
+    /// One received webhook, in arrival order.
+    struct Arrival: Sendable {
+        let job: String
+        let sequence: Int
+        let event: String
+        let webhookID: String
+        let answered: Int
+        let at: ContinuousClock.Instant
+    }
+
+    /// Serves the video; answers webhooks 503 at random (`failShare`), else 204; records each.
+    final class Receiver: Sendable {
+        final class Arrivals: Sendable {
+            let list = Mutex<[Arrival]>([])
+        }
+
+        let server: ScriptedHTTPServer
+        private let recorded = Arrivals()
+
+        /// Everything received so far, in arrival order.
+        var arrivals: [Arrival] { recorded.list.withLock { $0 } }
+
+        init(failShare: Double) async throws {
+            let arrivals = recorded
+            server = try await ScriptedHTTPServer.start(record: false) { request in
+                if request.method == "GET" { return .status(200, body: Array(repeating: 3, count: 4_000)) }
+                struct Payload: Decodable {
+                    var job_id: String
+                    var sequence: Int
+                    var event: String
+                }
+                let answer = Double.random(in: 0..<1) < failShare ? 503 : 204
+                if let payload = try? JSONDecoder().decode(Payload.self, from: Data(request.body)) {
+                    let arrival = Arrival(
+                        job: payload.job_id, sequence: payload.sequence, event: payload.event,
+                        webhookID: request.header("webhook-id") ?? "", answered: answer, at: .now)
+                    arrivals.list.withLock { $0.append(arrival) }
+                }
+                return answer == 204 ? .noContent : .status(503)
+            }
+        }
+    }
+
+    func call(_ method: String, _ url: String, body: String? = nil) async throws -> HTTPClientResponse {
+        try await CurlHTTPClient.withClient(configuration: .init(networkPolicy: nil)) { client in
+            try await client.request(
+                method, url: url, headers: body == nil ? [] : ["Content-Type: application/json"], body: body.map { Array($0.utf8) })
+        }
+    }
+
+    func json(_ response: HTTPClientResponse) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any] ?? [:]
+    }
+
+    func gauge(_ base: String, _ name: String) async -> Double? {
+        guard let response = try? await call("GET", base + "/metrics") else { return nil }
+        return String(decoding: response.body, as: UTF8.self).split(separator: "\n")
+            .first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
+    }
+
+    @Test func threeWorkersOneKilledEveryJobEndsInOrder() async throws {
+        let database = try ScratchDatabase.create()
+        let receiver = try await Receiver(failShare: 0.2)
+        let environment = [
+            "CLIPPING_WORKER_DATABASE_URL": database.url, "WEBHOOK_SECRET": Self.secret,
+            "CLIPPING_WORKER_ALLOWED_NETWORKS": "127.0.0.0/8", "CLIPPING_WORKER_ENGINE": "simulated",
+            "CLIPPING_WORKER_SIMULATED_STAGE_SECONDS": "0.05", "WEBHOOK_PROGRESS_MIN_INTERVAL_SECONDS": "0.1",
+            "CLIPPING_WORKER_LEASE_SECONDS": "\(Self.lease)", "WEBHOOK_RETRY_SCHEDULE": "1s",
+        ]
+        var workers = [WorkerProcess]()
+        for index in 0..<3 {
+            let worker = try WorkerProcess(
+                dataDirectory: NSTemporaryDirectory() + "scaleout-\(index)-\(UUID().uuidString)", environment: environment)
+            try await worker.start()
+            workers.append(worker)
+        }
+        // 300 jobs, submitted round-robin to the three workers.
+        let bases = workers.map(\.base)
+        let video = receiver.server.url("/v.mp4")
+        let hook = receiver.server.url("/hook")
+        var ids = [String]()
+        for index in 0..<300 {
+            let response = try await call(
+                "POST", bases[index % 3] + "/ai-clipping/jobs", body: #"{"video_url": "\#(video)", "callback_url": "\#(hook)"}"#)
+            #expect(response.status == 202)
+            ids.append(try #require(try json(response)["job_id"] as? String))
+        }
+        // Kill the first worker while it runs a job.
+        let began = ContinuousClock.now
+        while await (gauge(bases[0], "clipping_worker_jobs_running") ?? 0) < 1, ContinuousClock.now - began < .seconds(30) {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        workers[0].killHard()
+        let killedAt = ContinuousClock.now
+
+        // Every job ends, seen the same from both survivors.
+        var unfinished = Set(ids)
+        while !unfinished.isEmpty, ContinuousClock.now - killedAt < .seconds(150) {
+            for id in unfinished.prefix(40) {
+                let job = try json(try await call("GET", bases[1] + "/ai-clipping/jobs/\(id)"))
+                if job["status"] as? String == "completed" { unfinished.remove(id) }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(unfinished.isEmpty, "\(unfinished.count) jobs did not complete")
+        for id in ids.prefix(20) {
+            let first = try json(try await call("GET", bases[1] + "/ai-clipping/jobs/\(id)"))["status"] as? String
+            let second = try json(try await call("GET", bases[2] + "/ai-clipping/jobs/\(id)"))["status"] as? String
+            #expect(first == second)
+        }
+        // Every terminal event is delivered (a 2xx), in time.
+        let deadline = ContinuousClock.now + .seconds(60)
+        var delivered = Set<String>()
+        while ContinuousClock.now < deadline {
+            delivered = Set(receiver.arrivals.filter { $0.event == "job.completed" && $0.answered == 204 }.map(\.job))
+            if delivered.isSuperset(of: ids) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(delivered.isSuperset(of: ids), "\(Set(ids).subtracting(delivered).count) terminal events undelivered")
+
+        // At the receiver, per job: sequences never go back (a repeat after a crash keeps its
+        // webhook-id), and nothing arrives after the terminal event but that event again.
+        let arrivals = receiver.arrivals
+        var byJob = [String: [Arrival]]()
+        for arrival in arrivals { byJob[arrival.job, default: []].append(arrival) }
+        var inversions = 0
+        var afterTerminal = 0
+        var offenders = [String]()
+        var idsPerSequence = [String: Set<String>]()
+        for (job, list) in byJob {
+            for (earlier, later) in zip(list, list.dropFirst()) where later.sequence < earlier.sequence {
+                inversions += 1
+                offenders.append(job + " inverted: " + list.map { "\($0.sequence)\($0.event.dropFirst(4).prefix(4))/\($0.answered)" }.joined(separator: " "))
+            }
+            if let terminal = list.firstIndex(where: { $0.event == "job.completed" }) {
+                let late = list[(terminal + 1)...].filter { $0.event != "job.completed" }
+                afterTerminal += late.count
+                if !late.isEmpty {
+                    offenders.append(job + ": " + list.map { "\($0.sequence)\($0.event.dropFirst(4).prefix(4))/\($0.answered)" }.joined(separator: " "))
+                }
+            }
+            for arrival in list { idsPerSequence["\(job)#\(arrival.sequence)", default: []].insert(arrival.webhookID) }
+        }
+        #expect(inversions == 0, "\(offenders)")
+        #expect(afterTerminal == 0, "\(offenders)")
+        #expect(idsPerSequence.values.allSatisfy { $0.count == 1 }, "one webhook-id per job and sequence")
+
+        // Takeover: the dead worker's jobs moved on within the lease + 5 s.
+        let logs = try workers[1...].map { try String(contentsOfFile: $0.logPath, encoding: .utf8) }.joined()
+        #expect(logs.contains("taking over a job whose worker stopped"))
+        let lastArrival = arrivals.last?.at ?? killedAt
+        #expect(lastArrival > killedAt)
+        // No job stalls longer than the lease + 5 s after the kill: the largest gap between two
+        // arrivals of one job that spans the kill.
+        var longestStall = Duration.zero
+        for list in byJob.values {
+            for (earlier, later) in zip(list, list.dropFirst()) where earlier.at <= killedAt && later.at > killedAt {
+                longestStall = max(longestStall, later.at - killedAt)
+            }
+        }
+        #expect(longestStall <= .seconds(Self.lease + 5), "stalled \(longestStall) after the kill")
+
+        for worker in workers[1...] { #expect(try await worker.terminate() == 0) }
+        try await receiver.server.shutdown()
+    }
+}
