@@ -65,6 +65,9 @@ public struct PostgresJobStore: JobStore {
                     VALUES (\(id), \(specJSON), 'queued', 0, 'Queued', \(idempotencyKey), \(requestDigest),
                         \(time.milliseconds), \(time.milliseconds))
                     """, logger: logger)
+                // Delivered at commit: idle workers claim it at once.
+                try await connection.query(
+                    "SELECT pg_notify(\(PostgresWorkListener.channel), \(PostgresWorkListener.jobPayload))", logger: logger)
                 return .success((JobRecord(id: id, spec: spec, createdAt: time), true))
             }
         } catch {

@@ -146,6 +146,11 @@ public final class PostgresOutboxStore: OutboxStore, OutboxReadModel {
                     logger: logger)
             }
             guard let history = try await Self.history(of: id, on: connection, logger: logger) else { return nil }
+            if epoch == nil {
+                // Another worker holds the job: wake whoever will send it.
+                try await connection.query(
+                    "SELECT pg_notify(\(PostgresWorkListener.channel), \(PostgresWorkListener.eventsPayload))", logger: logger)
+            }
             return (history, epoch)
         }
         guard let (history, epoch) = outcome else { throw OutboxError(.notFound, "no event \(id)") }

@@ -70,6 +70,8 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     nonisolated let workInput: AsyncStream<DeliveryWork>.Continuation
     nonisolated let timerWake = WakeSignal()
     nonisolated let leaseLoopStop = WakeSignal()
+    /// Runs the lease loop's round now (new work announced by another worker).
+    nonisolated let leaseLoopWake = WakeSignal()
     /// Signalled whenever the last attempt in flight ends (shutdown waits on it).
     nonisolated let attemptsIdle = WakeSignal()
     nonisolated let changesReady: AsyncStream<Void>
@@ -227,6 +229,13 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     public func redeliver(_ id: EventID) async throws(OutboxError) -> OutboxEvent {
         try await waitForRecovery()
         let event = try await store.redeliver(id, at: clock.now)
+        // On a shared store another worker may hold the job: it stays pending and due there, and
+        // that worker (or whoever claims the job next) sends it, so a job never has attempts in
+        // flight on two workers.
+        if store.leaseDuration != nil, !store.heldLeases.contains(where: { $0.jobID == event.jobID }) {
+            wakeClaims()
+            return event
+        }
         let now = clock.now
         let paused = (jobs[event.jobID]?.machine.origin ?? Origin(url: event.callbackURL)).flatMap { origins[$0] }?.breaker
             .isPaused ?? false
@@ -341,6 +350,12 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         return taken
     }
 
+    /// Claims due work now instead of at the next poll: another worker announced events (a
+    /// redelivery, a job released with events due). Stores whose leases never lapse ignore it.
+    public nonisolated func wakeClaims() {
+        leaseLoopWake.signal()
+    }
+
     /// Takes a job the runner claimed to run, with the pending events its dead worker left
     /// behind (the job's lease covers both). Waits for recovery, like a publish.
     /// - Throws: ``OutboxError`` when recovery failed.
@@ -363,12 +378,14 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     private func leaseLoop(every period: Duration) async {
         let clock = self.clock
         let stop = self.leaseLoopStop
+        let wake = self.leaseLoopWake
         while !timerLoopStopped && !Task.isCancelled {
             let deadline = clock.now.advanced(by: period)
             // Sleep until the deadline or until the dispatcher stops, whichever comes first.
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { try? await clock.sleep(until: deadline) }
                 group.addTask { await stop.wait() }
+                group.addTask { await wake.wait() }
                 await group.next()
                 group.cancelAll()
             }

@@ -98,6 +98,11 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
         eventsInput.yield(.enqueued(jobID))
     }
 
+    /// Shared store: another worker announced a queued job; claim if slots are free.
+    public nonisolated func lookForWork() {
+        eventsInput.yield(.lookForWork)
+    }
+
     /// True once graceful shutdown began: the API refuses new jobs (503) from then on.
     public nonisolated var isShuttingDown: Bool { shutdown.hasBegun }
 

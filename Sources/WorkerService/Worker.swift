@@ -96,7 +96,10 @@ public enum Worker {
             let jobs = PostgresJobStore(outbox: outbox)
             try await serve(
                 outbox: outbox, jobs: jobs, claims: jobs, configuration: configuration, secrets: secrets, logger: logger,
-                signals: signals, metrics: workerMetrics, onListening: onListening)
+                signals: signals, metrics: workerMetrics, onListening: onListening,
+                wakeups: { onJob, onEvents in
+                    PostgresWorkListener(client: client, logger: logger, onJob: onJob, onEvents: onEvents)
+                })
         }
     }
 
@@ -105,7 +108,8 @@ public enum Worker {
     private static func serve<Outbox: OutboxStore & OutboxReadModel, Jobs: JobStore>(
         outbox: Outbox, jobs: Jobs, claims: (any RunClaiming)?, configuration: WorkerConfiguration,
         secrets: [WebhookSecret], logger: Logger, signals: [UnixSignal], metrics workerMetrics: WorkerMetrics,
-        onListening: @escaping @Sendable (Int) async -> Void
+        onListening: @escaping @Sendable (Int) async -> Void,
+        wakeups: ((_ onJob: @escaping @Sendable () -> Void, _ onEvents: @escaping @Sendable () -> Void) -> any Service)? = nil
     ) async throws {
         let data = configuration.dataDirectory
         let registry = workerMetrics.registry
@@ -206,7 +210,7 @@ public enum Worker {
                         RetentionSweeper(
                             jobs: jobs, clock: clock, retention: configuration.retention, mediaDirectory: data + "/media",
                             logger: logger),
-                    ],
+                    ] + (wakeups.map { [$0({ runner.lookForWork() }, { dispatcher.wakeClaims() })] } ?? []),
                     gracefulShutdownSignals: signals, logger: logger))
             try await group.run()
         }

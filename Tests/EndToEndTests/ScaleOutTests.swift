@@ -208,4 +208,50 @@ struct ScaleOutTests {
         for worker in workers[1...] { #expect(try await worker.terminate() == 0) }
         try await receiver.server.shutdown()
     }
+
+    /// `LISTEN/NOTIFY`: a job submitted to a busy worker is started by an idle one at once, not
+    /// at its next poll (a third of the lease: 20 s here).
+    @Test func anIdleWorkerStartsAJobSubmittedToABusyOneAtOnce() async throws {
+        let database = try ScratchDatabase.create()
+        let receiver = try await Receiver(failShare: 0)
+        let environment = [
+            "CLIPPING_WORKER_DATABASE_URL": database.url, "WEBHOOK_SECRET": Self.secret,
+            "CLIPPING_WORKER_ALLOWED_NETWORKS": "127.0.0.0/8", "CLIPPING_WORKER_ENGINE": "simulated",
+            "CLIPPING_WORKER_SIMULATED_STAGE_SECONDS": "2", "CLIPPING_WORKER_LEASE_SECONDS": "60",
+            "CLIPPING_WORKER_MAX_CONCURRENT_JOBS": "1",
+        ]
+        var workers = [WorkerProcess]()
+        for index in 0..<2 {
+            let worker = try WorkerProcess(
+                dataDirectory: NSTemporaryDirectory() + "notify-\(index)-\(UUID().uuidString)", environment: environment)
+            try await worker.start()
+            workers.append(worker)
+        }
+        // Both workers are past their first poll: only a notification can bring the second job.
+        try await Task.sleep(for: .seconds(1))
+        let body = #"{"video_url": "\#(receiver.server.url("/v.mp4"))"}"#
+        let first = try #require(try json(try await call("POST", workers[0].base + "/ai-clipping/jobs", body: body))["job_id"] as? String)
+        let began = ContinuousClock.now
+        while try json(try await call("GET", workers[0].base + "/ai-clipping/jobs/\(first)"))["status"] as? String == "queued",
+            ContinuousClock.now - began < .seconds(10)
+        {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        // The first worker is busy with the first job (one slot); the second job goes to it too.
+        let second = try #require(try json(try await call("POST", workers[0].base + "/ai-clipping/jobs", body: body))["job_id"] as? String)
+        let submitted = ContinuousClock.now
+        var started: Duration?
+        while ContinuousClock.now - submitted < .seconds(15) {
+            let status = try json(try await call("GET", workers[1].base + "/ai-clipping/jobs/\(second)"))["status"] as? String
+            if status != "queued" {
+                started = ContinuousClock.now - submitted
+                break
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let waited = try #require(started, "the second job never started")
+        #expect(waited < .seconds(5), "started after \(waited)")
+        for worker in workers { #expect(try await worker.terminate() == 0) }
+        try await receiver.server.shutdown()
+    }
 }

@@ -1,0 +1,61 @@
+import Logging
+public import PostgresNIO
+public import ServiceLifecycle
+
+/// New work announced across workers (SPEC section 8): a job submitted to one worker, or an
+/// event redelivered through one, wakes the idle others at once through `LISTEN/NOTIFY` instead
+/// of waiting for their next poll (which stays as the fallback: a notification lost while the
+/// listening connection was down costs one poll period, nothing more).
+///
+/// The stores send the notifications inside the transaction that stores the work, so a worker is
+/// woken only once the work is committed and visible.
+public struct PostgresWorkListener: Service {
+    /// The channel, and its two payloads.
+    public static let channel = "clipping_worker_work"
+    static let jobPayload = "job"
+    static let eventsPayload = "events"
+
+    private let client: PostgresClient
+    private let logger: Logger
+    private let onJob: @Sendable () -> Void
+    private let onEvents: @Sendable () -> Void
+
+    /// - Parameters:
+    ///   - onJob: a job was queued (the runner looks for work).
+    ///   - onEvents: events became due (the dispatcher claims).
+    public init(
+        client: PostgresClient, logger: Logger, onJob: @escaping @Sendable () -> Void,
+        onEvents: @escaping @Sendable () -> Void
+    ) {
+        self.client = client
+        self.logger = logger
+        self.onJob = onJob
+        self.onEvents = onEvents
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown { await self.listen() }
+    }
+
+    /// Listens on one pooled connection until cancelled, reconnecting after a failure.
+    private func listen() async {
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: Self.channel) { notifications in
+                        // Every wake-up also covers what a missed notification would have said.
+                        onJob()
+                        onEvents()
+                        for try await notification in notifications {
+                            if notification.payload == Self.jobPayload { onJob() } else { onEvents() }
+                        }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.debug("work notifications interrupted; listening again", metadata: ["error": "\(String(reflecting: type(of: error)))"])
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+}
