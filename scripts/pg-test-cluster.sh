@@ -14,7 +14,7 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 start | stop DIR" >&2
+    echo "usage: $0 start | stop DIR | restart DIR [SECONDS_DOWN]" >&2
     exit 64
 }
 
@@ -100,8 +100,27 @@ stop() {
     rm -rf "$dir"
 }
 
+# Stops the server (fast: connections are cut), waits SECONDS, starts it again on its port: a
+# database that goes away under running workers and comes back.
+restart() {
+    local dir=${1:-} down=${2:-2}
+    [ -n "$dir" ] || usage
+    case "$dir" in
+        */clipping-worker-pg.*) ;;
+        *) echo "pg-test-cluster: $dir is not a test cluster directory" >&2; exit 1 ;;
+    esac
+    find_bin
+    local port
+    port=$(cat "$dir/port")
+    as_owner "$bin_dir/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null
+    sleep "$down"
+    as_owner "$bin_dir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
+}
+
 case "${1:-}" in
     start) start ;;
     stop) stop "${2:-}" ;;
+    restart) restart "${2:-}" "${3:-}" ;;
     *) usage ;;
 esac

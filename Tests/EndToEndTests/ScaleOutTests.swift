@@ -254,4 +254,105 @@ struct ScaleOutTests {
         for worker in workers { #expect(try await worker.terminate() == 0) }
         try await receiver.server.shutdown()
     }
+
+    /// A cluster of this test's own (`scripts/pg-test-cluster.sh`), so that restarting it does not
+    /// disturb the other PostgreSQL tests running at the same time.
+    struct OwnCluster {
+        static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("scripts/pg-test-cluster.sh").path
+        let url: String
+        let directory: String
+
+        /// Runs the script with `posix_spawn` and `waitpid`, its output in a file. (Foundation's
+        /// `Process` never saw this script end once it had started a server: the server keeps
+        /// what the script inherited, and the wait for the end never returned.)
+        static func shell(_ arguments: [String]) throws -> String {
+            let outputPath = NSTemporaryDirectory() + "pg-cluster-\(UUID().uuidString).out"
+            defer { try? FileManager.default.removeItem(atPath: outputPath) }
+            let command = ([script] + arguments).map { "'\($0)'" }.joined(separator: " ") + " >'\(outputPath)' </dev/null"
+            let argv = ["/bin/bash", "-c", command]
+            var cArguments = argv.map { strdup($0) } + [nil]
+            defer { for pointer in cArguments { free(pointer) } }
+            var pid: pid_t = 0
+            guard posix_spawn(&pid, "/bin/bash", nil, nil, &cArguments, environ) == 0 else {
+                throw WorkerProcessError(message: "could not start pg-test-cluster.sh")
+            }
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            guard status == 0 else {
+                throw WorkerProcessError(message: "pg-test-cluster.sh \(arguments.joined(separator: " ")) failed (\(status))")
+            }
+            return (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        }
+
+        init() throws {
+            var url = "", directory = ""
+            for line in try Self.shell(["start"]).split(separator: "\n") {
+                let parts = line.split(separator: "=", maxSplits: 1)
+                guard parts.count == 2 else { continue }
+                let value = parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "'"))
+                if parts[0].hasSuffix("CLIPPING_WORKER_TEST_DATABASE_URL") { url = value }
+                if parts[0].hasSuffix("CLIPPING_WORKER_TEST_PG_DIR") { directory = value }
+            }
+            self.url = url
+            self.directory = directory
+        }
+
+        func restart(down seconds: Int) throws { _ = try Self.shell(["restart", directory, "\(seconds)"]) }
+        func stop() { _ = try? Self.shell(["stop", directory]) }
+    }
+
+    /// PostgreSQL goes away for a few seconds while two workers run jobs: the workers go unready
+    /// and come back by themselves, and nothing stored is lost.
+    @Test func aDatabaseRestartMidRunLosesNothing() async throws {
+        let cluster = try OwnCluster()
+        defer { cluster.stop() }
+        let receiver = try await Receiver(failShare: 0)
+        let environment = [
+            "CLIPPING_WORKER_DATABASE_URL": cluster.url, "WEBHOOK_SECRET": Self.secret,
+            "CLIPPING_WORKER_ALLOWED_NETWORKS": "127.0.0.0/8", "CLIPPING_WORKER_ENGINE": "simulated",
+            "CLIPPING_WORKER_SIMULATED_STAGE_SECONDS": "0.1", "CLIPPING_WORKER_LEASE_SECONDS": "\(Self.lease)",
+            "WEBHOOK_RETRY_SCHEDULE": "1s",
+        ]
+        var workers = [WorkerProcess]()
+        for index in 0..<2 {
+            let worker = try WorkerProcess(
+                dataDirectory: NSTemporaryDirectory() + "restart-\(index)-\(UUID().uuidString)", environment: environment)
+            try await worker.start()
+            workers.append(worker)
+        }
+        let body = #"{"video_url": "\#(receiver.server.url("/v.mp4"))", "callback_url": "\#(receiver.server.url("/hook"))"}"#
+        var ids = [String]()
+        for index in 0..<40 {
+            ids.append(try #require(try json(try await call("POST", workers[index % 2].base + "/ai-clipping/jobs", body: body))["job_id"] as? String))
+        }
+        // Down for 3 s while jobs run; readiness says so meanwhile.
+        let restart = Task.detached { try cluster.restart(down: 3) }
+        try await Task.sleep(for: .seconds(1))
+        #expect(try await call("GET", workers[0].base + "/readyz").status == 503)
+        try await restart.value
+        // Ready again by itself; every job completes and its terminal event arrives.
+        let began = ContinuousClock.now
+        while try await call("GET", workers[1].base + "/readyz").status != 200, ContinuousClock.now - began < .seconds(60) {
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(try await call("GET", workers[1].base + "/readyz").status == 200)
+        var delivered = Set<String>()
+        while ContinuousClock.now - began < .seconds(90) {
+            delivered = Set(receiver.arrivals.filter { $0.event == "job.completed" && $0.answered == 204 }.map(\.job))
+            if delivered.isSuperset(of: ids) { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(delivered.isSuperset(of: ids), "\(Set(ids).subtracting(delivered).count) of \(ids.count) terminal events missing")
+        for id in ids {
+            #expect(try json(try await call("GET", workers[0].base + "/ai-clipping/jobs/\(id)"))["status"] as? String == "completed")
+        }
+        var byJob = [String: [Arrival]]()
+        for arrival in receiver.arrivals { byJob[arrival.job, default: []].append(arrival) }
+        for (job, list) in byJob {
+            #expect(zip(list, list.dropFirst()).allSatisfy { $0.sequence <= $1.sequence }, "job \(job) out of order")
+        }
+        for worker in workers { #expect(try await worker.terminate() == 0) }
+        try await receiver.server.shutdown()
+    }
 }
