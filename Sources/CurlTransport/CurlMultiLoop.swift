@@ -86,7 +86,14 @@ final class CurlMultiLoop: @unchecked Sendable {
         ccurl_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
         ccurl_easy_setopt_string(easy, CURLOPT_PROTOCOLS_STR, "http,https")
         ccurl_easy_setopt_string(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
-        ccurl_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 0)
+        if configuration.maxRedirects > 0 {
+            // Each hop opens its connections through the open-socket callback: the policy holds per hop.
+            ccurl_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 1)
+            ccurl_easy_setopt_long(easy, CURLOPT_MAXREDIRS, configuration.maxRedirects)
+            transfer.followsRedirects = true
+        } else {
+            ccurl_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 0)
+        }
         ccurl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(configuration.connectTimeout.wholeMilliseconds))
         ccurl_easy_setopt_long(
             easy, CURLOPT_TIMEOUT_MS, Int((transfer.totalTimeout ?? configuration.totalTimeout).wholeMilliseconds))
@@ -251,7 +258,7 @@ final class CurlMultiLoop: @unchecked Sendable {
         case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER,
             CURLE_SSL_CACERT_BADFILE:
             return .tlsFailed
-        case CURLE_WEIRD_SERVER_REPLY, CURLE_HTTP2, CURLE_HTTP3:
+        case CURLE_WEIRD_SERVER_REPLY, CURLE_HTTP2, CURLE_HTTP3, CURLE_TOO_MANY_REDIRECTS:
             return .protocolError
         default:
             return .internalError

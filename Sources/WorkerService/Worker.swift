@@ -1,4 +1,4 @@
-import CurlTransport
+public import CurlTransport
 import DeliveryLog
 import FFmpegEngine
 import Foundation
@@ -8,7 +8,7 @@ import OutboxSQLite
 import Prometheus
 import ServiceLifecycle
 public import UnixSignals
-import WebhookCore
+public import WebhookCore
 import WebhookDispatch
 import WebhookSigning
 import WorkerAPI
@@ -27,20 +27,18 @@ public enum Worker {
     ///   - configuration: the checked settings.
     ///   - logger: the process logger.
     ///   - signals: signals that trigger a graceful shutdown (tests pass none and cancel).
+    ///   - resolver: looks up callback and video host names at submission (tests pass a table).
     ///   - onListening: called with the bound port once the API accepts connections.
     /// - Throws: ``ConfigurationError`` for a data directory or store that cannot be used.
     public static func run(
         configuration: WorkerConfiguration, logger: Logger, signals: [UnixSignal] = [.sigterm, .sigint],
         metrics workerMetrics: WorkerMetrics = WorkerMetrics(),
+        resolver: any HostResolver = SystemHostResolver(),
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws {
         let data = configuration.dataDirectory
         for directory in [data, data + "/logs", data + "/media", data + "/work"] {
-            do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            } catch {
-                throw ConfigurationError("CLIPPING_WORKER_DATA_DIR", "cannot create \(directory): \(error.localizedDescription)")
-            }
+            try DataDirectoryMode.prepare(directory)
         }
         let lock = try DataDirectoryLock(directory: data)
         defer { withExtendedLifetime(lock) {} }
@@ -79,8 +77,11 @@ public enum Worker {
         let storageConfiguration = CurlClientConfiguration(connectTimeout: .seconds(10), totalTimeout: .seconds(600), networkPolicy: nil)
         try await CurlHTTPClient.withClient(configuration: storageConfiguration) { storageClient in
         // Video downloads get their own client and thread: a slow disk or a 4 GiB download never
-        // stalls webhook delivery on the webhook client's thread.
-        try await CurlHTTPClient.withClient(configuration: clientConfiguration) { downloadClient in
+        // stalls webhook delivery on the webhook client's thread. They follow up to 5 redirects
+        // (presigned and CDN URLs redirect), each hop held to the policy; webhooks follow none.
+        var downloadConfiguration = clientConfiguration
+        downloadConfiguration.maxRedirects = 5
+        try await CurlHTTPClient.withClient(configuration: downloadConfiguration) { downloadClient in
         try await CurlHTTPClient.withClient(configuration: clientConfiguration) { client in
             let storeGauges = StoreGauges(factory: metrics)
             // One deadline for the whole graceful shutdown: jobs and attempts in flight share it.
@@ -107,7 +108,10 @@ public enum Worker {
                 shutdown: shutdown, metricsFactory: metrics, logger: logger)
             let services = APIServices(
                 jobs: jobs, outbox: outbox,
-                validator: JobRequestValidator(networkPolicy: policy, localMediaDirectory: configuration.localMediaDirectory),
+                // With a callback proxy (`WEBHOOK_PROXY`, once configurable) pass
+                // `callbacksUseProxy: true`: callback names are then left to the proxy.
+                validator: JobRequestValidator(
+                    networkPolicy: policy, localMediaDirectory: configuration.localMediaDirectory, resolver: resolver),
                 enqueue: { await runner.enqueue($0) }, cancel: { try await runner.cancel($0) },
                 redeliver: { try await dispatcher.redeliver($0) },
                 metrics: {
@@ -133,7 +137,7 @@ public enum Worker {
                 router: buildAPIRouter(services),
                 server: .http1(
                     configuration: .init(
-                        additionalChannelHandlers: [cap.handler()],
+                        additionalChannelHandlers: [cap.handler(), RequestSizeGate()],
                         idleTimeout: .nanoseconds(idleSeconds * 1_000_000_000 + idleAttoseconds / 1_000_000_000))),
                 configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
                 onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
