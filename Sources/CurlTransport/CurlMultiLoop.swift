@@ -184,7 +184,10 @@ final class CurlMultiLoop: @unchecked Sendable {
         // A final status line that arrived stands, even when the body was cut afterwards (limit,
         // timeout, reset): SPEC section 6 counts a 2xx within the timeout as delivered. Callers
         // that need the whole body check `endedEarly` and `bodyCut`.
-        if status >= 200 {
+        // Following a redirect failed (a refused hop, too many hops, a bad Location): the 3xx
+        // that libcurl still reports is not the answer, the failure of the next hop is.
+        let redirectFailed = transfer.followsRedirects && code != CURLE_OK && (300..<400).contains(status)
+        if status >= 200 && !redirectFailed {
             return .success(
                 CurlOutcome(
                     status: status, headers: transfer.responseHeaders, retryAfter: transfer.retryAfter,
