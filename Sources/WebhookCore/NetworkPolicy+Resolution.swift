@@ -19,7 +19,13 @@ extension NetworkPolicy {
         }
         if let refusal = refusal(for: target) { return refusal }
         guard case .name(let name) = target, let resolver else { return nil }
-        switch await Self.resolve(name, with: resolver, timeout: timeout) {
+        return refusal(forName: name, resolvedAs: await Self.resolve(name, with: resolver, timeout: timeout))
+    }
+
+    /// The verdict on a name given what its lookup found: refused when it does not exist or any
+    /// of its addresses is refused; no answer refuses nothing.
+    public func refusal(forName name: String, resolvedAs resolution: HostResolution) -> String? {
+        switch resolution {
         case .noAnswer:
             return nil
         case .notFound:

@@ -23,9 +23,9 @@ public enum URLTarget: Sendable, Hashable {
     /// | host ending in a number that is not an IPv4 address (`1.2.3.4.5`, `4294967296`) | "must have a valid IPv4 address" |
     /// | `[…]` that is not IPv6 | "must have a valid IPv6 address" |
     ///
-    /// Percent-escapes in the host are decoded first, as libcurl decodes them
+    /// Percent-escapes in a host name are decoded first, as libcurl decodes them
     /// (`%31%32%37.0.0.1` is 127.0.0.1), and one trailing dot is dropped (`127.0.0.1.` is the
-    /// literal, `localhost.` the name `localhost`).
+    /// literal, `localhost.` the name `localhost`); a bracketed IPv6 host is read as written.
     /// - Returns: the target, or the reason the URL is refused (after the field name).
     public static func parse(_ text: String) -> Result<URLTarget, URLRefusal> {
         let bytes = Array(text.utf8)
@@ -66,19 +66,41 @@ public enum URLTarget: Sendable, Hashable {
                 let port = Int(String(decoding: portBytes, as: UTF8.self)), (1...65535).contains(port)
             else { return .failure(URLRefusal("must have a port from 1 to 65535")) }
         }
+        if hostBytes.first == UInt8(ascii: "[") { return bracketedTarget(hostBytes) }
         guard let decoded = percentDecoded(hostBytes) else { return .failure(URLRefusal("must have a valid host name")) }
         return target(ofHost: decoded)
+    }
+
+    /// `[address]` or `[address%zone]`, read as libcurl's `ipv6_parse` does: no percent-escapes
+    /// in the address, a zone of 1–15 characters after `%` or `%25` (dropped: it does not change
+    /// which address is reached). Only unreserved characters are accepted in the zone, so the
+    /// zone's length here is its length for libcurl too.
+    static func bracketedTarget(_ host: ArraySlice<UInt8>) -> Result<URLTarget, URLRefusal> {
+        let refusal = URLRefusal("must have a valid IPv6 address")
+        guard host.count >= 4, host.last == UInt8(ascii: "]") else { return .failure(refusal) }
+        var inner = host.dropFirst().dropLast()
+        if let percent = inner.firstIndex(of: UInt8(ascii: "%")) {
+            var zone = inner[(percent + 1)...]
+            if zone.starts(with: Array("25".utf8)), zone.count > 2 { zone = zone.dropFirst(2) }
+            let unreserved = { (byte: UInt8) in
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                    true
+                default: byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "~")
+                }
+            }
+            guard (1...15).contains(zone.count), zone.allSatisfy(unreserved) else { return .failure(refusal) }
+            inner = inner[..<percent]
+        }
+        guard let bytes = IPAddress.parseStrictIPv6(Substring(String(decoding: inner, as: UTF8.self))),
+            let address = IPAddress(bytes: bytes)
+        else { return .failure(refusal) }
+        return .success(.address(address))
     }
 
     /// The target of a decoded host.
     static func target(ofHost decoded: [UInt8]) -> Result<URLTarget, URLRefusal> {
         guard !decoded.isEmpty else { return .failure(URLRefusal("must have a host")) }
-        if decoded.first == UInt8(ascii: "[") {
-            guard let address = IPAddress(urlHost: Substring(String(decoding: decoded, as: UTF8.self))) else {
-                return .failure(URLRefusal("must have a valid IPv6 address"))
-            }
-            return .success(.address(address))
-        }
         guard decoded.allSatisfy({ $0 < 0x80 }) else {
             return .failure(URLRefusal("must have an ASCII host name (the xn-- form of an international name)"))
         }

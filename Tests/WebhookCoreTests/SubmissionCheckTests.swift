@@ -55,6 +55,11 @@ struct SubmissionCheckTests {
         ("http://a,b.com/", "must have a valid host name"),
         ("http://ünicode.example/", "must have an ASCII host name (the xn-- form of an international name)"),
         ("http://[::1/", "must have a valid IPv6 address"),
+        // Found by the address fuzz target: libcurl refuses a zone over 15 characters, and reads
+        // no percent-escapes inside the brackets.
+        ("http://[2606:4700::1%25eooooooooooooooooooooth0]/", "must have a valid IPv6 address"),
+        ("http://[2606:4700::1%]/", "must have a valid IPv6 address"),
+        ("http://[2606%3A4700::1]/", "must have a valid IPv6 address"),
     ])
     func refusesWhatLibcurlRefuses(url: String, refusal: String) {
         #expect(policy.refusal(forURL: url) == refusal)
@@ -62,7 +67,8 @@ struct SubmissionCheckTests {
 
     @Test(arguments: [
         "https://e.com/" + String(repeating: "a", count: 2034), "https://xn--nicode-2ya.example/h", "http://a_b.example:8080/",
-        "https://e.com:/x", "https://hooks.example.com/p?q=%20x#frag",
+        "https://e.com:/x", "https://hooks.example.com/p?q=%20x#frag", "http://[2606:4700::1%25eth0]/",
+        "http://[2606:4700::1%eth0]:8443/",
     ])
     func acceptsOrdinaryURLs(url: String) {
         #expect(policy.refusal(forURL: url) == nil)
