@@ -4,6 +4,7 @@ import WebhookTestSupport
 
 /// SPEC section 4's submission check: every row here was accepted before (a 202 that failed
 /// later at connect time, or never), and is refused now with a sentence that reads well.
+@Suite(.timeLimit(.minutes(1)))
 struct SubmissionCheckTests {
     let policy = NetworkPolicy()
 
@@ -128,11 +129,11 @@ struct SubmissionCheckTests {
         ("https://slow.example/hook", nil),
     ] as [(String, String?)])
     func resolvesNamesAtSubmission(url: String, refusal: String?) async {
-        let started = ContinuousClock.now
+        // `slow.example` never answers: this returns only because the limit gave up on it (the
+        // suite's time limit fails the test otherwise). No wall-clock bound: on a loaded machine
+        // the cooperative pool may be busy for seconds.
         let answer = await policy.refusal(forURL: url, resolvingWith: Self.resolver, timeout: .milliseconds(200))
         #expect(answer == refusal)
-        // A resolver that does not answer is given up on at the limit, not waited for.
-        #expect(ContinuousClock.now - started < .seconds(5))
     }
 
     /// `localhost` and literals never reach the resolver; without a resolver (callbacks through
