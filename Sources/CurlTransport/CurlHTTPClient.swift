@@ -186,11 +186,14 @@ public final class CurlHTTPClient: WebhookSender, Sendable {
         method: String, url: String, headers: [String], body: [UInt8]?, sink: CurlBodySink, totalTimeout: Duration?,
         upload: (Int32, Int64)? = nil, signing: AWSSigV4? = nil
     ) async throws(TransportError) -> CurlOutcome {
+        let policy = configuration.networkPolicy
+        if let policy, let refusal = Self.preflightRefusal(url, policy: policy) {
+            throw TransportError(.refusedByPolicy, "address refused: \(refusal)")
+        }
         let id = shared.withLock { box in
             defer { box.nextID += 1 }
             return box.nextID
         }
-        let policy = configuration.networkPolicy
         let result = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Result<CurlOutcome, TransportError>, Never>) in
                 let transfer = CurlTransfer(
@@ -233,6 +236,24 @@ public final class CurlHTTPClient: WebhookSender, Sendable {
             shared.withLock { _ = $0.cancelledEarly.remove(id) }
         }
         return try result.get()
+    }
+}
+
+extension CurlHTTPClient {
+    /// The URL's host checked before libcurl sees it, with the parser the submission check uses
+    /// (``URLTarget``): a literal such as `0x7f000001` or `[::ffff:a9fe:a9fe]` that the policy
+    /// refuses, or a `localhost` name.
+    ///
+    /// The open-socket callback checks every address libcurl connects to, but through a proxy
+    /// libcurl connects only to the proxy, which then reaches the URL's host itself: this check is
+    /// what keeps a literal internal address out of a proxied request. URLs that do not parse are
+    /// left to libcurl (they fail as `invalidURL`).
+    static func preflightRefusal(_ url: String, policy: NetworkPolicy) -> String? {
+        guard case .success(let target) = URLTarget.parse(url) else { return nil }
+        switch target {
+        case .address(let address): return policy.refusal(for: address)
+        case .name: return policy.refusal(for: target) == nil ? nil : "localhost"
+        }
     }
 }
 

@@ -86,7 +86,14 @@ final class CurlMultiLoop: @unchecked Sendable {
         ccurl_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
         ccurl_easy_setopt_string(easy, CURLOPT_PROTOCOLS_STR, "http,https")
         ccurl_easy_setopt_string(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
-        ccurl_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 0)
+        if configuration.maxRedirects > 0 {
+            // Each hop opens its connections through the open-socket callback: the policy holds per hop.
+            ccurl_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 1)
+            ccurl_easy_setopt_long(easy, CURLOPT_MAXREDIRS, configuration.maxRedirects)
+            transfer.followsRedirects = true
+        } else {
+            ccurl_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 0)
+        }
         ccurl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(configuration.connectTimeout.wholeMilliseconds))
         ccurl_easy_setopt_long(
             easy, CURLOPT_TIMEOUT_MS, Int((transfer.totalTimeout ?? configuration.totalTimeout).wholeMilliseconds))
@@ -177,7 +184,10 @@ final class CurlMultiLoop: @unchecked Sendable {
         // A final status line that arrived stands, even when the body was cut afterwards (limit,
         // timeout, reset): SPEC section 6 counts a 2xx within the timeout as delivered. Callers
         // that need the whole body check `endedEarly` and `bodyCut`.
-        if status >= 200 {
+        // Following a redirect failed (a refused hop, too many hops, a bad Location): the 3xx
+        // that libcurl still reports is not the answer, the failure of the next hop is.
+        let redirectFailed = transfer.followsRedirects && code != CURLE_OK && (300..<400).contains(status)
+        if status >= 200 && !redirectFailed {
             return .success(
                 CurlOutcome(
                     status: status, headers: transfer.responseHeaders, retryAfter: transfer.retryAfter,
@@ -251,7 +261,7 @@ final class CurlMultiLoop: @unchecked Sendable {
         case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER,
             CURLE_SSL_CACERT_BADFILE:
             return .tlsFailed
-        case CURLE_WEIRD_SERVER_REPLY, CURLE_HTTP2, CURLE_HTTP3:
+        case CURLE_WEIRD_SERVER_REPLY, CURLE_HTTP2, CURLE_HTTP3, CURLE_TOO_MANY_REDIRECTS:
             return .protocolError
         default:
             return .internalError

@@ -67,6 +67,18 @@ final class CurlTransfer {
     /// A connection was made or reused and the request was about to be sent (prereq callback):
     /// from then on a failure is about the reply, not the URL.
     var connected = false
+    /// libcurl follows redirects for this transfer (downloads).
+    var followsRedirects = false
+
+    /// A redirect is being followed: what the callbacks learnt about the last hop's addresses
+    /// no longer describes the next one, whose refusal alone must decide (a refused hop after an
+    /// allowed one is a policy refusal, not a mixed connect failure).
+    func beginHop() {
+        policyRefusal = nil
+        refusedAddresses = 0
+        allowedAddresses = 0
+        connected = false
+    }
 
     init(
         id: UInt64, method: String, url: String, headers: [String], body: [UInt8]?, sink: CurlBodySink,
@@ -169,6 +181,12 @@ enum CurlCallbacks {
         if line.count > 5, line.starts(with: "HTTP/".utf8) {
             transfer.retryAfter = nil
             transfer.responseHeaders.removeAll()
+            // "HTTP/1.1 302 Found": a 3xx that libcurl will follow starts a new hop.
+            if transfer.followsRedirects, let space = line.firstIndex(of: UInt8(ascii: " ")),
+                space + 1 < line.count, line[space + 1] == UInt8(ascii: "3")
+            {
+                transfer.beginHop()
+            }
         } else if case .prefix = transfer.sink {
             // Webhook deliveries need only Retry-After (below).
         } else if let colon = line.firstIndex(of: UInt8(ascii: ":")) {

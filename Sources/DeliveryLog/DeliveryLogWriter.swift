@@ -95,6 +95,9 @@ public final class DeliveryLogWriter: DeliveryObserver, @unchecked Sendable {
         guard fd >= 0 else { throw DeliveryLogError(message: "cannot open \(path): errno \(errno)") }
         var info = stat()
         fstat(fd, &info)
+        // Operators' group may read the log, no one else (it names jobs and receivers): a file
+        // left wider by an earlier version or another umask is narrowed, never widened.
+        if info.st_mode & 0o137 != 0 { fchmod(fd, info.st_mode & 0o640) }
         descriptor = fd
         fileSize = Int(info.st_size)
     }

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import GRDB
 public import Metrics
 public import WebhookCore
@@ -46,8 +49,13 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA foreign_keys = ON")
         }
+        // The database holds callback URLs with their query secrets, and payloads: owner only.
+        // SQLite gives the -wal and -shm files the main file's mode when it creates them, so the
+        // main file is made 0600 first; files left by an earlier version are narrowed after opening.
+        Self.restrictMode(of: path, create: true)
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
+            for companion in ["-wal", "-shm", "-journal"] { Self.restrictMode(of: path + companion, create: false) }
             // GRDB sets synchronous = NORMAL when it enables WAL, after prepareDatabase: set ours after opening.
             try pool.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
@@ -71,6 +79,15 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
         fileIdentity = (UInt64(opened.st_dev), UInt64(opened.st_ino))
         let jobs = self.jobs
         committer = GroupCommitter(writer: pool, metricsFactory: metricsFactory, onRollback: { jobs.reset() })
+    }
+
+    /// Makes `path` mode 0600 (creating it empty when asked: SQLite takes an empty file for a new
+    /// database). A failure here surfaces when SQLite opens the file.
+    static func restrictMode(of path: String, create: Bool) {
+        let descriptor = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0), 0o600)
+        guard descriptor >= 0 else { return }
+        fchmod(descriptor, 0o600)
+        _ = Glibc.close(descriptor)
     }
 
     /// Write transactions committed so far; with group commit, far fewer than the writes.

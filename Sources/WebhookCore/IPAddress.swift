@@ -81,15 +81,30 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
         return all.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
     }
 
+    /// Dotted IPv4, or IPv6 in the RFC 5952 form (`::1`, `2001:db8::7`): what people read in
+    /// error messages and logs.
     public var description: String {
         if isIPv4 {
             return bytes[12..<16].map(String.init).joined(separator: ".")
         }
-        var groups = [String]()
+        var groups = [UInt16]()
         for i in stride(from: 0, to: 16, by: 2) {
-            groups.append(String(UInt16(bytes[i]) << 8 | UInt16(bytes[i + 1]), radix: 16))
+            groups.append(UInt16(bytes[i]) << 8 | UInt16(bytes[i + 1]))
         }
-        return groups.joined(separator: ":")
+        // The longest run of two or more zero groups (the first of equal runs) becomes `::`.
+        var best: Range<Int>?
+        var start: Int?
+        for index in 0...8 {
+            if index < 8, groups[index] == 0 {
+                if start == nil { start = index }
+            } else if let begin = start {
+                if index - begin >= 2, index - begin > (best?.count ?? 0) { best = begin..<index }
+                start = nil
+            }
+        }
+        let text = { (slice: ArraySlice<UInt16>) in slice.map { String($0, radix: 16) }.joined(separator: ":") }
+        guard let best else { return text(groups[...]) }
+        return text(groups[..<best.lowerBound]) + "::" + text(groups[best.upperBound...])
     }
 }
 

@@ -70,11 +70,27 @@ struct TokenMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
         if path == "/healthz" || path == "/readyz" { return try await next(request, context) }
-        let given = request.headers[.authorization] ?? ""
-        guard given.hasPrefix("Bearer "), Self.constantTimeEqual(Array(given.utf8.dropFirst(7)), Array(token.utf8)) else {
+        guard let given = Self.bearerCredentials(request.headers[.authorization] ?? ""),
+            Self.constantTimeEqual(given, Array(token.utf8))
+        else {
             throw APIError(status: 401, code: "unauthorized", message: "a valid bearer token is required")
         }
         return try await next(request, context)
+    }
+
+    /// The credentials of a `Bearer` authorization, or nil for another scheme. The scheme is
+    /// case-insensitive (RFC 7235 section 2.1: `bearer`, `BEARER`), separated by one or more spaces.
+    static func bearerCredentials(_ header: String) -> [UInt8]? {
+        var bytes = header.utf8[...]
+        while bytes.first == UInt8(ascii: " ") || bytes.first == UInt8(ascii: "\t") { bytes = bytes.dropFirst() }
+        let scheme = Array("bearer".utf8)
+        guard bytes.count > scheme.count, zip(bytes.prefix(scheme.count), scheme).allSatisfy({ $0 | 0x20 == $1 }),
+            bytes.dropFirst(scheme.count).first == UInt8(ascii: " ")
+        else { return nil }
+        var credentials = bytes.dropFirst(scheme.count)
+        while credentials.first == UInt8(ascii: " ") { credentials = credentials.dropFirst() }
+        while credentials.last == UInt8(ascii: " ") || credentials.last == UInt8(ascii: "\t") { credentials = credentials.dropLast() }
+        return Array(credentials)
     }
 
     static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {

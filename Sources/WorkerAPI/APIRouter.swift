@@ -25,13 +25,18 @@ public func buildAPIRouter(_ services: APIServices) -> Router<BasicRequestContex
     router.post("/ai-clipping/jobs/:job_id/cancel") { _, context in try await routes.cancel(context) }
     router.get("/ai-clipping/jobs/:job_id/deliveries") { _, context in try await routes.deliveries(context) }
     router.post("/deliveries/:event_id/redeliver") { _, context in try await routes.redeliver(context) }
-    router.get("/healthz") { _, _ in JSONResponse.make(status: .ok, ["status": "ok"]) }
-    router.get("/readyz") { _, _ in
+    let healthz: @Sendable () -> Response = { JSONResponse.make(status: .ok, ["status": "ok"]) }
+    let readyz: @Sendable () async -> Response = {
         let health = await services.readiness()
         return health.isReady
             ? JSONResponse.make(status: .ok, ["status": "ready"])
             : JSONResponse.make(status: .serviceUnavailable, ["status": "not ready", "problem": health.problem ?? "unknown"])
     }
+    // Load balancers and uptime checks often probe with HEAD: the same status and headers, no body.
+    router.get("/healthz") { _, _ in healthz() }
+    router.head("/healthz") { _, _ in healthz().createHeadResponse() }
+    router.get("/readyz") { _, _ in await readyz() }
+    router.head("/readyz") { _, _ in await readyz().createHeadResponse() }
     router.get("/metrics") { _, _ in
         Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
@@ -45,7 +50,7 @@ public func buildAPIRouter(_ services: APIServices) -> Router<BasicRequestContex
 struct APIRoutes: Sendable {
     let services: APIServices
     let fileIO = FileIO()
-    static let maxBody = 64 * 1024
+    static let maxBody = RequestSizeGate.defaultLimit
 
     func submit(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         let type = request.headers[.contentType]?.lowercased() ?? ""
@@ -56,6 +61,9 @@ struct APIRoutes: Sendable {
         let buffer = try await request.collectBody(upTo: Self.maxBody)
         let body = Array(buffer.readableBytesView)
         let spec = try services.validator.validate(body: body).get()
+        // SPEC section 4: host names are resolved now (2 s at most), so a name that does not
+        // exist or points inside gets its 400 here rather than a job.failed later.
+        if let refusal = await services.validator.checkHosts(of: spec) { throw refusal }
         guard !services.shuttingDown() else {
             throw APIError(
                 status: 503, code: "shutting_down", message: "the worker is shutting down; submit to another worker or retry")
@@ -64,7 +72,9 @@ struct APIRoutes: Sendable {
         if let key, key.isEmpty || key.count > 255 {
             throw APIError(status: 400, code: "invalid_request", message: "Idempotency-Key must be 1–255 characters")
         }
-        let digest = SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()
+        // The parsed request, not its bytes: whitespace, key order or an explicit null do not
+        // make a retry a different request.
+        let digest = SHA256.hash(data: spec.canonicalJSON).map { String(format: "%02x", $0) }.joined()
         let result = try await create(spec, key: key, digest: digest)
         if result.created { await services.enqueue(result.job.id) }
         return JSONResponse.make(
@@ -130,13 +140,21 @@ struct APIRoutes: Sendable {
         guard let jobID = context.parameters.get("job_id"), let file = context.parameters.get("file"),
             Self.isSafe(jobID), Self.isSafe(file), jobID.hasPrefix("job_")
         else { throw APIError(status: 404, code: "not_found", message: "no such file") }
-        let path = services.mediaDirectory + "/" + jobID + "/" + file
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+        let directory = services.mediaDirectory + "/" + jobID
+        let path = directory + "/" + file
+        // Symbolic links under media/ are never followed: only a real directory holding a real
+        // file is served (a link planted there must not expose the database or /etc).
+        guard Self.isPlain(directory, type: S_IFDIR), Self.isPlain(path, type: S_IFREG) else {
             throw APIError(status: 404, code: "not_found", message: "no such file")
         }
         let body = try await fileIO.loadFile(path: path, context: context)
         return Response(status: .ok, headers: [.contentType: Self.contentType(of: file)], body: body)
+    }
+
+    /// True when `path` itself (not what a link points to) is of `type` (`S_IFDIR`, `S_IFREG`).
+    static func isPlain(_ path: String, type: mode_t) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0 && info.st_mode & S_IFMT == type
     }
 
     /// Letters, digits, `.`, `-`, `_`; no leading dot: no traversal, no hidden files.

@@ -43,9 +43,10 @@ public enum JSONValue: Sendable, Hashable, Codable {
         }
     }
 
-    /// Parses bytes as JSON; nil when they are not JSON.
+    /// Parses bytes as JSON with ``JSONParser`` (strict; duplicate keys refused); nil when they
+    /// are not acceptable JSON.
     public static func parse(_ bytes: [UInt8]) -> JSONValue? {
-        try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        try? JSONParser.parse(bytes)
     }
 
     /// Compact JSON text with sorted keys.

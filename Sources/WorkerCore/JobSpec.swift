@@ -1,3 +1,4 @@
+import Foundation
 import WebhookCore
 
 /// A validated job request: every field checked, defaults applied (SPEC section 4).
@@ -37,6 +38,17 @@ public struct JobSpec: Sendable, Hashable, Codable {
         self.targetPlatform = targetPlatform
         self.includeCaptions = includeCaptions
         self.captionStyleJSON = captionStyleJSON
+    }
+
+    /// The request as the worker understood it, as JSON with sorted keys: what `Idempotency-Key`
+    /// compares. Two bodies that differ only in whitespace, key order, escapes, or an explicit
+    /// `null` (or default) for an optional field give the same bytes, so a retry of the same
+    /// request is not a 409.
+    public var canonicalJSON: [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Encoding plain strings, integers and booleans cannot fail.
+        return (try? encoder.encode(self)).map(Array.init) ?? []
     }
 
     enum CodingKeys: String, CodingKey {

@@ -1,4 +1,4 @@
-import CurlTransport
+public import CurlTransport
 import DeliveryLog
 import FFmpegEngine
 import Foundation
@@ -10,7 +10,7 @@ import PostgresNIO
 import Prometheus
 import ServiceLifecycle
 public import UnixSignals
-import WebhookCore
+public import WebhookCore
 import WebhookDispatch
 import WebhookSigning
 import WorkerAPI
@@ -29,20 +29,18 @@ public enum Worker {
     ///   - configuration: the checked settings.
     ///   - logger: the process logger.
     ///   - signals: signals that trigger a graceful shutdown (tests pass none and cancel).
+    ///   - resolver: looks up callback and video host names at submission (tests pass a table).
     ///   - onListening: called with the bound port once the API accepts connections.
     /// - Throws: ``ConfigurationError`` for a data directory or store that cannot be used.
     public static func run(
         configuration: WorkerConfiguration, logger: Logger, signals: [UnixSignal] = [.sigterm, .sigint],
         metrics workerMetrics: WorkerMetrics = WorkerMetrics(),
+        resolver: any HostResolver = SystemHostResolver(),
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws {
         let data = configuration.dataDirectory
         for directory in [data, data + "/logs", data + "/media", data + "/work"] {
-            do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            } catch {
-                throw ConfigurationError("CLIPPING_WORKER_DATA_DIR", "cannot create \(directory): \(error.localizedDescription)")
-            }
+            try DataDirectoryMode.prepare(directory)
         }
         let lock = try DataDirectoryLock(directory: data)
         defer { withExtendedLifetime(lock) {} }
@@ -57,7 +55,7 @@ public enum Worker {
         if let url = configuration.databaseURL {
             try await runOnPostgres(
                 url, configuration: configuration, secrets: secrets, logger: logger, signals: signals,
-                metrics: workerMetrics, onListening: onListening)
+                metrics: workerMetrics, resolver: resolver, onListening: onListening)
             return
         }
         let outbox: SQLiteOutboxStore
@@ -69,7 +67,7 @@ public enum Worker {
         defer { outbox.close() }
         try await serve(
             outbox: outbox, jobs: SQLiteJobStore(outbox: outbox), claims: nil, configuration: configuration, secrets: secrets,
-            logger: logger, signals: signals, metrics: workerMetrics, onListening: onListening)
+            logger: logger, signals: signals, metrics: workerMetrics, resolver: resolver, onListening: onListening)
     }
 
     /// Shared state on PostgreSQL (SPEC section 8): the client runs for as long as the services
@@ -77,7 +75,8 @@ public enum Worker {
     /// newer schema stops `serve` with one line.
     private static func runOnPostgres(
         _ url: PostgresURL, configuration: WorkerConfiguration, secrets: [WebhookSecret], logger: Logger,
-        signals: [UnixSignal], metrics workerMetrics: WorkerMetrics, onListening: @escaping @Sendable (Int) async -> Void
+        signals: [UnixSignal], metrics workerMetrics: WorkerMetrics, resolver: any HostResolver,
+        onListening: @escaping @Sendable (Int) async -> Void
     ) async throws {
         let client = PostgresClient(
             configuration: url.clientConfiguration(maximumConnections: configuration.databasePoolSize), backgroundLogger: logger)
@@ -96,7 +95,7 @@ public enum Worker {
             let jobs = PostgresJobStore(outbox: outbox)
             try await serve(
                 outbox: outbox, jobs: jobs, claims: jobs, configuration: configuration, secrets: secrets, logger: logger,
-                signals: signals, metrics: workerMetrics, onListening: onListening,
+                signals: signals, metrics: workerMetrics, resolver: resolver, onListening: onListening,
                 wakeups: { onJob, onEvents in
                     PostgresWorkListener(client: client, logger: logger, onJob: onJob, onEvents: onEvents)
                 })
@@ -108,7 +107,7 @@ public enum Worker {
     private static func serve<Outbox: OutboxStore & OutboxReadModel, Jobs: JobStore>(
         outbox: Outbox, jobs: Jobs, claims: (any RunClaiming)?, configuration: WorkerConfiguration,
         secrets: [WebhookSecret], logger: Logger, signals: [UnixSignal], metrics workerMetrics: WorkerMetrics,
-        onListening: @escaping @Sendable (Int) async -> Void,
+        resolver: any HostResolver, onListening: @escaping @Sendable (Int) async -> Void,
         wakeups: ((_ onJob: @escaping @Sendable () -> Void, _ onEvents: @escaping @Sendable () -> Void) -> any Service)? = nil
     ) async throws {
         let data = configuration.dataDirectory
@@ -131,8 +130,11 @@ public enum Worker {
         let storageConfiguration = CurlClientConfiguration(connectTimeout: .seconds(10), totalTimeout: .seconds(600), networkPolicy: nil)
         try await CurlHTTPClient.withClient(configuration: storageConfiguration) { storageClient in
         // Video downloads get their own client and thread: a slow disk or a 4 GiB download never
-        // stalls webhook delivery on the webhook client's thread.
-        try await CurlHTTPClient.withClient(configuration: clientConfiguration) { downloadClient in
+        // stalls webhook delivery on the webhook client's thread. They follow up to 5 redirects
+        // (presigned and CDN URLs redirect), each hop held to the policy; webhooks follow none.
+        var downloadConfiguration = clientConfiguration
+        downloadConfiguration.maxRedirects = 5
+        try await CurlHTTPClient.withClient(configuration: downloadConfiguration) { downloadClient in
         try await CurlHTTPClient.withClient(configuration: clientConfiguration) { client in
             let storeGauges = StoreGauges(factory: metrics)
             // One deadline for the whole graceful shutdown: jobs and attempts in flight share it.
@@ -160,7 +162,10 @@ public enum Worker {
                 logger: logger)
             let services = APIServices(
                 jobs: jobs, outbox: outbox,
-                validator: JobRequestValidator(networkPolicy: policy, localMediaDirectory: configuration.localMediaDirectory),
+                // With a callback proxy (`WEBHOOK_PROXY`, once configurable) pass
+                // `callbacksUseProxy: true`: callback names are then left to the proxy.
+                validator: JobRequestValidator(
+                    networkPolicy: policy, localMediaDirectory: configuration.localMediaDirectory, resolver: resolver),
                 enqueue: { await runner.enqueue($0) }, cancel: { try await runner.cancel($0) },
                 redeliver: { try await dispatcher.redeliver($0) },
                 metrics: {
@@ -187,7 +192,7 @@ public enum Worker {
                 router: buildAPIRouter(services),
                 server: .http1(
                     configuration: .init(
-                        additionalChannelHandlers: [cap.handler()],
+                        additionalChannelHandlers: [cap.handler(), RequestSizeGate()],
                         idleTimeout: .nanoseconds(idleSeconds * 1_000_000_000 + idleAttoseconds / 1_000_000_000)),
                     requestReadLimit: configuration.apiRequestReadTimeout),
                 configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),

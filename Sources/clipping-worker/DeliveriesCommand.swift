@@ -74,28 +74,23 @@ struct DeliveriesCommand: AsyncParsableCommand {
         private func followFile(_ path: String, from start: Int64, color: Bool) async throws {
             var offset = start
             var inode = Self.inode(path)
-            var partial = ""
+            // Offsets count bytes and only whole lines are consumed, so a line that is not UTF-8
+            // (skipped) or a write seen half-done cannot shift where the next read starts.
+            let show = { (line: String?) in
+                guard let line, matches(line) else { return }
+                print(render(line, color: color))
+                fflush(nil)
+            }
             while !Task.isCancelled {
                 try await Task.sleep(for: .milliseconds(200))
                 let nowInode = Self.inode(path)
                 if nowInode != inode {
                     // Rotated: the old file became .1; finish it, then read the new one from the start.
-                    if let rest = Self.read("\(path).1", from: offset) { partial += rest }
+                    _ = LogFileReader.forEachLine(of: "\(path).1", from: offset, show)
                     inode = nowInode
                     offset = 0
                 }
-                if let chunk = Self.read(path, from: offset) {
-                    offset += Int64(chunk.utf8.count)
-                    partial += chunk
-                }
-                while let newline = partial.firstIndex(of: "\n") {
-                    let line = String(partial[..<newline])
-                    partial = String(partial[partial.index(after: newline)...])
-                    if matches(line) {
-                        print(render(line, color: color))
-                        fflush(nil)
-                    }
-                }
+                offset = LogFileReader.forEachLine(of: path, from: offset, show)
             }
         }
 
@@ -104,17 +99,8 @@ struct DeliveriesCommand: AsyncParsableCommand {
             return stat(path, &info) == 0 ? UInt64(info.st_ino) : nil
         }
 
-        static func read(_ path: String, from offset: Int64) -> String? {
-            guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-            defer { try? handle.close() }
-            guard (try? handle.seek(toOffset: UInt64(offset))) != nil, let data = try? handle.readToEnd(), !data.isEmpty else {
-                return nil
-            }
-            return String(decoding: data, as: UTF8.self)
-        }
-
         func matches(_ line: String) -> Bool {
-            guard let entry = try? JSONDecoder().decode(DeliveryLogLine.self, from: Data(line.utf8)) else { return false }
+            guard let entry = DeliveryLogLine(line: line) else { return false }
             if let job, entry.jobID != job { return false }
             if let event, entry.event != event { return false }
             if let outcome, entry.outcome != outcome { return false }
@@ -122,7 +108,7 @@ struct DeliveriesCommand: AsyncParsableCommand {
         }
 
         func render(_ line: String, color: Bool) -> String {
-            guard !json, let entry = try? JSONDecoder().decode(DeliveryLogLine.self, from: Data(line.utf8)) else { return line }
+            guard !json, let entry = DeliveryLogLine(line: line) else { return line }
             let paint: String
             switch entry.outcome {
             case "delivered": paint = "\u{1B}[32m"

@@ -111,6 +111,7 @@ struct ScaleOutTests {
             "CLIPPING_WORKER_ALLOWED_NETWORKS": "127.0.0.0/8", "CLIPPING_WORKER_ENGINE": "simulated",
             "CLIPPING_WORKER_SIMULATED_STAGE_SECONDS": "0.05", "WEBHOOK_PROGRESS_MIN_INTERVAL_SECONDS": "0.1",
             "CLIPPING_WORKER_LEASE_SECONDS": "\(Self.lease)", "WEBHOOK_RETRY_SCHEDULE": "1s",
+            "CLIPPING_WORKER_LOG_FORMAT": "json",
         ]
         var workers = [WorkerProcess]()
         for index in 0..<3 {
@@ -137,6 +138,7 @@ struct ScaleOutTests {
         }
         workers[0].killHard()
         let killedAt = ContinuousClock.now
+        let killedAtWallClock = Date()
 
         // Every job ends, seen the same from both survivors.
         var unfinished = Set(ids)
@@ -190,20 +192,23 @@ struct ScaleOutTests {
         #expect(afterTerminal == 0, "\(offenders)")
         #expect(idsPerSequence.values.allSatisfy { $0.count == 1 }, "one webhook-id per job and sequence")
 
-        // Takeover: the dead worker's jobs moved on within the lease + 5 s.
-        let logs = try workers[1...].map { try String(contentsOfFile: $0.logPath, encoding: .utf8) }.joined()
-        #expect(logs.contains("taking over a job whose worker stopped"))
-        let lastArrival = arrivals.last?.at ?? killedAt
-        #expect(lastArrival > killedAt)
-        // No job stalls longer than the lease + 5 s after the kill: the largest gap between two
-        // arrivals of one job that spans the kill.
-        var longestStall = Duration.zero
-        for list in byJob.values {
-            for (earlier, later) in zip(list, list.dropFirst()) where earlier.at <= killedAt && later.at > killedAt {
-                longestStall = max(longestStall, later.at - killedAt)
+        // Takeover: every job of the dead worker was taken over within the lease + 5 s (the
+        // survivors log each takeover, JSON lines with millisecond times).
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        var takeovers = [Double]()
+        for worker in workers[1...] {
+            for line in try String(contentsOfFile: worker.logPath, encoding: .utf8).split(separator: "\n")
+            where line.contains("taking over a job whose worker stopped") {
+                guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                    let text = object["ts"] as? String, let time = formatter.date(from: text)
+                else { continue }
+                takeovers.append(time.timeIntervalSince(killedAtWallClock))
             }
         }
-        #expect(longestStall <= .seconds(Self.lease + 5), "stalled \(longestStall) after the kill")
+        #expect(!takeovers.isEmpty, "no job was taken over")
+        #expect((takeovers.max() ?? 0) <= Double(Self.lease + 5), "takeovers after \(takeovers.sorted()) s")
+        #expect(arrivals.last.map { $0.at > killedAt } ?? false)
 
         for worker in workers[1...] { #expect(try await worker.terminate() == 0) }
         try await receiver.server.shutdown()
@@ -345,7 +350,14 @@ struct ScaleOutTests {
         }
         #expect(delivered.isSuperset(of: ids), "\(Set(ids).subtracting(delivered).count) of \(ids.count) terminal events missing")
         for id in ids {
-            #expect(try json(try await call("GET", workers[0].base + "/ai-clipping/jobs/\(id)"))["status"] as? String == "completed")
+            let job = try json(try await call("GET", workers[0].base + "/ai-clipping/jobs/\(id)"))
+            #expect(job["status"] as? String == "completed", "\(id): \(job["status"] ?? "?") \(job["current_step"] ?? "")")
+        }
+        if !delivered.isSuperset(of: ids) {
+            for worker in workers {
+                let log = (try? String(contentsOfFile: worker.logPath, encoding: .utf8)) ?? ""
+                print("--- \(worker.logPath)\n" + log.split(separator: "\n").filter { !$0.contains(" info ") }.suffix(60).joined(separator: "\n"))
+            }
         }
         var byJob = [String: [Arrival]]()
         for arrival in receiver.arrivals { byJob[arrival.job, default: []].append(arrival) }

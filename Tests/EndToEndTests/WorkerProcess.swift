@@ -44,6 +44,14 @@ final class WorkerProcess: @unchecked Sendable {
                 port = Int(line[range.upperBound...].prefix { $0.isNumber }) ?? 0
                 return
             }
+            // CLIPPING_WORKER_LOG_FORMAT=json
+            if let line = text.split(separator: "\n").first(where: { $0.contains(#""message":"listening""#) }),
+                let fields = try? JSONDecoder().decode([String: String].self, from: Data(line.utf8)),
+                let number = fields["http.port"].flatMap(Int.init)
+            {
+                port = number
+                return
+            }
             if !process.isRunning { throw WorkerProcessError(message: "serve exited early:\n\(text)") }
             try await Task.sleep(for: .milliseconds(20))
         }

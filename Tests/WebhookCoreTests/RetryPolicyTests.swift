@@ -96,7 +96,12 @@ struct RetryAfterTests {
         #expect(RetryAfter.delay(header, now: now) == expected)
     }
 
-    @Test(arguments: ["", "soon", "-5", "1.5", "Wed, 99 Foo 2025"])
+    @Test(arguments: [
+        "", "soon", "-5", "1.5", "Wed, 99 Foo 2025",
+        // Found by the retry-after fuzz target: stray tokens and year 0 were read as a date.
+        "Sun Nov  6un Nov  6 0 08:8:4", "Sun, 06 Nov 0000 08:49:37 GMT", "Wed, 15 Jan 2025 10:32:00 PST",
+        "Wed, 15 Jan 2025 10:32 GMT", "Wed, 15 Jan 2025 1:32:00 GMT", "Wed, 15 Jan Jan 2025 10:32:00 GMT",
+    ])
     func ignoresGarbage(header: String) {
         #expect(RetryAfter.delay(header, now: now) == nil)
     }

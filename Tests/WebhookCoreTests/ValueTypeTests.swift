@@ -78,6 +78,19 @@ struct ValueTypeTests {
         ("https://user:pw@h:8443/p", "https://REDACTED@h:8443/p"),
         ("http://h/path", "http://h/path"),
         ("http://h/p?flag", "http://h/p?flag"),
+        // Secrets in the path (SPEC section 7): token-like segments, 20+ characters of letters,
+        // digits, - or _ with a digit among them.
+        ("https://hooks.slack.com/services/T0001/B0002/a1b2c3d4e5f6g7h8i9j0k1l2",
+         "https://hooks.slack.com/services/T0001/B0002/REDACTED"),
+        ("https://discord.com/api/webhooks/123456789012345678/abcDEF-ghi_jkl0123456789xyzXYZ",
+         "https://discord.com/api/webhooks/123456789012345678/REDACTED"),
+        ("https://h/hooks/0123456789abcdefghij/x?sig=1", "https://h/hooks/REDACTED/x?sig=REDACTED"),
+        ("https://u:p@h/a/b1c2d3e4f5g6h7i8j9k0l/", "https://REDACTED@h/a/REDACTED/"),
+        ("https://h/p?0123456789abcdefghijk", "https://h/p?REDACTED"),
+        // Not tokens: short, no digit, or other characters.
+        ("https://h/a/0123456789abcdefghi", "https://h/a/0123456789abcdefghi"),
+        ("https://h/a/abcdefghijklmnopqrstuvwxyz", "https://h/a/abcdefghijklmnopqrstuvwxyz"),
+        ("https://h/a/2025-01-15.report.2025-01-15", "https://h/a/2025-01-15.report.2025-01-15"),
     ])
     func redactsURLs(input: String, expected: String) {
         #expect(URLRedaction.redact(input) == expected)
@@ -123,9 +136,9 @@ struct NetworkPolicyTests {
         ("https://example.com/hook", nil), ("http://example.com:8080/h?x=1", nil),
         ("ftp://example.com/x", "must be an http(s) URL"), ("example.com/x", "must be an http(s) URL"),
         ("https://user:pw@example.com/", "must not carry user info"), ("http:///nohost", "must have a host"),
-        ("http://127.0.0.1/x", "must not point to 127.0.0.1 is a loopback address"),
-        ("http://[::1]:80/x", "must not point to 0:0:0:0:0:0:0:1 is a loopback address"),
-        ("http://169.254.169.254/latest/meta-data", "must not point to 169.254.169.254 is a link-local address"),
+        ("http://127.0.0.1/x", "must not point to 127.0.0.1, a loopback address"),
+        ("http://[::1]:80/x", "must not point to ::1, a loopback address"),
+        ("http://169.254.169.254/latest/meta-data", "must not point to 169.254.169.254, a link-local address"),
         ("http://localhost/x", "must not point to localhost"),
     ] as [(String, String?)])
     func checksURLText(url: String, refusal: String?) {

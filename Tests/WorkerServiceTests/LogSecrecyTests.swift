@@ -6,8 +6,9 @@ import Testing
 import WebhookTestSupport
 
 /// SPEC section 7: secrets never appear in any log line. A whole worker runs with every kind of
-/// secret configured and a job whose callback carries secrets in its user info and query; every
-/// line it logs (message and metadata, at trace level) is searched for them.
+/// secret configured and a job whose callback carries secrets in its path (Slack style) and
+/// query; every line it logs (message and metadata, at trace level) and every line of the
+/// delivery log is searched for them.
 struct LogSecrecyTests {
     @Test func noSecretReachesTheProcessLog() async throws {
         let server = try await ScriptedHTTPServer.start { request in
@@ -18,12 +19,14 @@ struct LogSecrecyTests {
         logger.logLevel = .trace
         let secrets = [
             "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "api-token-for-the-test-0123456789",
-            "querysecret-9f8e7d6c", "userinfo-password-42",
+            "querysecret-9f8e7d6c", "userinfo-password-42", "a1b2c3d4e5f6g7h8i9j0k1l2",
         ]
+        var dataDirectory = ""
         try await WorkerHarness.run(
             ["WEBHOOK_SECRET": secrets[0], "CLIPPING_WORKER_API_TOKEN": secrets[1]], logger: logger
         ) { h in
-            let callback = server.url("/hook?token=\(secrets[2])")
+            dataDirectory = h.dataDirectory
+            let callback = server.url("/services/T0001/B0002/\(secrets[4])?token=\(secrets[2])")
             let response = try await h.call(
                 "POST", "/ai-clipping/jobs",
                 json: #"{"video_url": "\#(server.url("/missing.mp4"))", "callback_url": "\#(callback)"}"#,
@@ -41,8 +44,11 @@ struct LogSecrecyTests {
         let lines = handler.entries.map { entry in "\(entry.message) \(entry.metadata)" }
         #expect(!lines.isEmpty)
         #expect(lines.contains { $0.contains("job failed") }, "the job's failure is logged")
+        let deliveries = try String(contentsOfFile: dataDirectory + "/logs/deliveries.jsonl", encoding: .utf8)
+        #expect(deliveries.contains("/services/T0001/B0002/REDACTED?token=REDACTED"))
         for secret in secrets {
             #expect(!lines.contains { $0.contains(secret) }, "a log line holds \(secret)")
+            #expect(!deliveries.contains(secret), "the delivery log holds \(secret)")
         }
         try await server.shutdown()
     }

@@ -14,6 +14,7 @@ struct WorkerHarness {
     static func run(
         _ values: [String: String] = [:], logger: Logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
         configure: (inout WorkerConfiguration) -> Void = { _ in },
+        resolver: any HostResolver = StaticHostResolver.publicInternet(),
         _ body: (WorkerHarness) async throws -> Void
     ) async throws {
         let data = NSTemporaryDirectory() + "worker-\(UUID().uuidString)"
@@ -28,7 +29,7 @@ struct WorkerHarness {
         configure(&configuration)
         let ports = AsyncRecorder<Int>()
         let worker = Task {
-            try await Worker.run(configuration: configuration, logger: logger, signals: []) { ports.record($0) }
+            try await Worker.run(configuration: configuration, logger: logger, signals: [], resolver: resolver) { ports.record($0) }
         }
         let port = try await ports.wait(count: 1)[0]
         let clientConfiguration = CurlClientConfiguration(connectTimeout: .seconds(2), totalTimeout: .seconds(10), networkPolicy: nil)
