@@ -232,6 +232,9 @@ public struct PostgresJobStore: JobStore {
                     UPDATE jobs SET cancel_requested = true, updated_at = \(time.milliseconds)
                     WHERE job_id = \(id) AND status NOT IN ('completed', 'failed', 'cancelled')
                     """, logger: logger)
+                // The worker running it (maybe another) checks its runs at once.
+                try await connection.query(
+                    "SELECT pg_notify(\(PostgresWorkListener.channel), \(PostgresWorkListener.cancelPayload))", logger: logger)
                 return try await connection.query("SELECT \(unescaped: Self.columns) FROM jobs WHERE job_id = \(id)", logger: logger)
                     .collect().first.map { try Self.record(from: $0.makeRandomAccess()) }
             }

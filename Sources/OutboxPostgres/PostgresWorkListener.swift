@@ -2,8 +2,8 @@ import Logging
 public import PostgresNIO
 public import ServiceLifecycle
 
-/// New work announced across workers (SPEC section 8): a job submitted to one worker, or an
-/// event redelivered through one, wakes the idle others at once through `LISTEN/NOTIFY` instead
+/// New work announced across workers (SPEC section 8): a job submitted to one worker, an event
+/// redelivered or a job cancelled through one, wakes the others at once through `LISTEN/NOTIFY` instead
 /// of waiting for their next poll (which stays as the fallback: a notification lost while the
 /// listening connection was down costs one poll period, nothing more).
 ///
@@ -14,6 +14,7 @@ public struct PostgresWorkListener: Service {
     public static let channel = "clipping_worker_work"
     static let jobPayload = "job"
     static let eventsPayload = "events"
+    static let cancelPayload = "cancel"
 
     private let client: PostgresClient
     private let logger: Logger
@@ -21,7 +22,8 @@ public struct PostgresWorkListener: Service {
     private let onEvents: @Sendable () -> Void
 
     /// - Parameters:
-    ///   - onJob: a job was queued (the runner looks for work).
+    ///   - onJob: a job was queued, or a cancel requested (the runner looks for work and checks
+    ///     its runs).
     ///   - onEvents: events became due (the dispatcher claims).
     public init(
         client: PostgresClient, logger: Logger, onJob: @escaping @Sendable () -> Void,
@@ -47,7 +49,7 @@ public struct PostgresWorkListener: Service {
                         onJob()
                         onEvents()
                         for try await notification in notifications {
-                            if notification.payload == Self.jobPayload { onJob() } else { onEvents() }
+                            if notification.payload == Self.eventsPayload { onEvents() } else { onJob() }
                         }
                     }
                 }

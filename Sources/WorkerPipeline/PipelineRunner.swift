@@ -63,6 +63,8 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
     private var claimed: Set<String> = []
     /// Shared store (PostgreSQL): jobs come by claims, not by the local queue alone.
     private let claims: (any RunClaiming)?
+    /// Ends the wait of ``maintainRuns(every:)`` early.
+    private nonisolated let maintenanceWake = WakeSignal()
     /// Hands the pending events of a claimed job to the dispatcher.
     private let adopt: @Sendable (ClaimedJob) async throws -> Void
 
@@ -98,9 +100,11 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
         eventsInput.yield(.enqueued(jobID))
     }
 
-    /// Shared store: another worker announced a queued job; claim if slots are free.
+    /// Shared store: another worker announced a queued job or a cancel: claim if slots are free,
+    /// and check the runs here for cancellations now rather than at the next period.
     public nonisolated func lookForWork() {
         eventsInput.yield(.lookForWork)
+        maintenanceWake.signal()
     }
 
     /// True once graceful shutdown began: the API refuses new jobs (503) from then on.
@@ -268,12 +272,15 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
     /// cancelled through another worker (SPEC section 8: within a lease renewal).
     private func maintainRuns(every period: Duration) async {
         while !Task.isCancelled {
-            do {
-                try await clock.sleep(until: clock.now.advanced(by: period))
-            } catch {
-                return
+            let deadline = clock.now.advanced(by: period)
+            let (clock, wake) = (self.clock, maintenanceWake)
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { try? await clock.sleep(until: deadline) }
+                group.addTask { await wake.wait() }
+                await group.next()
+                group.cancelAll()
             }
-            guard let claims, !shutdown.hasBegun else { return }
+            guard let claims, !Task.isCancelled, !shutdown.hasBegun else { return }
             eventsInput.yield(.lookForWork)
             let runs = Set(cancelSignals.keys)
             for jobID in claims.lostRuns(among: runs) {

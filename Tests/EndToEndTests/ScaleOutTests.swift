@@ -367,4 +367,49 @@ struct ScaleOutTests {
         for worker in workers { #expect(try await worker.terminate() == 0) }
         try await receiver.server.shutdown()
     }
+
+    /// A cancel through a worker that does not run the job reaches the one that does at once
+    /// (its periodic check is 20 s away here): the job ends `cancelled` with its `job.failed`.
+    @Test func aCancelThroughAnotherWorkerStopsTheRunningJob() async throws {
+        let database = try ScratchDatabase.create()
+        let receiver = try await Receiver(failShare: 0)
+        let environment = [
+            "CLIPPING_WORKER_DATABASE_URL": database.url, "WEBHOOK_SECRET": Self.secret,
+            "CLIPPING_WORKER_ALLOWED_NETWORKS": "127.0.0.0/8", "CLIPPING_WORKER_ENGINE": "simulated",
+            "CLIPPING_WORKER_SIMULATED_STAGE_SECONDS": "5", "CLIPPING_WORKER_LEASE_SECONDS": "60",
+        ]
+        let running = try WorkerProcess(
+            dataDirectory: NSTemporaryDirectory() + "cancel-0-\(UUID().uuidString)", environment: environment)
+        try await running.start()
+        let body = #"{"video_url": "\#(receiver.server.url("/v.mp4"))", "callback_url": "\#(receiver.server.url("/hook"))"}"#
+        let id = try #require(try json(try await call("POST", running.base + "/ai-clipping/jobs", body: body))["job_id"] as? String)
+        let began = ContinuousClock.now
+        while try json(try await call("GET", running.base + "/ai-clipping/jobs/\(id)"))["status"] as? String == "queued",
+            ContinuousClock.now - began < .seconds(10)
+        {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        // A second worker, started once the first runs the job, takes the cancel.
+        let other = try WorkerProcess(
+            dataDirectory: NSTemporaryDirectory() + "cancel-1-\(UUID().uuidString)", environment: environment)
+        try await other.start()
+        #expect(try await call("POST", other.base + "/ai-clipping/jobs/\(id)/cancel").status == 202)
+        let cancelled = ContinuousClock.now
+        var status: String?
+        while ContinuousClock.now - cancelled < .seconds(15) {
+            status = try json(try await call("GET", other.base + "/ai-clipping/jobs/\(id)"))["status"] as? String
+            if status == "cancelled" { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(status == "cancelled")
+        #expect(ContinuousClock.now - cancelled < .seconds(5), "took \(ContinuousClock.now - cancelled)")
+        while ContinuousClock.now - cancelled < .seconds(15),
+            !receiver.arrivals.contains(where: { $0.job == id && $0.event == "job.failed" })
+        {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(receiver.arrivals.contains { $0.job == id && $0.event == "job.failed" && $0.answered == 204 })
+        for worker in [running, other] { #expect(try await worker.terminate() == 0) }
+        try await receiver.server.shutdown()
+    }
 }
