@@ -49,33 +49,9 @@ extension PostgresJobStore: RunClaiming {
                         RETURNING w.job_id, w.lease_epoch, w.lease_until, w.terminal_stored,
                             COALESCE((SELECT max(a.sequence) FROM webhook_events a
                                 WHERE a.job_id = w.job_id AND a.attempt_count > 0 AND NOT a.redelivered), 0) AS highest)
-                    SELECT c.job_id AS claimed_job_id, c.lease_epoch AS claimed_epoch,
-                        floor(extract(epoch FROM c.lease_until) * 1000)::int8 AS claimed_until,
-                        c.terminal_stored AS claimed_terminal_stored, c.highest AS claimed_highest,
-                        \(unescaped: PostgresEventRow.columns(prefix: "e."))
-                    FROM claimed c
-                    LEFT JOIN webhook_events e ON e.job_id = c.job_id AND e.state = 'pending'
-                    ORDER BY c.job_id, e.sequence
+                    \(unescaped: PostgresOutboxStore.claimedWithPendingEvents)
                     """, logger: logger)
-                var jobs = [ClaimedJob]()
-                for try await row in rows {
-                    let cells = row.makeRandomAccess()
-                    let jobID = try cells["claimed_job_id"].decode(String.self)
-                    if jobs.last?.lease.jobID != jobID {
-                        jobs.append(
-                            ClaimedJob(
-                                lease: JobLease(
-                                    jobID: jobID, owner: owner, epoch: try cells["claimed_epoch"].decode(Int64.self),
-                                    expiresAt: Timestamp(milliseconds: try cells["claimed_until"].decode(Int64.self))),
-                                events: []))
-                    }
-                    guard try cells["event_id"].decode(String?.self) != nil else { continue }
-                    var event = try PostgresEventRow.event(from: cells, body: nil)
-                    event.jobTerminalStored = try cells["claimed_terminal_stored"].decode(Bool.self)
-                    event.jobHighestAttemptedSequence = try cells["claimed_highest"].decode(Int64.self)
-                    jobs[jobs.count - 1].events.append(event)
-                }
-                return jobs
+                return try await PostgresOutboxStore.claimedJobs(from: rows, owner: owner)
             }
             for job in claimed {
                 book.hold(job.lease.jobID, epoch: job.lease.epoch)

@@ -284,8 +284,9 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
             eventsInput.yield(.lookForWork)
             let runs = Set(cancelSignals.keys)
             for jobID in claims.lostRuns(among: runs) {
+                guard let signal = cancelSignals[jobID], !signal.lost else { continue }
                 logger.warning("another worker took over a running job; stopping it here", metadata: [LogMetadataKey.jobID: "\(jobID)"])
-                cancelSignals[jobID]?.interruptForLostLease()
+                signal.interruptForLostLease()
             }
             do {
                 for jobID in try await claims.cancelRequested(among: Array(runs)) {

@@ -287,11 +287,8 @@ extension APITests {
             }
             #expect(text.contains(#"clipping_worker_job_stage_duration_seconds_bucket{stage="rendering",le="1800"#))
             // The job is over: nothing queued or running (the gauges once lagged one event behind).
-            func gauge(_ name: String) -> Double? {
-                text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
-            }
-            #expect(gauge("clipping_worker_jobs_queued") == 0)
-            #expect(gauge("clipping_worker_jobs_running") == 0)
+            #expect(gauge("clipping_worker_jobs_queued", in: text) == 0)
+            #expect(gauge("clipping_worker_jobs_running", in: text) == 0)
         }
         try await server.shutdown()
     }
@@ -307,11 +304,8 @@ extension APITests {
             let id = try #require(try h.object(submitted)["job_id"] as? String)
             _ = try await h.waitForJob(id) { ($0["status"] as? String) == "transcribing" }
             let text = String(decoding: try await h.call("GET", "/metrics").body, as: UTF8.self)
-            func gauge(_ name: String) -> Double? {
-                text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
-            }
-            #expect(gauge("clipping_worker_jobs_running") == 1)
-            #expect(gauge("clipping_worker_jobs_queued") == 0)
+            #expect(gauge("clipping_worker_jobs_running", in: text) == 1)
+            #expect(gauge("clipping_worker_jobs_queued", in: text) == 0)
         }
         try await server.shutdown()
     }
@@ -370,4 +364,9 @@ extension APITests {
         }
         try await server.shutdown()
     }
+}
+
+/// The value of an unlabelled Prometheus sample in `/metrics` text.
+func gauge(_ name: String, in text: String) -> Double? {
+    text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
 }
