@@ -85,6 +85,14 @@ public struct PostgresURL: Sendable, Hashable {
             host: host, port: port, username: username, password: password, database: database, tls: tls)
         configuration.options.maximumConnections = max(1, maximumConnections)
         configuration.options.connectTimeout = connectTimeout
+        // No store call may wait forever. A transaction left open by a connection the worker
+        // gave up on (a task cancelled between BEGIN and COMMIT, so its ROLLBACK never went out)
+        // would hold its row locks, and every later write of that job would wait on them without
+        // end; the server ends such a session after 15 s. Lock waits end after 10 s (the caller
+        // retries), statements after 60 s.
+        configuration.options.additionalStartupParameters = [
+            ("idle_in_transaction_session_timeout", "15000"), ("lock_timeout", "10000"), ("statement_timeout", "60000"),
+        ]
         return configuration
     }
 

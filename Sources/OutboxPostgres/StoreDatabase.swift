@@ -33,7 +33,10 @@ struct StoreDatabase: Sendable {
                     } catch {
                         // A failed statement leaves the transaction aborted: roll back before the
                         // connection goes back to the pool (a broken connection is dropped anyway).
-                        _ = try? await connection.query("ROLLBACK", logger: logger)
+                        // In a task of its own: when the caller was cancelled, a ROLLBACK sent from
+                        // its task may not go out, and the open transaction would keep its locks.
+                        let logger = self.logger
+                        await Task { _ = try? await connection.query("ROLLBACK", logger: logger) }.value
                         throw error
                     }
                 }
@@ -65,7 +68,8 @@ struct StoreDatabase: Sendable {
         guard let error = error as? PSQLError, error.code == .server,
             let state = error.serverInfo?[.sqlState]
         else { return false }
-        return state == "40P01" || state == "40001"
+        // Deadlock, serialization failure, lock wait over `lock_timeout`: the transaction can run again.
+        return state == "40P01" || state == "40001" || state == "55P03"
     }
 
     /// The text of a failure that is safe to log: the server's message and SQLSTATE (not its
