@@ -53,7 +53,7 @@ public final class PostgresOutboxStore: OutboxStore, OutboxReadModel {
         client: PostgresClient, configuration: PostgresStoreConfiguration = PostgresStoreConfiguration(),
         logger: Logger, metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance
     ) {
-        self.database = StoreDatabase(client: client, logger: logger)
+        self.database = StoreDatabase(client: client, logger: logger, callTimeout: configuration.callTimeout)
         self.configuration = configuration
         self.logger = logger
         self.appender = EventAppender(

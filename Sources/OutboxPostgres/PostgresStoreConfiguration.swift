@@ -13,6 +13,11 @@ public struct PostgresStoreConfiguration: Sendable {
     /// How long ``PostgresOutboxStore/health()`` waits for its probe write before it reports the
     /// store unavailable (an unreachable server must not hold `/readyz`).
     public var healthTimeout: Duration
+    /// The longest one store call may take, waiting for a connection included (default 30 s):
+    /// past it the call fails `.unavailable` and its connection is closed. A server that stops
+    /// answering (seen: a connection cut while the server restarted) must not hold a job, a
+    /// delivery or a shutdown for ever; the caller retries as for any outage.
+    public var callTimeout: Duration
 
     /// Creates a configuration.
     /// - Parameters:
@@ -20,10 +25,12 @@ public struct PostgresStoreConfiguration: Sendable {
     ///   - leaseDuration: the lease (SPEC default 30 s).
     ///   - claimAhead: nil for a third of the lease.
     ///   - healthTimeout: the readiness probe's limit (default 2 s).
+    ///   - callTimeout: the limit of any other store call (default 30 s).
     public init(
         owner: String = PostgresStoreConfiguration.newOwner(), leaseDuration: Duration = .seconds(30),
-        claimAhead: Duration? = nil, healthTimeout: Duration = .seconds(2)
+        claimAhead: Duration? = nil, healthTimeout: Duration = .seconds(2), callTimeout: Duration = .seconds(30)
     ) {
+        self.callTimeout = callTimeout
         self.owner = owner
         self.leaseDuration = leaseDuration
         self.claimAhead = claimAhead ?? leaseDuration / 3

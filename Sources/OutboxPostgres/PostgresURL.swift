@@ -89,9 +89,11 @@ public struct PostgresURL: Sendable, Hashable {
         // gave up on (a task cancelled between BEGIN and COMMIT, so its ROLLBACK never went out)
         // would hold its row locks, and every later write of that job would wait on them without
         // end; the server ends such a session after 15 s. Lock waits end after 10 s (the caller
-        // retries), statements after 60 s.
+        // retries), statements after 20 s, within the client's own 30 s limit on a store call
+        // (`PostgresStoreConfiguration.callTimeout`), so a slow statement is ended by the server
+        // rather than abandoned on a connection that is then closed.
         configuration.options.additionalStartupParameters = [
-            ("idle_in_transaction_session_timeout", "15000"), ("lock_timeout", "10000"), ("statement_timeout", "60000"),
+            ("idle_in_transaction_session_timeout", "15000"), ("lock_timeout", "10000"), ("statement_timeout", "20000"),
         ]
         return configuration
     }

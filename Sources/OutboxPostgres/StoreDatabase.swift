@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 import PostgresNIO
 import _ConnectionPoolModule
 import WebhookCore
@@ -10,39 +11,53 @@ import WebhookCore
 struct StoreDatabase: Sendable {
     let client: PostgresClient
     let logger: Logger
+    /// The longest one store call may take, waiting for a pooled connection included. Server-side
+    /// limits (statement, lock and idle-in-transaction timeouts) cover a server that answers; this
+    /// covers one that does not: a query on a connection cut while the server restarted was seen
+    /// never to return, leaving its job unfinished and its worker deaf to SIGTERM.
+    let callTimeout: Duration
 
     /// How often a transaction the server aborted (deadlock, serialization) is run again.
     private static let maxTries = 4
 
+    init(client: PostgresClient, logger: Logger, callTimeout: Duration = .seconds(30)) {
+        self.client = client
+        self.logger = logger
+        self.callTimeout = callTimeout
+    }
+
     /// Runs `body` in a transaction on one pooled connection and commits it.
     /// - Throws: an ``OutboxError`` thrown by `body` as is (after a rollback); any other failure
-    ///   as `.unavailable` (no connection) or `failure` (the statement failed).
+    ///   as `.unavailable` (no connection, no answer within ``callTimeout``) or `failure` (the
+    ///   statement failed).
     func transaction<T: Sendable>(
-        failure: OutboxError.Code = .writeFailed, _ body: (PostgresConnection) async throws -> T
+        failure: OutboxError.Code = .writeFailed, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws(OutboxError) -> T {
+        let logger = self.logger
         var tries = 0
         while true {
             tries += 1
-            do {
-                return try await client.withConnection { connection in
-                    try await connection.query("BEGIN", logger: logger)
-                    do {
-                        let value = try await body(connection)
-                        try await connection.query("COMMIT", logger: logger)
-                        return value
-                    } catch {
-                        // A failed statement leaves the transaction aborted: roll back before the
-                        // connection goes back to the pool (a broken connection is dropped anyway).
-                        // In a task of its own: when the caller was cancelled, a ROLLBACK sent from
-                        // its task may not go out, and the open transaction would keep its locks.
-                        let logger = self.logger
-                        await Task { _ = try? await connection.query("ROLLBACK", logger: logger) }.value
-                        throw error
-                    }
+            let outcome = await bounded { connection in
+                try await connection.query("BEGIN", logger: logger)
+                do {
+                    let value = try await body(connection)
+                    try await connection.query("COMMIT", logger: logger)
+                    return value
+                } catch {
+                    // A failed statement leaves the transaction aborted: roll back before the
+                    // connection goes back to the pool (a broken connection is dropped anyway).
+                    // In a task of its own: when the caller was cancelled, a ROLLBACK sent from
+                    // its task may not go out, and the open transaction would keep its locks.
+                    await Task { _ = try? await connection.query("ROLLBACK", logger: logger) }.value
+                    throw error
                 }
-            } catch let error as OutboxError {
+            }
+            switch outcome {
+            case .success(let value):
+                return value
+            case .failure(let error as OutboxError):
                 throw error
-            } catch {
+            case .failure(let error):
                 if tries < Self.maxTries, Self.isTransient(error) { continue }
                 throw Self.outboxError(error, code: failure)
             }
@@ -51,15 +66,51 @@ struct StoreDatabase: Sendable {
 
     /// Runs `body` on one pooled connection without a transaction (single statements commit alone).
     func withConnection<T: Sendable>(
-        failure: OutboxError.Code = .readFailed, _ body: (PostgresConnection) async throws -> T
+        failure: OutboxError.Code = .readFailed, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws(OutboxError) -> T {
-        do {
-            return try await client.withConnection { connection in try await body(connection) }
-        } catch let error as OutboxError {
-            throw error
-        } catch {
-            throw Self.outboxError(error, code: failure)
+        switch await bounded(body) {
+        case .success(let value): return value
+        case .failure(let error): throw Self.outboxError(error, code: failure)
         }
+    }
+
+    /// `work` on a pooled connection, given up after ``callTimeout`` (or at once when the caller
+    /// is cancelled) without waiting for it to notice. The connection of a call given up on is
+    /// closed: that fails whatever still waits on it and gives its pool slot back, where a
+    /// connection that no longer answers would otherwise hold it for good.
+    private func bounded<T: Sendable>(
+        _ work: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async -> Result<T, any Error> {
+        let (client, timeout, logger) = (self.client, callTimeout, self.logger)
+        let lent = LentConnection()
+        let outcome: Result<T, any Error> = await DeadlineRace.first(
+            probe: {
+                do {
+                    return .success(
+                        try await client.withConnection { connection in
+                            lent.set(connection)
+                            defer { lent.set(nil) }
+                            return try await work(connection)
+                        })
+                } catch {
+                    return .failure(error)
+                }
+            },
+            deadline: timeout,
+            onTimeout: .failure(OutboxError(.unavailable, "the database did not answer within \(timeout)")),
+            onCancel: .failure(OutboxError(.unavailable, "the store call was cancelled")))
+        if case .failure(let error as OutboxError) = outcome, error.code == .unavailable, let connection = lent.take() {
+            logger.warning("closing a database connection that did not answer", metadata: ["reason": "\(error.details)"])
+            Task { try? await connection.close() }
+        }
+        return outcome
+    }
+
+    /// The connection a bounded call is using, for closing it when the call is given up.
+    private final class LentConnection: Sendable {
+        private let connection = Mutex<PostgresConnection?>(nil)
+        func set(_ value: PostgresConnection?) { connection.withLock { $0 = value } }
+        func take() -> PostgresConnection? { connection.withLock { value in defer { value = nil }; return value } }
     }
 
     /// A deadlock or a serialization failure: the server rolled the transaction back, and running

@@ -1,6 +1,7 @@
 import OutboxPostgres
 import PostgresNIO
 import Testing
+import WebhookTestSupport
 import WebhookCore
 
 /// The schema at start: several workers migrating at once, a newer schema refused in one line,
@@ -83,6 +84,47 @@ struct PostgresMigrationTests {
             #expect(ContinuousClock.now - began < .seconds(3))
             #expect(health.problem?.contains("secret-pw") == false)
         }
+    }
+
+    /// A server that accepts the connection and then says nothing (the shape of a connection
+    /// cut mid-restart, which was seen to leave a call waiting for ever): every store call ends
+    /// within its limit, `.unavailable`, and the pool is usable again afterwards.
+    @Test func aServerThatStopsAnsweringEndsEveryCallWithinItsLimit() async throws {
+        let silent = try await RawTCPServer.start(reply: [], then: .hang)
+        let url = try PostgresURL("postgres://nobody:secret-pw@127.0.0.1:\(silent.port)/none?sslmode=disable")
+        try await TestPostgres.withClient(url.clientConfiguration(maximumConnections: 2, connectTimeout: .seconds(60))) {
+            client in
+            let store = PostgresOutboxStore(
+                client: client, configuration: PostgresStoreConfiguration(callTimeout: .milliseconds(500)),
+                logger: TestPostgres.logger)
+            for _ in 0..<3 {
+                let began = ContinuousClock.now
+                do throws(OutboxError) {
+                    _ = try await store.append([Sample.draft()], at: Sample.now)
+                    Issue.record("appended to a server that says nothing")
+                } catch {
+                    #expect(error.code == .unavailable)
+                    #expect(error.details.contains("did not answer"), "\(error.details)")
+                    #expect(!error.details.contains("secret-pw"))
+                }
+                #expect(ContinuousClock.now - began < .seconds(3))
+            }
+            // A cancelled caller is not held either.
+            let call = Task { () -> OutboxError.Code? in
+                do throws(OutboxError) {
+                    _ = try await store.pendingCount()
+                    return nil
+                } catch {
+                    return error.code
+                }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+            let began = ContinuousClock.now
+            call.cancel()
+            #expect(await call.value == .unavailable)
+            #expect(ContinuousClock.now - began < .milliseconds(400))
+        }
+        try await silent.shutdown()
     }
 
     @Test func anUnreachableDatabaseAtStartIsATypedOneLineErrorNotAHang() async throws {
