@@ -252,7 +252,10 @@ let package = Package(
         ),
         .testTarget(
             name: "OutboxSQLiteTests",
-            dependencies: ["OutboxSQLite", "WebhookCore", "WorkerCore", "WebhookTestSupport"],
+            dependencies: [
+                "OutboxSQLite", "WebhookCore", "WorkerCore", "WebhookTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strictSettings
         ),
         // The store conformance suite (SQLite and PostgreSQL) and the PostgreSQL-only tests: they need
