@@ -242,7 +242,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WebhookSigningTests",
-            dependencies: ["WebhookCore", "WebhookSigning"],
+            dependencies: ["WebhookCore", "WebhookSigning", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
         .testTarget(
