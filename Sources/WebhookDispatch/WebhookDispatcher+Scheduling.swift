@@ -174,7 +174,7 @@ extension WebhookDispatcher {
             lastAttemptEnded = nil
         }
         if item.isProbe { state.probeInFlight = false }
-        guard let slot = jobs[item.jobID], slot.machine.inFlight?.eventID == item.eventID else {
+        guard let slot = jobs[item.jobID], slot.machine.inFlightEventID == item.eventID else {
             pumpWaiting(state)
             return
         }
