@@ -93,6 +93,10 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
     /// Write transactions committed so far; with group commit, far fewer than the writes.
     public var committedTransactions: Int { committer.committedTransactions }
 
+    /// CPU seconds the single writer spent in write transactions so far (statements, commits,
+    /// checkpoints): the store's share of the process's CPU.
+    public var writerCPUSeconds: Double { committer.writerCPUSeconds }
+
     /// Waits for queued writes and refuses new ones.
     public func close() {
         committer.close()
