@@ -291,7 +291,11 @@ public struct JobDeliveryMachine: Sendable {
             supersede(QueuedEvent(event, keepBody: false), now: now, into: &actions)
             return false
         }
-        if queue.contains(where: { $0.id == event.id }) { return false }
+        // A duplicate has the sequence of the event already queued: one newer than the tail
+        // (the usual case, a live append) needs no scan of a queue that may be long.
+        if let tail = queue.last, tail.sequence >= event.sequence, queue.contains(where: { $0.id == event.id }) {
+            return false
+        }
         insert(QueuedEvent(event, keepBody: keepBody, redelivered: redelivery))
         if event.kind.isTerminal { supersedeWaitingProgress(now: now, into: &actions) }
         return keepBody
