@@ -162,7 +162,8 @@ extension WebhookDispatcher {
     /// Takes an attempt's result back: breaker, the machine's decision, next work.
     func complete(_ item: DeliveryWork, startedAt: Timestamp, duration: Duration, result: Result<WebhookResponse, TransportError>) {
         // The counters go down whatever became of the job meanwhile (its lease may have moved on).
-        guard let origin = jobs[item.jobID]?.machine.origin ?? Origin(url: item.url) else { return }
+        let slot = jobs[item.jobID]
+        guard let origin = slot?.machine.origin ?? Origin(url: item.url) else { return }
         let state = originState(origin)
         state.inFlight -= 1
         state.lastUsed = clock.now
@@ -174,7 +175,7 @@ extension WebhookDispatcher {
             lastAttemptEnded = nil
         }
         if item.isProbe { state.probeInFlight = false }
-        guard let slot = jobs[item.jobID], slot.machine.inFlightEventID == item.eventID else {
+        guard let slot, slot.machine.inFlightEventID == item.eventID else {
             pumpWaiting(state)
             return
         }

@@ -170,7 +170,8 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         } else {
             stored = try await store.append([draft], at: time)
         }
-        for event in stored { accept(event, redelivery: false) }
+        // Pumped once, after the append ended (the `defer`): not once more per accepted event.
+        for event in stored { accept(event, redelivery: false, pumpNow: false) }
     }
 
     /// Stores a `job.completed` or `job.failed` event and waits through its quick attempts
