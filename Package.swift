@@ -242,7 +242,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WebhookSigningTests",
-            dependencies: ["WebhookCore", "WebhookSigning"],
+            dependencies: ["WebhookCore", "WebhookSigning", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -252,7 +252,10 @@ let package = Package(
         ),
         .testTarget(
             name: "OutboxSQLiteTests",
-            dependencies: ["OutboxSQLite", "WebhookCore", "WorkerCore", "WebhookTestSupport"],
+            dependencies: [
+                "OutboxSQLite", "WebhookCore", "WorkerCore", "WebhookTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strictSettings
         ),
         // The store conformance suite (SQLite and PostgreSQL) and the PostgreSQL-only tests: they need

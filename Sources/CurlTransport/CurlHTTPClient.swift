@@ -126,7 +126,51 @@ public final class CurlHTTPClient: WebhookSender, Sendable {
         let outcome = try await run(
             method: "POST", url: request.url, headers: request.headers, body: request.body,
             sink: .prefix(limit: configuration.maxResponseBytes), totalTimeout: nil)
-        return WebhookResponse(
+        return Self.response(outcome)
+    }
+
+    /// Starts one webhook POST; `completion` runs on the multi thread when it ends.
+    ///
+    /// The transfer goes to the thread at once, with no task or continuation in between, and
+    /// its end is reported from there: the dispatcher's way, many attempts in flight.
+    public func start(
+        _ request: WebhookRequest, completion: @escaping @Sendable (Result<WebhookResponse, TransportError>) -> Void
+    ) -> WebhookAttempt {
+        let policy = configuration.networkPolicy
+        let transfer = CurlTransfer(
+            id: 0, method: "POST", url: request.url, headers: request.headers, body: request.body,
+            sink: .prefix(limit: configuration.maxResponseBytes), policy: policy, totalTimeout: nil,
+            completion: { outcome in completion(outcome.map(Self.response)) })
+        let (id, accepted, wake): (UInt64, Bool, Bool) = shared.withLock { box in
+            let id = box.nextID
+            box.nextID += 1
+            if box.shuttingDown { return (id, false, false) }
+            transfer.id = id
+            box.active.insert(id)
+            box.incoming.append(transfer)
+            // As in `run`: the first request of a batch wakes the loop, which takes the whole list.
+            return (id, true, box.incoming.count == 1)
+        }
+        if !accepted {
+            transfer.finish(.failure(TransportError(.shutdown, "the HTTP client is shut down")))
+        } else if wake {
+            curl_multi_wakeup(multi.pointer)
+        }
+        let shared = self.shared
+        let multi = self.multi
+        return WebhookAttempt {
+            // Handed over under the lock above, so the transfer is either active or finished.
+            let cancel = shared.withLock { box in
+                guard box.active.contains(id) else { return false }
+                box.cancelled.append(id)
+                return true
+            }
+            if cancel { curl_multi_wakeup(multi.pointer) }
+        }
+    }
+
+    private static func response(_ outcome: CurlOutcome) -> WebhookResponse {
+        WebhookResponse(
             statusCode: outcome.status, retryAfter: outcome.retryAfter, bodyPrefix: outcome.body,
             bodyTruncated: outcome.endedEarly || outcome.bodyCut, duration: outcome.duration)
     }
@@ -198,7 +242,7 @@ public final class CurlHTTPClient: WebhookSender, Sendable {
             await withCheckedContinuation { (continuation: CheckedContinuation<Result<CurlOutcome, TransportError>, Never>) in
                 let transfer = CurlTransfer(
                     id: id, method: method, url: url, headers: headers, body: body, sink: sink, policy: policy,
-                    totalTimeout: totalTimeout, continuation: continuation)
+                    totalTimeout: totalTimeout, completion: { continuation.resume(returning: $0) })
                 transfer.uploadDescriptor = upload?.0
                 transfer.uploadSize = upload?.1 ?? 0
                 transfer.signing = signing

@@ -77,10 +77,8 @@ final class CurlMultiLoop: @unchecked Sendable {
             return
         }
         transfer.easy = easy
-        var list: UnsafeMutablePointer<curl_slist>?
-        for header in transfer.headers { list = curl_slist_append(list, header) }
-        list = curl_slist_append(list, "Expect:")
-        transfer.headerList = list
+        let headers = CurlHeaderBlock(transfer.headers)
+        transfer.headerBlock = headers
 
         ccurl_easy_setopt_string(easy, CURLOPT_URL, transfer.url)
         ccurl_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
@@ -99,7 +97,7 @@ final class CurlMultiLoop: @unchecked Sendable {
             easy, CURLOPT_TIMEOUT_MS, Int((transfer.totalTimeout ?? configuration.totalTimeout).wholeMilliseconds))
         ccurl_easy_setopt_string(easy, CURLOPT_PROXY, configuration.proxy ?? "")
         ccurl_easy_setopt_long(easy, CURLOPT_TCP_NODELAY, 1)
-        ccurl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, list)
+        ccurl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, headers.list)
         if let pinnedAddresses { ccurl_easy_setopt_slist(easy, CURLOPT_RESOLVE, pinnedAddresses) }
         if let descriptor = transfer.uploadDescriptor {
             _ = descriptor
@@ -158,10 +156,8 @@ final class CurlMultiLoop: @unchecked Sendable {
             }
             transfer.easy = nil
         }
-        if let list = transfer.headerList {
-            curl_slist_free_all(list)
-            transfer.headerList = nil
-        }
+        transfer.headerBlock?.free()
+        transfer.headerBlock = nil
         running[transfer.id] = nil
         forget(transfer.id)
         transfer.finish(result)

@@ -33,7 +33,8 @@ struct CurlOutcome {
 /// pointer to it (write/header/open-socket callbacks, `CURLOPT_PRIVATE`) from `add` until `remove`,
 /// and the loop's `running` table keeps it alive for exactly that span.
 final class CurlTransfer {
-    let id: UInt64
+    /// Set before the transfer is handed to the multi thread, never after.
+    var id: UInt64
     let method: String
     let url: String
     let headers: [String]
@@ -46,9 +47,10 @@ final class CurlTransfer {
     var uploadSize: Int64 = 0
     /// AWS SigV4 signing done by libcurl itself.
     var signing: AWSSigV4?
-    var continuation: CheckedContinuation<Result<CurlOutcome, TransportError>, Never>?
+    /// Called once with the result: resumes an awaiting caller, or reports to a started attempt.
+    var completion: ((Result<CurlOutcome, TransportError>) -> Void)?
     var easy: UnsafeMutableRawPointer?
-    var headerList: UnsafeMutablePointer<curl_slist>?
+    var headerBlock: CurlHeaderBlock?
     var started = ContinuousClock.now
 
     // Filled by the callbacks on the multi thread.
@@ -83,7 +85,7 @@ final class CurlTransfer {
     init(
         id: UInt64, method: String, url: String, headers: [String], body: [UInt8]?, sink: CurlBodySink,
         policy: NetworkPolicy?, totalTimeout: Duration?,
-        continuation: CheckedContinuation<Result<CurlOutcome, TransportError>, Never>
+        completion: @escaping (Result<CurlOutcome, TransportError>) -> Void
     ) {
         self.id = id
         self.method = method
@@ -93,13 +95,14 @@ final class CurlTransfer {
         self.sink = sink
         self.policy = policy
         self.totalTimeout = totalTimeout
-        self.continuation = continuation
+        self.completion = completion
     }
 
-    /// Resumes the awaiting caller; later calls do nothing, so every path may call it safely.
+    /// Hands the result over; later calls do nothing, so every path may call it safely.
     func finish(_ result: Result<CurlOutcome, TransportError>) {
-        continuation?.resume(returning: result)
-        continuation = nil
+        guard let completion else { return }
+        self.completion = nil
+        completion(result)
     }
 
     var pointer: UnsafeMutableRawPointer { Unmanaged.passUnretained(self).toOpaque() }

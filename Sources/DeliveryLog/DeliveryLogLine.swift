@@ -86,6 +86,53 @@ public struct DeliveryLogLine: Codable, Sendable, Hashable {
         out.append(contentsOf: "}\n".utf8)
     }
 
+    /// Appends the line of `record` (with its newline) to `out`, as
+    /// `DeliveryLogLine(record).appendJSONLine(to:)` would, without making the line's strings
+    /// first: the writer formats every record this way (the id and the time go straight into
+    /// the buffer).
+    public static func appendJSONLine(for record: DeliveryRecord, to out: inout [UInt8]) {
+        func key(_ name: StaticString) {
+            name.withUTF8Buffer { out.append(contentsOf: $0) }
+        }
+        func number<N: BinaryInteger>(_ value: N?) {
+            guard let value else { return out.append(contentsOf: "null".utf8) }
+            out.append(contentsOf: String(value).utf8)
+        }
+        func time(_ value: Timestamp?) {
+            guard let value else { return out.append(contentsOf: "null".utf8) }
+            out.append(UInt8(ascii: "\""))
+            // Appends (it overwrites only a buffer of exactly 24 bytes, and `out` already holds
+            // at least the `{"ts":"` before it).
+            value.writeISO8601(into: &out)
+            out.append(UInt8(ascii: "\""))
+        }
+        key(#"{"ts":"#)
+        time(record.time)
+        key(#","event_id":""#)
+        record.eventID.appendText(to: &out)
+        key(#"","job_id":"#)
+        JSONText.appendQuoted(record.jobID, to: &out)
+        key(#","event":"#)
+        JSONText.appendQuoted(record.kind.rawValue, to: &out)
+        key(#","sequence":"#)
+        number(record.sequence)
+        key(#","attempt":"#)
+        number(record.attempt)
+        key(#","url":"#)
+        JSONText.appendQuoted(URLRedaction.redact(record.url), to: &out)
+        key(#","status_code":"#)
+        number(record.statusCode)
+        key(#","outcome":"#)
+        JSONText.appendQuoted(record.outcome.rawValue, to: &out)
+        key(#","duration_ms":"#)
+        number(record.durationMs)
+        key(#","error":"#)
+        if let error = record.error { JSONText.appendQuoted(error, to: &out) } else { out.append(contentsOf: "null".utf8) }
+        key(#","next_attempt_at":"#)
+        time(record.nextAttemptAt)
+        out.append(contentsOf: "}\n".utf8)
+    }
+
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(ts, forKey: .ts)

@@ -9,7 +9,8 @@ import Glibc
 ///
 /// ``record(_:)`` only queues the record, so the dispatcher's actor neither formats lines nor
 /// waits on the disk; a background queue formats whatever has gathered and writes it with one
-/// `write(2)`. When the file would pass
+/// `write(2)`, at most ``coalescing`` after the first record of the batch (waking that queue per
+/// record cost a thread wake-up every few deliveries under load). When the file would pass
 /// `maxFileBytes` it is renamed to `deliveries.jsonl.1` (older ones shift up to `keepFiles`) and a
 /// new file is started, always between two whole lines, so no line is lost or split. A reader
 /// following the file (`deliveries tail -f`) notices the rename by inode.
@@ -30,20 +31,25 @@ public final class DeliveryLogWriter: DeliveryObserver, @unchecked Sendable {
     public let path: String
     public let maxFileBytes: Int
     public let keepFiles: Int
+    /// How long a record may wait for others before its batch is written.
+    public let coalescing: Duration
 
     /// Opens (creating the directory if needed) the log for appending.
     /// - Parameters:
     ///   - directory: `<data dir>/logs`.
     ///   - maxFileBytes: rotate past this size (default 64 MiB).
     ///   - keepFiles: rotated files kept (default 5).
+    ///   - coalescing: how long a record may wait for others before its batch is written
+    ///     (default 5 ms); ``flush()`` and ``close()`` write at once.
     /// - Throws: `DeliveryLogError` when the directory or file cannot be opened.
     /// `clipping_worker_delivery_log_failed_lines_total`: lines that could not be written.
     private let failedLines: Counter
 
     public init(
-        directory: String, maxFileBytes: Int = 64 << 20, keepFiles: Int = 5,
+        directory: String, maxFileBytes: Int = 64 << 20, keepFiles: Int = 5, coalescing: Duration = .milliseconds(5),
         metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance
     ) throws {
+        self.coalescing = coalescing
         failedLines = Counter(label: "clipping_worker_delivery_log_failed_lines_total", factory: metricsFactory)
         self.path = directory + "/deliveries.jsonl"
         self.maxFileBytes = max(4096, maxFileBytes)
@@ -66,25 +72,27 @@ public final class DeliveryLogWriter: DeliveryObserver, @unchecked Sendable {
         let start = !scheduled
         scheduled = true
         lock.unlock()
-        if start { queue.async { self.drain() } }
+        if start {
+            let (seconds, attoseconds) = coalescing.components
+            let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+            queue.asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { self.drain() }
+        }
     }
 
-    /// Waits until every queued line is written.
+    /// Writes every queued line now and returns when they are written.
     public func flush() {
-        queue.sync {}
-        lock.lock()
-        let pending = scheduled
-        lock.unlock()
-        if pending { queue.sync {} }
+        // A drain still scheduled for later finds nothing left and returns.
+        queue.sync { drain() }
     }
 
     /// Writes what is queued and closes the file; later records are ignored.
     public func close() {
-        flush()
         lock.lock()
         closed = true
         lock.unlock()
         queue.sync {
+            // Every record taken before `closed` is written; a drain scheduled for later finds none.
+            drain()
             if descriptor >= 0 { Glibc.close(descriptor) }
             descriptor = -1
         }
@@ -114,7 +122,7 @@ public final class DeliveryLogWriter: DeliveryObserver, @unchecked Sendable {
             swap(&pending, &spare)
             lock.unlock()
             chunk.removeAll(keepingCapacity: true)
-            for record in spare { DeliveryLogLine(record).appendJSONLine(to: &chunk) }
+            for record in spare { DeliveryLogLine.appendJSONLine(for: record, to: &chunk) }
             spare.removeAll(keepingCapacity: true)
             write(chunk)
         }

@@ -93,6 +93,10 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
     /// Write transactions committed so far; with group commit, far fewer than the writes.
     public var committedTransactions: Int { committer.committedTransactions }
 
+    /// CPU seconds the single writer spent in write transactions so far (statements, commits,
+    /// checkpoints): the store's share of the process's CPU.
+    public var writerCPUSeconds: Double { committer.writerCPUSeconds }
+
     /// Waits for queued writes and refuses new ones.
     public func close() {
         committer.close()
@@ -118,19 +122,8 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
         return { db in
             var stored = [OutboxEvent]()
             stored.reserveCapacity(drafts.count)
-            let insert = try db.cachedStatement(
-                sql: """
-                    INSERT INTO webhook_events (event_id, job_id, sequence, event_type, callback_url, body, state,
-                        created_at, series_started_at, next_attempt_at, final_reason, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """)
-            let upsertJob = try db.cachedStatement(
-                sql: """
-                    INSERT INTO webhook_jobs (job_id, terminal_stored, lease_owner) VALUES (?, ?, ?)
-                    ON CONFLICT (job_id) DO UPDATE SET
-                        terminal_stored = MAX(terminal_stored, excluded.terminal_stored),
-                        lease_owner = excluded.lease_owner
-                    """)
+            let insert = try db.cachedStatement(sql: OutboxStatements.insertEvent)
+            let upsertJob = try db.cachedStatement(sql: OutboxStatements.upsertJob)
             for (draft, id) in zip(drafts, ids) {
                 let entry = try jobs.entry(for: draft.jobID, owner: owner, in: db)
                 // After the terminal event, progress is an update coalesced away: no row, no sequence.
@@ -195,35 +188,11 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
         guard !changes.isEmpty else { return }
         let jobs = self.jobs
         _ = try await committer.write { db in
-            let firstAttempted = try db.cachedStatement(
-                sql: """
-                    UPDATE webhook_events SET state = ?, attempt_count = MAX(attempt_count, 1),
-                        series_attempts = series_attempts + 1, next_attempt_at = COALESCE(?, next_attempt_at),
-                        last_status_code = ?, final_reason = ?, updated_at = ?, first_started_at = ?,
-                        first_duration_ms = ?, first_status_code = ?, first_error = ?, first_outcome = ?
-                    WHERE event_id = ?
-                    """)
-            let attempted = try db.cachedStatement(
-                sql: """
-                    UPDATE webhook_events SET state = ?, attempt_count = MAX(attempt_count, ?),
-                        series_attempts = series_attempts + 1, next_attempt_at = COALESCE(?, next_attempt_at),
-                        last_status_code = ?, final_reason = ?, updated_at = ?
-                    WHERE event_id = ?
-                    """)
-            let attempt = try db.cachedStatement(
-                sql: """
-                    INSERT OR REPLACE INTO webhook_attempts (event_id, attempt, started_at, duration_ms, status_code,
-                        error, outcome)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """)
-            let finished = try db.cachedStatement(
-                sql: "UPDATE webhook_events SET state = ?, final_reason = ?, updated_at = ? WHERE event_id = ?")
-            let restarted = try db.cachedStatement(
-                sql: """
-                    UPDATE webhook_events SET state = 'pending', series_started_at = ?, series_attempts = 0,
-                        next_attempt_at = ?, final_reason = NULL, updated_at = ?, redelivered = 1
-                    WHERE event_id = ?
-                    """)
+            let firstAttempted = try db.cachedStatement(sql: OutboxStatements.firstAttempted)
+            let attempted = try db.cachedStatement(sql: OutboxStatements.attempted)
+            let attempt = try db.cachedStatement(sql: OutboxStatements.insertAttempt)
+            let finished = try db.cachedStatement(sql: OutboxStatements.finished)
+            let restarted = try db.cachedStatement(sql: OutboxStatements.seriesRestarted)
             for change in changes {
                 switch change {
                 case .attempted(let id, let record, let next):
@@ -462,6 +431,18 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
         try await read { db in
             try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: StatementArguments(arguments))
                 .map { $0["detail"] as String }.joined(separator: "\n")
+        }
+    }
+
+    /// The opcodes of SQLite's program for a statement (`EXPLAIN`), for tests that keep the
+    /// statements of every delivery free of ephemeral tables (see ``OutboxStatements``).
+    func opcodes(of sql: String) async throws(OutboxError) -> [String] {
+        // On the writer: a reader connection (query-only) compiles writes without their CHECKs.
+        try await write { db in
+            let statement = try db.makeStatement(sql: "EXPLAIN " + sql)
+            // Parameters left unbound read as NULL: the program is what is looked at.
+            statement.setUncheckedArguments([])
+            return try Row.fetchAll(statement).map { $0["opcode"] as String }
         }
     }
 

@@ -29,7 +29,7 @@ public struct EventDraft: Sendable {
         out.append(contentsOf: #"{"event":""#.utf8)
         out.append(contentsOf: kind.rawValue.utf8)
         out.append(contentsOf: #"","event_id":""#.utf8)
-        out.append(contentsOf: id.description.utf8)
+        id.appendText(to: &out)
         out.append(contentsOf: #"","sequence":"#.utf8)
         out.append(contentsOf: String(sequence).utf8)
         // Skip the snapshot's opening brace and any whitespace; an empty object closes ours.

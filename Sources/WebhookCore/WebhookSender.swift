@@ -103,10 +103,62 @@ public struct TransportError: Error, Sendable, Hashable, CustomStringConvertible
     public var description: String { "\(code): \(message)" }
 }
 
-/// Sends one webhook request. The real one is `CurlWebhookSender`; tests may script their own.
+/// Sends one webhook request. The real one is `CurlHTTPClient`; tests may script their own.
 public protocol WebhookSender: Sendable {
     /// Performs one attempt.
     /// - Returns: the response, whatever its status.
     /// - Throws: ``TransportError`` when no HTTP status arrived.
     func send(_ request: WebhookRequest) async throws(TransportError) -> WebhookResponse
+
+    /// Starts one attempt and returns at once; `completion` runs exactly once, on any thread,
+    /// when the attempt ends: with the response, a ``TransportError``, `.cancelled` after
+    /// ``WebhookAttempt/cancel()``, or `.shutdown`.
+    ///
+    /// What the dispatcher uses: with many attempts in flight, no task and no suspended caller
+    /// is kept per attempt, and the ends of many attempts reach it in one wake-up. The default
+    /// runs ``send(_:)`` in a task of its own (enough for test doubles); `CurlHTTPClient` hands
+    /// the transfer straight to its thread and calls `completion` from there.
+    /// - Returns: a handle that cancels the attempt.
+    func start(
+        _ request: WebhookRequest, completion: @escaping @Sendable (Result<WebhookResponse, TransportError>) -> Void
+    ) -> WebhookAttempt
+}
+
+extension WebhookSender {
+    /// Runs ``send(_:)`` in a task and reports its end to `completion`.
+    ///
+    /// The task is not a child of the caller's: the caller owns the attempt through the returned
+    /// handle instead, and must not stop before `completion` ran (the dispatcher cancels what is
+    /// still in flight at its shutdown deadline and waits for every completion), so the task
+    /// never outlives it.
+    public func start(
+        _ request: WebhookRequest, completion: @escaping @Sendable (Result<WebhookResponse, TransportError>) -> Void
+    ) -> WebhookAttempt {
+        let task = Task {
+            let result: Result<WebhookResponse, TransportError>
+            do throws(TransportError) {
+                result = .success(try await send(request))
+            } catch {
+                result = .failure(error)
+            }
+            completion(result)
+        }
+        return WebhookAttempt { task.cancel() }
+    }
+}
+
+/// An attempt started with ``WebhookSender/start(_:completion:)``.
+public struct WebhookAttempt: Sendable {
+    private let cancelling: @Sendable () -> Void
+
+    /// Creates a handle whose ``cancel()`` runs `cancel`.
+    public init(cancel: @escaping @Sendable () -> Void) {
+        cancelling = cancel
+    }
+
+    /// Ends the attempt early: its completion then reports `.cancelled`, unless it had ended
+    /// already (then nothing happens). Safe from any thread, any number of times.
+    public func cancel() {
+        cancelling()
+    }
 }

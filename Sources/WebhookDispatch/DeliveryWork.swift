@@ -1,7 +1,9 @@
 import WebhookCore
 
-/// One attempt handed from the actor to a worker task.
+/// One attempt: what the actor started, and what its end carries back.
 struct DeliveryWork: Sendable {
+    /// Tells apart the attempts in flight (``WebhookDispatcher/startedAttempts``).
+    let key: UInt64
     let jobID: String
     let eventID: EventID
     let kind: EventKind
@@ -11,4 +13,13 @@ struct DeliveryWork: Sendable {
     let body: [UInt8]?
     /// The one attempt let through to a paused origin.
     let isProbe: Bool
+}
+
+/// How an attempt ended, as the sender's completion reports it.
+struct AttemptEnd: Sendable {
+    let item: DeliveryWork
+    let startedAt: Timestamp
+    /// From handing the request to the sender to its completion.
+    let duration: Duration
+    let result: Result<WebhookResponse, TransportError>
 }

@@ -29,30 +29,44 @@ public import WebhookCore
 public struct JobDeliveryMachine: Sendable {
     /// One pending event as the machine keeps it.
     ///
-    /// Fields are ordered widest first (the one-byte ones last) so a queued event takes 72
-    /// bytes, not 80: a backlog of 100,000 events is held in memory.
+    /// 56 bytes (it was 72): a dead receiver's backlog is held in memory, 100,000 events and
+    /// more. The two counters are stored narrower than `Int` and saturate, far beyond what a
+    /// retry policy reaches (an attempt a second for the 72-hour max age is 259,200 attempts:
+    /// within `UInt32`; a series is bounded by the same max age, and its attempts are spaced by
+    /// the background schedule: far below 65,535).
     public struct QueuedEvent: Sendable, Hashable {
         public let id: EventID
         public let sequence: Int64
-        /// Attempts over all series; the next attempt's number is this + 1.
-        public var attempts: Int
         public var seriesStartedAt: Timestamp
-        public var seriesAttempts: Int
         public var nextAttemptAt: Timestamp
         /// Kept while the driver's body cache allows; nil means "read it from the store".
         public var body: [UInt8]?
+        private var storedAttempts: UInt32
+        private var storedSeriesAttempts: UInt16
         public let kind: EventKind
         /// Put back by an operator: exempt from superseding and from a gone callback.
         public var redelivered: Bool
+
+        /// Attempts over all series; the next attempt's number is this + 1.
+        public var attempts: Int {
+            get { Int(storedAttempts) }
+            set { storedAttempts = UInt32(clamping: newValue) }
+        }
+
+        /// Attempts of the current series.
+        public var seriesAttempts: Int {
+            get { Int(storedSeriesAttempts) }
+            set { storedSeriesAttempts = UInt16(clamping: newValue) }
+        }
 
         /// Takes a stored event.
         public init(_ event: OutboxEvent, keepBody: Bool, redelivered: Bool = false) {
             id = event.id
             sequence = event.sequence
             kind = event.kind
-            attempts = event.attempts
+            storedAttempts = UInt32(clamping: event.attempts)
             seriesStartedAt = event.seriesStartedAt
-            seriesAttempts = event.seriesAttempts
+            storedSeriesAttempts = UInt16(clamping: event.seriesAttempts)
             nextAttemptAt = event.nextAttemptAt
             body = keepBody ? event.body : nil
             self.redelivered = redelivered
@@ -138,22 +152,15 @@ public struct JobDeliveryMachine: Sendable {
     public let origin: Origin?
     /// Pending events by sequence; the head may be in flight.
     public private(set) var queue = Deque<QueuedEvent>()
-    /// The head's attempt in flight.
-    public private(set) var inFlight: Attempt?
-    /// The store holds this job's terminal event.
-    public private(set) var terminalStored = false
-    /// A terminal event is being stored: progress offered now is pointless.
-    public private(set) var terminalPublishing = false
-    /// The callback answered 410.
-    public private(set) var gone = false
+    /// The head's attempt in flight (its number and whether it is a probe; the rest is the
+    /// head's). Kept as 24 bytes rather than a whole ``Attempt`` (56): a machine lives per job.
+    private var inFlightAttempt: InFlight?
     /// The progress throttle: when the last update went, and the newest held one.
     public private(set) var throttle = ProgressThrottle()
     /// Terminal events whose job awaits them.
     private var waiters: Set<EventID> = []
     /// The in-flight head was redelivered by an operator: a new series begins once the attempt ends.
     private var redeliverAfterAttempt: Timestamp?
-    /// The in-flight head should end `superseded` unless it succeeds.
-    private var supersedeInFlight = false
     /// The one timer the driver keeps for this job.
     private var timerArmedAt: Timestamp?
     /// The highest sequence this job ever sent outside a redelivery. An event below it that
@@ -163,7 +170,20 @@ public struct JobDeliveryMachine: Sendable {
     /// Appends of this job under way: their events may reach ``accept(_:now:keepBody:redelivery:into:)``
     /// in another order than they committed, so the machine must outlive them to supersede a
     /// progress event that committed before the terminal event but arrives after it.
-    private var appendsUnderWay = 0
+    private var appendsUnderWay: Int32 = 0
+    // The flags last, together: a machine lives per job, and fields of 1 byte between wider
+    // ones would each cost a padded word.
+    /// The store holds this job's terminal event.
+    public private(set) var terminalStored = false
+    /// A terminal event is being stored: progress offered now is pointless.
+    public private(set) var terminalPublishing = false
+    /// The callback answered 410.
+    public private(set) var gone = false
+    /// The in-flight head should end `superseded` unless it succeeds.
+    private var supersedeInFlight = false
+
+    /// The event whose attempt is in flight (always the head).
+    public var inFlightEventID: EventID? { inFlightAttempt?.eventID }
 
     /// A job with nothing pending.
     public init(jobID: String, callbackURL: String) {
@@ -180,7 +200,7 @@ public struct JobDeliveryMachine: Sendable {
     /// change is written, only the machine knows, and a progress event appended meanwhile must
     /// not be sent after the 410.
     public var isFinished: Bool {
-        queue.isEmpty && inFlight == nil && throttle.held == nil && waiters.isEmpty && !terminalPublishing
+        queue.isEmpty && inFlightAttempt == nil && throttle.held == nil && waiters.isEmpty && !terminalPublishing
             && appendsUnderWay == 0 && (terminalStored || throttle.lastEmittedAt == nil)
     }
 
@@ -271,7 +291,11 @@ public struct JobDeliveryMachine: Sendable {
             supersede(QueuedEvent(event, keepBody: false), now: now, into: &actions)
             return false
         }
-        if queue.contains(where: { $0.id == event.id }) { return false }
+        // A duplicate has the sequence of the event already queued: one newer than the tail
+        // (the usual case, a live append) needs no scan of a queue that may be long.
+        if let tail = queue.last, tail.sequence >= event.sequence, queue.contains(where: { $0.id == event.id }) {
+            return false
+        }
         insert(QueuedEvent(event, keepBody: keepBody, redelivered: redelivery))
         if event.kind.isTerminal { supersedeWaitingProgress(now: now, into: &actions) }
         return keepBody
@@ -286,7 +310,7 @@ public struct JobDeliveryMachine: Sendable {
     /// - Returns: as ``accept(_:now:keepBody:redelivery:into:)``: whether the body was kept.
     @discardableResult
     public mutating func redeliver(_ event: OutboxEvent, now: Timestamp, keepBody: Bool, into actions: inout [Action]) -> Bool {
-        if let inFlight, inFlight.eventID == event.id {
+        if let inFlightAttempt, inFlightAttempt.eventID == event.id {
             redeliverAfterAttempt = event.seriesStartedAt
             return false
         }
@@ -315,7 +339,7 @@ public struct JobDeliveryMachine: Sendable {
         throttle.discardHeld()
         timerArmedAt = nil
         // An attempt still in flight is the new owner's business now: its end changes nothing here.
-        inFlight = nil
+        inFlightAttempt = nil
         supersedeInFlight = false
         redeliverAfterAttempt = nil
     }
@@ -324,7 +348,7 @@ public struct JobDeliveryMachine: Sendable {
 
     /// Looks at the head: ends it if the callback is gone, says when it is due.
     public mutating func poll(now: Timestamp, into actions: inout [Action]) -> Poll {
-        if inFlight != nil { return .busy }
+        if inFlightAttempt != nil { return .busy }
         while let head = queue.first {
             if gone && !head.redelivered {
                 finishHead(
@@ -368,11 +392,11 @@ public struct JobDeliveryMachine: Sendable {
 
     /// Starts the head's attempt (after ``poll(now:into:)`` said `.ready` and the origin agreed).
     public mutating func beginAttempt(now: Timestamp, isProbe: Bool) -> Attempt? {
-        guard inFlight == nil, let head = queue.first, head.nextAttemptAt <= now else { return nil }
+        guard inFlightAttempt == nil, let head = queue.first, head.nextAttemptAt <= now else { return nil }
         let attempt = Attempt(
             eventID: head.id, kind: head.kind, sequence: head.sequence, number: head.attempts + 1, body: head.body,
             isProbe: isProbe)
-        inFlight = attempt
+        inFlightAttempt = InFlight(eventID: head.id, number: UInt32(clamping: attempt.number), isProbe: isProbe)
         timerArmedAt = nil
         if !head.redelivered { highestSentSequence = max(highestSentSequence, head.sequence) }
         return attempt
@@ -387,8 +411,8 @@ public struct JobDeliveryMachine: Sendable {
         _ eventID: EventID, result: AttemptResult, now: Timestamp, policy: RetryPolicy, random: Double,
         into actions: inout [Action]
     ) -> Bool {
-        guard let attempt = inFlight, attempt.eventID == eventID else { return false }
-        inFlight = nil
+        guard let attempt = inFlightAttempt, attempt.eventID == eventID else { return false }
+        inFlightAttempt = nil
         guard let current = queue.first, current.id == eventID else { return false }
         guard case .ended(let verdict, let statusCode, var errorText, let startedAt, let durationMs) = result else {
             supersedeInFlight = false
@@ -505,7 +529,7 @@ public struct JobDeliveryMachine: Sendable {
         var index = queue.endIndex
         while index > queue.startIndex, queue[index - 1].sequence > event.sequence { index -= 1 }
         // The head in flight keeps its place.
-        if inFlight != nil, index == 0, !queue.isEmpty { index = 1 }
+        if inFlightAttempt != nil, index == 0, !queue.isEmpty { index = 1 }
         queue.insert(event, at: index)
     }
 
@@ -516,7 +540,7 @@ public struct JobDeliveryMachine: Sendable {
         for (index, event) in queue.enumerated() {
             if event.kind.isTerminal || event.redelivered {
                 kept.append(event)
-            } else if index == 0 && inFlight != nil {
+            } else if index == 0 && inFlightAttempt != nil {
                 supersedeInFlight = true
                 kept.append(event)
             } else {
@@ -556,6 +580,23 @@ public struct JobDeliveryMachine: Sendable {
         if let armed = timerArmedAt, armed <= deadline { return }
         timerArmedAt = deadline
         actions.append(.armTimer(deadline))
+    }
+}
+
+extension JobDeliveryMachine {
+    /// What the machine keeps of the attempt in flight.
+    struct InFlight: Sendable, Hashable {
+        let eventID: EventID
+        let storedNumber: UInt32
+        let isProbe: Bool
+
+        init(eventID: EventID, number: UInt32, isProbe: Bool) {
+            self.eventID = eventID
+            storedNumber = number
+            self.isProbe = isProbe
+        }
+
+        var number: Int { Int(storedNumber) }
     }
 }
 

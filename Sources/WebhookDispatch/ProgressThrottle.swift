@@ -13,9 +13,25 @@ public struct ProgressThrottle: Sendable {
     }
 
     /// When the last progress event was emitted.
-    public private(set) var lastEmittedAt: Timestamp?
+    public private(set) var lastEmittedAt: Timestamp? {
+        get { lastEmittedMilliseconds == .min ? nil : Timestamp(milliseconds: lastEmittedMilliseconds) }
+        set { lastEmittedMilliseconds = newValue?.milliseconds ?? .min }
+    }
     /// The newest update waiting for the interval to end.
-    public private(set) var held: EventDraft?
+    public private(set) var held: EventDraft? {
+        get { heldBox?.draft }
+        set { heldBox = newValue.map(HeldDraft.init) }
+    }
+
+    // Stored in 16 bytes rather than 64 (a draft inline, an optional time): every job that has
+    // sent progress keeps a throttle, and an update is held only now and then.
+    private var lastEmittedMilliseconds: Int64 = .min
+    private var heldBox: HeldDraft?
+
+    private final class HeldDraft: Sendable {
+        let draft: EventDraft
+        init(_ draft: EventDraft) { self.draft = draft }
+    }
 
     /// Creates an idle throttle.
     public init() {}

@@ -138,10 +138,13 @@ extension WebhookDispatcher {
         state.inFlight += 1
         if probe { state.probeInFlight = true }
         attemptsInFlight += 1
+        nextAttemptKey += 1
         let item = DeliveryWork(
-            jobID: jobID, eventID: attempt.eventID, kind: attempt.kind, sequence: attempt.sequence,
+            key: nextAttemptKey, jobID: jobID, eventID: attempt.eventID, kind: attempt.kind, sequence: attempt.sequence,
             attempt: attempt.number, url: callbackURL, body: attempt.body, isProbe: probe)
-        if case .terminated = workInput.yield(item) {
+        if !stopping, let body = item.body {
+            launch(item, body: body)
+        } else if stopping || workInput.yield(item).isTerminated {
             // Shutting down: the event stays pending in the store for the next start.
             state.inFlight -= 1
             if probe { state.probeInFlight = false }
@@ -151,23 +154,28 @@ extension WebhookDispatcher {
                     attempt.eventID, result: .interrupted, now: now, policy: configuration.retryPolicy, random: 0,
                     into: &actions)
             }
-        } else {
-            metrics.setInFlight(attemptsInFlight)
+            return
         }
+        metrics.setInFlight(attemptsInFlight)
     }
 
     /// Takes an attempt's result back: breaker, the machine's decision, next work.
     func complete(_ item: DeliveryWork, startedAt: Timestamp, duration: Duration, result: Result<WebhookResponse, TransportError>) {
         // The counters go down whatever became of the job meanwhile (its lease may have moved on).
-        guard let origin = jobs[item.jobID]?.machine.origin ?? Origin(url: item.url) else { return }
+        let slot = jobs[item.jobID]
+        guard let origin = slot?.machine.origin ?? Origin(url: item.url) else { return }
         let state = originState(origin)
         state.inFlight -= 1
         state.lastUsed = clock.now
         attemptsInFlight -= 1
         metrics.setInFlight(attemptsInFlight)
-        if attemptsInFlight == 0 { attemptsIdle.signal() }
+        if attemptsInFlight == 0 {
+            attemptsIdle.signal()
+            lastAttemptEnded?.resume()
+            lastAttemptEnded = nil
+        }
         if item.isProbe { state.probeInFlight = false }
-        guard let slot = jobs[item.jobID], slot.machine.inFlight?.eventID == item.eventID else {
+        guard let slot, slot.machine.inFlightEventID == item.eventID else {
             pumpWaiting(state)
             return
         }
@@ -297,5 +305,13 @@ extension WebhookDispatcher {
                 }
             }
         }
+    }
+}
+
+extension AsyncStream.Continuation.YieldResult {
+    /// The stream was finished: the element was dropped.
+    fileprivate var isTerminated: Bool {
+        if case .terminated = self { return true }
+        return false
     }
 }

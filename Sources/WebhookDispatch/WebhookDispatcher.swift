@@ -57,7 +57,7 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     var draining = false
     var timerLoopArmedFor: Timestamp?
     var timerLoopStopped = false
-    var random = SystemRandomNumberGenerator()
+    var random = JitterRandom()
     var bodyLoads = 0
     /// Set once recovery has read the store's pending events (or failed to). Publishing waits
     /// for it, so an event is never both recovered and accepted from its own append.
@@ -65,9 +65,20 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     var recoveryWaiters: [CheckedContinuation<Result<Void, OutboxError>, Never>] = []
     /// True while attempt records cannot be written (the store fails); `/readyz` reports it.
     var storeFailing = false
+    /// Graceful shutdown began: no attempt starts any more.
+    var stopping = false
+    /// Attempts handed to the sender, by ``DeliveryWork/key``: what is cancelled at the shutdown deadline.
+    var startedAttempts: [UInt64: WebhookAttempt] = [:]
+    var nextAttemptKey: UInt64 = 0
 
+    /// Attempts whose body must be read from the store before they start (a task each).
     nonisolated let work: AsyncStream<DeliveryWork>
     nonisolated let workInput: AsyncStream<DeliveryWork>.Continuation
+    /// Ends of attempts, pushed by the sender's completions (on its thread), taken on the actor
+    /// by ``completionLoop()``: many per wake-up, no task or continuation per attempt.
+    nonisolated let attemptEnds = AttemptEndQueue()
+    /// Resumed when the last attempt in flight ends after shutdown cancelled them.
+    var lastAttemptEnded: CheckedContinuation<Void, Never>?
     nonisolated let timerWake = WakeSignal()
     nonisolated let leaseLoopStop = WakeSignal()
     /// Runs the lease loop's round now (new work announced by another worker).
@@ -159,7 +170,8 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         } else {
             stored = try await store.append([draft], at: time)
         }
-        for event in stored { accept(event, redelivery: false) }
+        // Pumped once, after the append ended (the `defer`): not once more per accepted event.
+        for event in stored { accept(event, redelivery: false, pumpNow: false) }
     }
 
     /// Stores a `job.completed` or `job.failed` event and waits through its quick attempts
@@ -278,17 +290,20 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
                 loops.addTask { await self.timerLoop() }
                 loops.addTask { await self.changeWriterLoop() }
                 loops.addTask { await self.heldProgressLoop() }
+                loops.addTask { await self.completionLoop() }
                 if let duration = self.store.leaseDuration {
                     loops.addTask { await self.leaseLoop(every: duration / 3) }
                 }
-                await withDiscardingTaskGroup { attempts in
+                await withDiscardingTaskGroup { bodyLoads in
                     for await item in self.work {
-                        attempts.addTask { await self.perform(item) }
+                        bodyLoads.addTask { await self.loadBodyAndStart(item) }
                     }
                     // Graceful shutdown: attempts in flight get until the shutdown deadline, then are
                     // cancelled (an interrupted attempt does not count; its event stays pending).
+                    self.stopping = true
                     await self.waitForAttemptsInFlight()
-                    attempts.cancelAll()
+                    bodyLoads.cancelAll()
+                    await self.cancelAttemptsInFlight()
                 }
                 self.finishDraining()
             }
@@ -297,16 +312,27 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         }
     }
 
+    /// Cancels the attempts still in flight and returns once each has reported its end.
+    ///
+    /// The wait ignores cancellation of the calling task (the whole service may be cancelled):
+    /// a cancelled attempt ends promptly, and its end must be taken before the dispatcher stops.
+    private func cancelAttemptsInFlight() async {
+        for attempt in startedAttempts.values { attempt.cancel() }
+        guard attemptsInFlight > 0 else { return }
+        await withCheckedContinuation { lastAttemptEnded = $0 }
+    }
+
     /// Returns when no attempt is in flight, or at the shutdown deadline.
     private func waitForAttemptsInFlight() async {
+        // A cancelled task cannot wait (every wait returns at once): what is in flight is cancelled next.
         guard let shutdown = configuration.shutdown else {
-            while attemptsInFlight > 0 { await attemptsIdle.wait() }
+            while attemptsInFlight > 0 && !Task.isCancelled { await attemptsIdle.wait() }
             return
         }
         let deadline = shutdown.deadline(from: clock.now)
         let clock = self.clock
         let idle = self.attemptsIdle
-        while attemptsInFlight > 0 && clock.now < deadline {
+        while attemptsInFlight > 0 && clock.now < deadline && !Task.isCancelled {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { try? await clock.sleep(until: deadline) }
                 group.addTask { await idle.wait() }
@@ -427,6 +453,7 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         timerLoopStopped = true
         timerWake.close()
         leaseLoopStop.close()
+        attemptEnds.finish()
         changesReadyInput.finish()
         heldProgressInput.finish()
     }
@@ -526,32 +553,51 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         }
     }
 
-    /// Performs one attempt off the actor: load the body if needed, sign, send.
-    nonisolated func perform(_ item: DeliveryWork) async {
-        var body = item.body
-        if body == nil {
-            do {
-                body = try await loadBody(item.eventID)
-            } catch {
-                await complete(
-                    item, startedAt: clock.now, duration: .zero,
-                    result: .failure(TransportError(.internalError, "event body unavailable: \(error.code)")))
-                return
+    /// Takes the ends of attempts back, as many as have arrived per wake-up (the loop runs on
+    /// the actor: an end that is already there is taken without a suspension).
+    private func completionLoop() async {
+        while let ends = await attemptEnds.next() {
+            for end in ends {
+                startedAttempts[end.item.key] = nil
+                complete(end.item, startedAt: end.startedAt, duration: end.duration, result: end.result)
             }
         }
-        let bytes = body ?? []
+    }
+
+    /// Signs the attempt and hands it to the sender, whose completion reports its end to
+    /// ``completionLoop()``.
+    func launch(_ item: DeliveryWork, body: [UInt8]) {
         let startedAt = clock.now
         let headers = signer.headers(
-            eventID: item.eventID, kind: item.kind, attempt: item.attempt, timestamp: startedAt, body: bytes)
-        let request = WebhookRequest(url: item.url, headers: headers, body: bytes)
+            eventID: item.eventID, kind: item.kind, attempt: item.attempt, timestamp: startedAt, body: body)
+        let ends = attemptEnds
         let began = ContinuousClock.now
-        let result: Result<WebhookResponse, TransportError>
-        do {
-            result = .success(try await sender.send(request))
-        } catch {
-            result = .failure(error)
+        let attempt = sender.start(WebhookRequest(url: item.url, headers: headers, body: body)) { result in
+            ends.push(AttemptEnd(item: item, startedAt: startedAt, duration: ContinuousClock.now - began, result: result))
         }
-        await complete(item, startedAt: startedAt, duration: ContinuousClock.now - began, result: result)
+        // Its end is taken on this actor, so it cannot be processed before this line.
+        startedAttempts[item.key] = attempt
+    }
+
+    /// An attempt whose body was not kept: read it, then start it (off the actor while reading).
+    nonisolated func loadBodyAndStart(_ item: DeliveryWork) async {
+        do {
+            let body = try await loadBody(item.eventID)
+            await launchLoaded(item, body: body)
+        } catch {
+            await complete(
+                item, startedAt: clock.now, duration: .zero,
+                result: .failure(TransportError(.internalError, "event body unavailable: \(error.code)")))
+        }
+    }
+
+    private func launchLoaded(_ item: DeliveryWork, body: [UInt8]) {
+        if Task.isCancelled {
+            // The shutdown deadline passed while the body was read: nothing was sent.
+            complete(item, startedAt: clock.now, duration: .zero, result: .failure(TransportError(.cancelled, "shut down")))
+        } else {
+            launch(item, body: body)
+        }
     }
 
     private func loadBody(_ id: EventID) async throws(OutboxError) -> [UInt8] {

@@ -22,9 +22,9 @@ public struct WebhookSigner: Sendable {
     public let userAgent: String
     /// Each secret's HMAC with its key already absorbed: copying it is cheaper than keying a new
     /// one per attempt (keying hashes the padded key twice).
-    private let keyedHMACs: [HMAC<SHA256>]
+    private let keyed: [KeyedSHA256]
     /// The same for the legacy `X-Webhook-Signature` key (the whole first secret string).
-    private let legacyHMAC: HMAC<SHA256>
+    private let legacyKeyed: KeyedSHA256
     /// `User-Agent: …`, built once.
     private let userAgentHeader: String
 
@@ -43,82 +43,100 @@ public struct WebhookSigner: Sendable {
         self.signingKey = signingKey
         self.legacySignature = legacySignature
         self.userAgent = userAgent
-        keyedHMACs = secrets.map { HMAC<SHA256>(key: $0.key) }
-        legacyHMAC = HMAC<SHA256>(key: SymmetricKey(data: Array(secrets[0].text.utf8)))
+        keyed = secrets.map { secret in KeyedSHA256(key: secret.key.withUnsafeBytes { Array($0) }) }
+        legacyKeyed = KeyedSHA256(key: Array(secrets[0].text.utf8))
         userAgentHeader = "User-Agent: \(userAgent)"
     }
 
     /// The `webhook-signature` value: space-separated `v1,<base64>` per secret, then `v1a,<base64>`.
     public func signature(id: String, timestamp: Int64, body: [UInt8]) -> String {
-        let timestampText = String(timestamp)
-        var parts = [String]()
-        parts.reserveCapacity(secrets.count + 1)
+        signatureText(prefix: "", id: id, timestamp: String(timestamp), body: body)
+    }
+
+    /// `prefix` then the signature value, written into one string.
+    private func signatureText(prefix: StaticString, id: String, timestamp: String, body: [UInt8]) -> String {
         // `{id}.{timestamp}.` once, shared by every secret's HMAC.
-        var prefix = [UInt8]()
-        prefix.reserveCapacity(id.utf8.count + timestampText.utf8.count + 2)
-        prefix.append(contentsOf: id.utf8)
-        prefix.append(UInt8(ascii: "."))
-        prefix.append(contentsOf: timestampText.utf8)
-        prefix.append(UInt8(ascii: "."))
-        for keyed in keyedHMACs {
-            var hmac = keyed
-            hmac.update(data: prefix)
-            hmac.update(data: body)
-            parts.append("v1," + Data(hmac.finalize()).base64EncodedString())
+        var head = [UInt8]()
+        head.reserveCapacity(id.utf8.count + timestamp.utf8.count + 2)
+        head.append(contentsOf: id.utf8)
+        head.append(UInt8(ascii: "."))
+        head.append(contentsOf: timestamp.utf8)
+        head.append(UInt8(ascii: "."))
+        var asymmetric: String?
+        if let signingKey, let signature = try? signingKey.privateKey.signature(for: head + body) {
+            asymmetric = "v1a," + Data(signature).base64EncodedString()
         }
-        if let signingKey {
-            var content = [UInt8]()
-            content.reserveCapacity(id.utf8.count + timestampText.utf8.count + body.count + 2)
-            content.append(contentsOf: id.utf8)
-            content.append(UInt8(ascii: "."))
-            content.append(contentsOf: timestampText.utf8)
-            content.append(UInt8(ascii: "."))
-            content.append(contentsOf: body)
-            if let signature = try? signingKey.privateKey.signature(for: content) {
-                parts.append("v1a," + Data(signature).base64EncodedString())
+        let entry = 3 + SignatureText.base64Length(SHA256.byteCount)
+        let capacity = keyed.count * (entry + 1) + (asymmetric?.utf8.count ?? 0)
+        return head.withUnsafeBytes { head in
+            body.withUnsafeBytes { body in
+                SignatureText.string(prefix: prefix, capacity: capacity) { out in
+                    var written = 0
+                    for key in keyed {
+                        if written > 0 {
+                            out[written] = UInt8(ascii: " ")
+                            written += 1
+                        }
+                        out[written] = UInt8(ascii: "v")
+                        out[written + 1] = UInt8(ascii: "1")
+                        out[written + 2] = UInt8(ascii: ",")
+                        written += 3
+                        written += key.authenticate(head, body) { mac in
+                            SignatureText.writeBase64(mac, to: UnsafeMutableBufferPointer(rebasing: out[written...]))
+                        }
+                    }
+                    if let asymmetric {
+                        out[written] = UInt8(ascii: " ")
+                        written += 1
+                        for byte in asymmetric.utf8 {
+                            out[written] = byte
+                            written += 1
+                        }
+                    }
+                    return written
+                }
             }
         }
-        return parts.joined(separator: " ")
     }
 
     /// Lowercase hex HMAC-SHA256 of the body keyed by the UTF-8 bytes of the first secret string.
     public func legacyHexSignature(body: [UInt8]) -> String {
-        var hmac = legacyHMAC
-        hmac.update(data: body)
-        return Self.hex(hmac.finalize())
+        Self.hexText(prefix: "", key: legacyKeyed, body: body)
     }
 
     /// Lowercase hex HMAC-SHA256 of `body` keyed by the UTF-8 bytes of `secretText`.
     public static func legacyHexSignature(secretText: String, body: [UInt8]) -> String {
-        hex(HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Array(secretText.utf8))))
+        hexText(prefix: "", key: KeyedSHA256(key: Array(secretText.utf8)), body: body)
+    }
+
+    private static func hexText(prefix: StaticString, key: KeyedSHA256, body: [UInt8]) -> String {
+        body.withUnsafeBytes { body in
+            SignatureText.string(prefix: prefix, capacity: 2 * SHA256.byteCount) { out in
+                key.authenticate(body, UnsafeRawBufferPointer(start: nil, count: 0)) { mac in
+                    SignatureText.writeHex(mac, to: out)
+                    return 2 * mac.count
+                }
+            }
+        }
     }
 
     /// Every header of one attempt (SPEC section 5), as `Name: value` lines.
     public func headers(eventID: EventID, kind: EventKind, attempt: Int, timestamp: Timestamp, body: [UInt8]) -> [String] {
         let id = eventID.description
-        let seconds = timestamp.unixSeconds
-        var headers = [
-            "Content-Type: application/json",
-            userAgentHeader,
-            "X-Webhook-Event: \(kind.rawValue)",
-            "webhook-id: \(id)",
-            "webhook-timestamp: \(seconds)",
-            "webhook-signature: \(signature(id: id, timestamp: seconds, body: body))",
-            "X-Webhook-Attempt: \(attempt)",
-        ]
+        let seconds = String(timestamp.unixSeconds)
+        // Concatenations rather than interpolations: one allocation each, no interpolation buffer.
+        var headers = [String]()
+        headers.reserveCapacity(8)
+        headers.append("Content-Type: application/json")
+        headers.append(userAgentHeader)
+        headers.append("X-Webhook-Event: " + kind.rawValue)
+        headers.append("webhook-id: " + id)
+        headers.append("webhook-timestamp: " + seconds)
+        headers.append(signatureText(prefix: "webhook-signature: ", id: id, timestamp: seconds, body: body))
+        headers.append("X-Webhook-Attempt: " + String(attempt))
         if legacySignature {
-            headers.append("X-Webhook-Signature: \(legacyHexSignature(body: body))")
+            headers.append(Self.hexText(prefix: "X-Webhook-Signature: ", key: legacyKeyed, body: body))
         }
         return headers
-    }
-
-    static func hex(_ bytes: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -24,6 +24,14 @@ func cpuSeconds() -> Double {
     return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
+/// Voluntary plus involuntary context switches of this process so far: each thread hand-off
+/// that puts a thread to sleep costs one, which CPU time alone does not show.
+func contextSwitches() -> Int {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return usage.ru_nvcsw + usage.ru_nivcsw
+}
+
 /// Finds `"current_step":"t=<digits>` in a body and returns the digits (the enqueue time).
 func enqueueStamp(in body: [UInt8]) -> Int64? {
     let marker = Array(#""current_step":"t="#.utf8)

@@ -46,6 +46,7 @@ struct DeliveryBench {
                 path: directory + "/outbox.sqlite", durability: options.durability == "full" ? .full : .normal)
             try await measure(options, store: store, directory: directory)
             store.close()
+            print(String(format: "store transactions committed: %d, writer CPU %.2f s", store.committedTransactions, store.writerCPUSeconds))
         }
     }
 
@@ -194,6 +195,7 @@ struct DeliveryBench {
         let perJob = max(1, options.events / options.jobs)
         let total = perJob * options.jobs
         let cpuBefore = cpuSeconds()
+        let switchesBefore = contextSwitches()
         let start = monotonicNanoseconds()
         try await publishAll(jobs: options.jobs, perJob: perJob, dispatcher: dispatcher, url: url)
         let stored = Double(monotonicNanoseconds() - start) / 1e9
@@ -201,12 +203,14 @@ struct DeliveryBench {
         let elapsed = Double(monotonicNanoseconds() - start) / 1e9
         let rate = Double(observer.delivered) / elapsed
         let cpu = cpuSeconds() - cpuBefore
+        let switches = contextSwitches() - switchesBefore
         print("bodies read back from the store: \(await dispatcher.status.bodyLoads)")
         print(String(format: "stored %d events in %.2f s (%.0f/s)", total, stored, Double(total) / stored))
         let cpuScope = options.url == nil ? "process, receiver included" : "this process, the receiver not included"
         print(String(format: "delivered %d in %.2f s: %.0f deliveries/s (%.0f%% of receiver capacity), %d attempts, %.1f µs CPU per delivery",
                      observer.delivered, elapsed, rate, 100 * rate / capacity, observer.attempts, cpu / Double(max(1, observer.delivered)) * 1e6)
             + " (\(cpuScope))")
+        print(String(format: "%.2f context switches per delivery", Double(switches) / Double(max(1, observer.delivered))))
         let (p50, p99) = latencies.percentiles() ?? (0, 0)
         print(String(format: "RESULT deliveries_per_s=%.0f p50_ms=%.2f p99_ms=%.2f peak_rss_mib=%.1f receiver_capacity_per_s=%.0f",
                      rate, p50, p99, peakRSSMiB(), capacity))

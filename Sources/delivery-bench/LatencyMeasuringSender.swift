@@ -15,4 +15,18 @@ struct LatencyMeasuringSender<Base: WebhookSender>: WebhookSender {
         }
         return response
     }
+
+    func start(
+        _ request: WebhookRequest, completion: @escaping @Sendable (Result<WebhookResponse, TransportError>) -> Void
+    ) -> WebhookAttempt {
+        let latencies = self.latencies
+        return base.start(request) { result in
+            if case .success(let response) = result, (200..<300).contains(response.statusCode),
+                let stamp = enqueueStamp(in: request.body)
+            {
+                latencies.add(nanoseconds: monotonicNanoseconds() - stamp)
+            }
+            completion(result)
+        }
+    }
 }

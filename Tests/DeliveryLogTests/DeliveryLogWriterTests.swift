@@ -40,6 +40,26 @@ struct DeliveryLogWriterTests {
         #expect(!text.contains("s3cret"))
     }
 
+    /// The writer formats records straight into its buffer; the line is the same as the
+    /// `DeliveryLogLine` value's.
+    @Test(arguments: [AttemptOutcome.retrying, .delivered, .superseded, .failed])
+    func directFormattingMatchesTheLineValue(outcome: AttemptOutcome) {
+        var direct = Array("previous line\n".utf8)
+        var viaLine = direct
+        let record = record(7, outcome: outcome)
+        DeliveryLogLine.appendJSONLine(for: record, to: &direct)
+        DeliveryLogLine(record).appendJSONLine(to: &viaLine)
+        #expect(String(decoding: direct, as: UTF8.self) == String(decoding: viaLine, as: UTF8.self))
+    }
+
+    @Test func flushWritesWhatTheCoalescingWouldStillHold() throws {
+        let writer = try DeliveryLogWriter(directory: directory, coalescing: .seconds(60))
+        writer.record(record(1))
+        writer.flush()
+        #expect(try String(contentsOfFile: writer.path, encoding: .utf8).split(separator: "\n").count == 1)
+        writer.close()
+    }
+
     @Test func rotatesBySizeWithoutLosingOrSplittingLines() throws {
         let writer = try DeliveryLogWriter(directory: directory, maxFileBytes: 4096, keepFiles: 50)
         let total = 300

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Testing
 import WebhookCore
@@ -161,5 +162,24 @@ struct SignatureVectorTests {
         let list = try WebhookSecret.parseList("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw  whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")
         #expect(list.count == 2)
         #expect(throws: SigningError.self) { try WebhookSecret.parseList("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw nope") }
+    }
+}
+
+/// The signer's own HMAC-SHA256 against swift-crypto's, over keys and bodies of every size class.
+struct KeyedHMACTests {
+    @Test(arguments: [1, 16, 32, 63, 64, 65, 200])
+    func matchesCryptosHMAC(keyLength: Int) throws {
+        var generator = SystemRandomNumberGenerator()
+        let keyBytes = (0..<keyLength).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        let secret = try WebhookSecret("whsec_" + Data(keyBytes).base64EncodedString())
+        let signer = WebhookSigner(secrets: [secret])
+        for bodyLength in [0, 1, 55, 64, 119, 1000] {
+            let body = (0..<bodyLength).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+            let expected = HMAC<SHA256>.authenticationCode(
+                for: Array("evt_x.123.".utf8) + body, using: SymmetricKey(data: keyBytes))
+            #expect(signer.signature(id: "evt_x", timestamp: 123, body: body) == "v1," + Data(expected).base64EncodedString())
+            let legacy = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Array(secret.text.utf8)))
+            #expect(signer.legacyHexSignature(body: body) == legacy.map { String(format: "%02x", $0) }.joined())
+        }
     }
 }
