@@ -8,7 +8,9 @@ public import WebhookCore
 ///
 /// The rules it owns (SPEC section 6):
 /// - **Order**: pending events wait in sequence order and at most one attempt is in flight, so
-///   a receiver never sees a lower `sequence` after a higher one.
+///   a receiver never sees a lower `sequence` after a higher one. An event that ends must have
+///   its end stored before the next event's first attempt: otherwise a crash between the two
+///   would leave it pending and send it again after the newer one.
 /// - **Throttle**: ``offerProgress(_:now:interval:into:)`` holds progress to one per interval,
 ///   keeps the newest held update and releases it at the interval's end (trailing edge).
 /// - **Superseding**: once the job's terminal event is stored, every started/progress event of
@@ -80,6 +82,9 @@ public struct JobDeliveryMachine: Sendable {
         case storeDraft(EventDraft)
         /// Make a state change durable.
         case persist(OutboxChange)
+        /// The changes persisted so far must be durable before this job's next attempt: call
+        /// ``changesStored()`` once they are (one call per action).
+        case holdUntilStored
         /// Tell the delivery log and metrics what happened to an event.
         case report(Report)
         /// Resume the job waiting on this terminal event.
@@ -171,6 +176,9 @@ public struct JobDeliveryMachine: Sendable {
     /// in another order than they committed, so the machine must outlive them to supersede a
     /// progress event that committed before the terminal event but arrives after it.
     private var appendsUnderWay: Int32 = 0
+    /// Ends of events (delivered, failed, dropped) not yet durable: no attempt starts until they
+    /// are (``Action/holdUntilStored``).
+    private var storesAwaited: Int32 = 0
     // The flags last, together: a machine lives per job, and fields of 1 byte between wider
     // ones would each cost a padded word.
     /// The store holds this job's terminal event.
@@ -201,7 +209,7 @@ public struct JobDeliveryMachine: Sendable {
     /// not be sent after the 410.
     public var isFinished: Bool {
         queue.isEmpty && inFlightAttempt == nil && throttle.held == nil && waiters.isEmpty && !terminalPublishing
-            && appendsUnderWay == 0 && (terminalStored || throttle.lastEmittedAt == nil)
+            && appendsUnderWay == 0 && storesAwaited == 0 && (terminalStored || throttle.lastEmittedAt == nil)
     }
 
     /// The event at the head of the queue.
@@ -366,7 +374,8 @@ public struct JobDeliveryMachine: Sendable {
                 arm(head.nextAttemptAt, into: &actions)
                 return .waiting(until: head.nextAttemptAt)
             }
-            return .ready
+            // The previous event's end is not durable yet: ``changesStored()`` comes back.
+            return storesAwaited > 0 ? .busy : .ready
         }
         return .idle
     }
@@ -392,7 +401,9 @@ public struct JobDeliveryMachine: Sendable {
 
     /// Starts the head's attempt (after ``poll(now:into:)`` said `.ready` and the origin agreed).
     public mutating func beginAttempt(now: Timestamp, isProbe: Bool) -> Attempt? {
-        guard inFlightAttempt == nil, let head = queue.first, head.nextAttemptAt <= now else { return nil }
+        guard inFlightAttempt == nil, storesAwaited == 0, let head = queue.first, head.nextAttemptAt <= now else {
+            return nil
+        }
         let attempt = Attempt(
             eventID: head.id, kind: head.kind, sequence: head.sequence, number: head.attempts + 1, body: head.body,
             isProbe: isProbe)
@@ -566,9 +577,20 @@ public struct JobDeliveryMachine: Sendable {
         resolve(head.id, .failed(reason: reason), into: &actions)
     }
 
+    /// Removes the head, which ended: the next attempt waits until that end is durable.
     private mutating func popHead(into actions: inout [Action]) {
         let head = queue.removeFirst()
         if let body = head.body { actions.append(.releasedBody(body.count)) }
+        storesAwaited += 1
+        actions.append(.holdUntilStored)
+    }
+
+    /// The changes persisted before one ``Action/holdUntilStored`` are durable now.
+    /// - Returns: true when no more are awaited (the driver may poll the job again).
+    @discardableResult
+    public mutating func changesStored() -> Bool {
+        if storesAwaited > 0 { storesAwaited -= 1 }
+        return storesAwaited == 0
     }
 
     private mutating func resolve(_ id: EventID, _ result: TerminalDelivery, into actions: inout [Action]) {

@@ -43,6 +43,8 @@ extension WebhookDispatcher {
         case .persist(let change):
             pendingChanges.append(change)
             changesReadyInput.yield()
+        case .holdUntilStored:
+            pendingStoreGates.append(jobID)
         case .report(let report):
             metrics.count(report.kind, report.outcome, attempted: report.attempt != nil)
             observer.record(

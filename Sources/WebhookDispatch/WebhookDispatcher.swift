@@ -48,6 +48,9 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     var timers = TimerQueue()
     var waiters: [EventID: CheckedContinuation<TerminalDelivery, Never>] = [:]
     var pendingChanges: [OutboxChange] = []
+    /// Jobs whose next attempt waits for the changes in ``pendingChanges`` (one entry per
+    /// ``JobDeliveryMachine/Action/holdUntilStored``), released once their batch is stored.
+    var pendingStoreGates: [String] = []
     /// Reused for every machine call, so the hot path does not allocate an array per event.
     var actions: [JobDeliveryMachine.Action] = []
     var bodyBytesHeld = 0
@@ -516,10 +519,15 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     /// `/readyz` that the store is in trouble.
     private func writeChanges() async {
         var batch = [OutboxChange]()
+        var gates = [String]()
         while !pendingChanges.isEmpty {
             // Swap buffers: copying then clearing would allocate a new buffer per batch.
             swap(&batch, &pendingChanges)
-            defer { batch.removeAll(keepingCapacity: true) }
+            swap(&gates, &pendingStoreGates)
+            defer {
+                batch.removeAll(keepingCapacity: true)
+                gates.removeAll(keepingCapacity: true)
+            }
             var tries = 0
             while true {
                 do {
@@ -528,6 +536,7 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
                         storeFailing = false
                         logger.notice("webhook attempt records are written again")
                     }
+                    releaseStoreGates(gates)
                     break
                 } catch {
                     tries += 1
@@ -545,11 +554,22 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
                             "giving up recording webhook attempts at shutdown; they will be repeated after the restart",
                             metadata: [LogMetadataKey.outboxChanges: "\(batch.count)", LogMetadataKey.error: "\(error)"])
                         pendingChanges.removeAll()
+                        pendingStoreGates.removeAll()
                         return
                     }
                     try? await Task.sleep(for: .milliseconds(min(5000, 50 << min(tries, 7))))
                 }
             }
+        }
+    }
+
+    /// The ends of events in a stored batch are durable: their jobs' next attempts may start.
+    private func releaseStoreGates(_ gates: [String]) {
+        for jobID in gates {
+            // A job forgotten meanwhile (its lease lost) has nothing left to send.
+            guard let slot = jobs[jobID] else { continue }
+            let open = withJob(jobID, callbackURL: slot.machine.callbackURL) { job, _ in job.changesStored() }
+            if open { pump(jobID) }
         }
     }
 

@@ -81,7 +81,9 @@ struct PostgresMigrationTests {
             let began = ContinuousClock.now
             let health = await store.health()
             #expect(!health.isReady)
-            #expect(ContinuousClock.now - began < .seconds(3))
+            // Bounds far above the limits: what is tested is that nothing waits for the pool's
+            // retries (minutes), on a machine that may be busy running other tests.
+            #expect(ContinuousClock.now - began < .seconds(15))
             #expect(health.problem?.contains("secret-pw") == false)
         }
     }
@@ -107,12 +109,15 @@ struct PostgresMigrationTests {
                     #expect(error.details.contains("did not answer"), "\(error.details)")
                     #expect(!error.details.contains("secret-pw"))
                 }
-                #expect(ContinuousClock.now - began < .seconds(3))
+                #expect(ContinuousClock.now - began < .seconds(15))
             }
-            // A cancelled caller is not held either.
+            // A cancelled caller is not held either, long before the limit.
+            let patient = PostgresOutboxStore(
+                client: client, configuration: PostgresStoreConfiguration(callTimeout: .seconds(120)),
+                logger: TestPostgres.logger)
             let call = Task { () -> OutboxError.Code? in
                 do throws(OutboxError) {
-                    _ = try await store.pendingCount()
+                    _ = try await patient.pendingCount()
                     return nil
                 } catch {
                     return error.code
@@ -122,7 +127,7 @@ struct PostgresMigrationTests {
             let began = ContinuousClock.now
             call.cancel()
             #expect(await call.value == .unavailable)
-            #expect(ContinuousClock.now - began < .milliseconds(400))
+            #expect(ContinuousClock.now - began < .seconds(5))
         }
         try await silent.shutdown()
     }
@@ -142,7 +147,7 @@ struct PostgresMigrationTests {
                 #expect(error.description.contains("cannot"))
             }
             // Within the timeout, not after the pool's circuit breaker (about a minute here).
-            #expect(ContinuousClock.now - began < .seconds(5))
+            #expect(ContinuousClock.now - began < .seconds(30))
         }
     }
 }

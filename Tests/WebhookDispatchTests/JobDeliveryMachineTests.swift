@@ -37,6 +37,11 @@ struct JobDeliveryMachineTests {
         actions.compactMap { if case .resolveWaiter(_, let result) = $0 { result } else { nil } }
     }
 
+    /// Plays the change writer: the changes before every `holdUntilStored` in `actions` are stored.
+    static func store(_ machine: inout M, _ actions: [M.Action]) {
+        for case .holdUntilStored in actions { machine.changesStored() }
+    }
+
     /// Polls, begins and returns the attempt; fails the test if the head is not ready.
     static func begin(_ machine: inout M, now: Timestamp = t0) -> M.Attempt? {
         var actions = [M.Action]()
@@ -108,7 +113,31 @@ struct JobDeliveryMachineTests {
                              policy: Self.policy, random: 0, into: &actions)
         #expect(Self.reports(actions).map(\.outcome) == [.superseded])
         #expect(machine.queue.map(\.sequence) == [3])
+        Self.store(&machine, actions)
         #expect(Self.begin(&machine)?.kind == .completed)
+    }
+
+    /// An event's end is durable before the next event goes: a crash in between would leave the
+    /// first pending, and after the restart it would reach the receiver after the second.
+    @Test func theNextEventWaitsUntilThePreviousEndIsStored() {
+        var machine = M(jobID: "j", callbackURL: Self.url)
+        var actions = [M.Action]()
+        let first = Self.event(1, .progress)
+        machine.accept(first, now: Self.t0, keepBody: false, into: &actions)
+        machine.accept(Self.event(2, .progress), now: Self.t0, keepBody: false, into: &actions)
+        #expect(Self.begin(&machine)?.sequence == 1)
+        actions.removeAll()
+        machine.attemptEnded(first.id, result: Self.ended(.success), now: Self.t0, policy: Self.policy, random: 0, into: &actions)
+        let holds = actions.filter { if case .holdUntilStored = $0 { true } else { false } }
+        #expect(holds.count == 1)
+        // The hold comes with the record it waits for.
+        #expect(Self.persisted(actions).count == 1)
+        var polled = [M.Action]()
+        #expect(machine.poll(now: Self.t0, into: &polled) == .busy)
+        #expect(machine.beginAttempt(now: Self.t0, isProbe: false) == nil)
+        let open = machine.changesStored()
+        #expect(open)
+        #expect(Self.begin(&machine)?.sequence == 2)
     }
 
     @Test func progressInFlightThatSucceedsStaysDelivered() {
@@ -140,6 +169,9 @@ struct JobDeliveryMachineTests {
         }
         #expect(Self.reports(actions).map(\.outcome) == [.retrying, .retrying, .dropped])
         #expect(machine.queue.isEmpty)
+        // Remembered until the drop is stored.
+        #expect(!machine.isFinished)
+        Self.store(&machine, actions)
         #expect(machine.isFinished)
     }
 
@@ -176,6 +208,7 @@ struct JobDeliveryMachineTests {
         _ = Self.begin(&machine)
         machine.attemptEnded(first.id, result: Self.ended(.gone), now: Self.t0, policy: Self.policy, random: 0, into: &actions)
         #expect(Self.persisted(actions).contains(.callbackGone(jobID: "j", at: Self.t0)))
+        Self.store(&machine, actions)
         actions.removeAll()
         #expect(machine.poll(now: Self.t0, into: &actions) == .idle)
         // A terminal event that reaches the machine after that ends at once, failed.
@@ -188,6 +221,7 @@ struct JobDeliveryMachineTests {
         again.seriesStartedAt = Self.t0.advanced(by: .seconds(60))
         again.nextAttemptAt = again.seriesStartedAt
         machine.redeliver(again, now: again.seriesStartedAt, keepBody: false, into: &actions)
+        Self.store(&machine, actions)
         #expect(Self.begin(&machine, now: again.seriesStartedAt)?.eventID == first.id)
     }
 
@@ -208,6 +242,7 @@ struct JobDeliveryMachineTests {
                              policy: Self.policy, random: 0, into: &actions)
         // The attempt's record first, then the new series; the event goes out again.
         #expect(Self.persisted(actions).last == .seriesRestarted(event.id, at: asked))
+        Self.store(&machine, actions)
         let second = Self.begin(&machine, now: Self.t0.advanced(by: .seconds(3)))
         #expect(second?.eventID == event.id)
         #expect(second?.number == 2)

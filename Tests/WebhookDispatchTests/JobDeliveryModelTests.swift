@@ -39,6 +39,11 @@ struct JobDeliveryModelTests {
         /// Throttle releases whose append has not reached the store yet (the race of the issue).
         var lateDrafts: [EventDraft] = []
         var waiting: Set<EventID> = []
+        /// Changes the machines asked to persist that the (simulated) change writer has not
+        /// written yet: a restart loses them, as a crash loses a batch not yet committed.
+        var unwritten: [OutboxChange] = []
+        /// Jobs waiting for ``unwritten`` to be written (one per `holdUntilStored`).
+        var storeGates: [String] = []
         var resolved: Set<EventID> = []
         let interval = Duration.seconds(5)
         let policy = RetryPolicy.standard
@@ -58,14 +63,16 @@ struct JobDeliveryModelTests {
             body(&machine, &actions)
             // Forgotten when finished, as the dispatcher does.
             machines[jobID] = machine.isFinished ? nil : machine
-            try await carryOut(actions)
+            carryOut(actions, jobID: jobID)
         }
 
-        func carryOut(_ actions: [JobDeliveryMachine.Action]) async throws {
+        func carryOut(_ actions: [JobDeliveryMachine.Action], jobID: String) {
             for action in actions {
                 switch action {
                 case .persist(let change):
-                    try await store.apply([change])
+                    unwritten.append(change)
+                case .holdUntilStored:
+                    storeGates.append(jobID)
                 case .storeDraft(let draft):
                     lateDrafts.append(draft)
                 case .resolveWaiter(let id, _):
@@ -200,8 +207,20 @@ struct JobDeliveryModelTests {
             try await run(jobID) { job, actions in job.redeliver(event, now: now, keepBody: false, into: &actions) }
         }
 
-        /// The process dies: machines, held updates and waiters are gone; the store stays.
+        /// The change writer commits what is waiting, then lets the jobs it held go on.
+        func writeChanges() async throws {
+            let (batch, gates) = (unwritten, storeGates)
+            unwritten.removeAll()
+            storeGates.removeAll()
+            try await store.apply(batch)
+            for jobID in gates { try await run(jobID) { job, _ in job.changesStored() } }
+        }
+
+        /// The process dies: machines, held updates, waiters and unwritten changes are gone; the
+        /// store stays.
         func restart() async throws {
+            unwritten.removeAll()
+            storeGates.removeAll()
             machines.removeAll()
             lateDrafts.removeAll()
             committedUnaccepted.removeAll()
@@ -260,6 +279,7 @@ struct JobDeliveryModelTests {
             while !committedUnaccepted.isEmpty { try await acceptLateCommit() }
             for jobID in jobIDs { try await publishTerminal(jobID) }
             for _ in 0..<400 {
+                try await writeChanges()
                 var busy = false
                 for jobID in jobIDs {
                     if let machine = machines[jobID], !machine.queue.isEmpty {
@@ -267,7 +287,7 @@ struct JobDeliveryModelTests {
                         try await attempt(jobID, forceSuccess: true)
                     }
                 }
-                if !busy && lateDrafts.isEmpty && committedUnaccepted.isEmpty { break }
+                if !busy && lateDrafts.isEmpty && committedUnaccepted.isEmpty && unwritten.isEmpty { break }
                 while !lateDrafts.isEmpty { try await releaseLateDraft() }
                 while !committedUnaccepted.isEmpty { try await acceptLateCommit() }
                 try await advance(by: .seconds(600))
@@ -291,6 +311,7 @@ struct JobDeliveryModelTests {
             case 85..<88: try await simulation.acceptLateCommit()
             case 88..<92: try await simulation.redeliver()
             case 92..<95: try await simulation.restart()
+            case 95..<98: try await simulation.writeChanges()
             default: try await simulation.advance(by: .seconds(30))
             }
             simulation.checkReceiver()
