@@ -188,9 +188,10 @@ let package = Package(
         .executableTarget(
             name: "delivery-bench",
             dependencies: [
-                "WebhookCore", "WebhookSigning", "CurlTransport", "OutboxSQLite", "DeliveryLog",
+                "WebhookCore", "WebhookSigning", "CurlTransport", "OutboxSQLite", "OutboxPostgres", "DeliveryLog",
                 "WebhookDispatch", "WebhookTestSupport", "WorkerCore",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings

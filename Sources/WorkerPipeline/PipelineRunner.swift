@@ -368,6 +368,9 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
         } else {
             reporter.endStage()
         }
+        // Scratch files go before the job is seen finished (its terminal webhook may take a
+        // while, and a finished job's disk use should already be gone).
+        try? FileManager.default.removeItem(atPath: work)
         if case .failure = result {
             // A job that did not complete keeps no partial outputs.
             try? FileManager.default.removeItem(atPath: outputs)

@@ -45,5 +45,12 @@ final class LatencyRecorder: Sendable {
         return (at(0.50), at(0.99))
     }
 
+    /// One percentile in milliseconds (0.95 for p95), or nil without samples.
+    func percentile(_ fraction: Double) -> Double? {
+        let sorted = samples.withLock { $0 }.sorted()
+        guard !sorted.isEmpty else { return nil }
+        return Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]) / 1e6
+    }
+
     var count: Int { samples.withLock { $0.count } }
 }

@@ -16,10 +16,14 @@ struct BenchOptions {
     var deliveryLog = true
     /// An external receiver (`--url`) instead of the built-in one; loopback only.
     var url: String?
+    /// `--store postgres`: the database (else `CLIPPING_WORKER_DATABASE_URL`).
+    var databaseURL: String?
+    /// `--workers N`: dispatchers, each with its own store client and lease owner (postgres only).
+    var workers = 1
 
     static let usage = """
-        usage: delivery-bench [--events N] [--jobs M] [--concurrency C] [--store sqlite|memory]
-                              [--durability full|normal] [--no-log]
+        usage: delivery-bench [--events N] [--jobs M] [--concurrency C] [--store sqlite|memory|postgres]
+                              [--durability full|normal] [--no-log] [--database-url URL] [--workers N]
                delivery-bench --rate R --seconds S [--jobs M] ...
                delivery-bench --dead-receiver [--events N] [--jobs M]
                delivery-bench --url http://127.0.0.1:PORT/PATH [other options but --dead-receiver]
@@ -31,6 +35,11 @@ struct BenchOptions {
                            instead of the built-in one, and measure the bare curl loop against it;
                            only http(s)://127.x.x.x or localhost is accepted. Latency is then
                            measured at the sender (enqueue → response) instead of at the receiver.
+          --store postgres the shared store (SPEC section 8) at --database-url or
+                           $CLIPPING_WORKER_DATABASE_URL (migrated first; jobs are named per run);
+                           --workers N runs N dispatchers, each with its own client and lease owner,
+                           job j published through worker j % N (scripts/bench.sh starts a
+                           throwaway loopback cluster when no URL is given)
         Every event is stored (SQLite, synchronous=FULL unless --durability normal), signed,
         sent over loopback HTTP with libcurl and logged to deliveries.jsonl (unless --no-log).
         """
@@ -57,8 +66,8 @@ struct BenchOptions {
             case "--dead-receiver": options.mode = .deadReceiver
             case "--no-log": options.deliveryLog = false
             case "--store":
-                guard let value = iterator.next(), ["sqlite", "memory"].contains(value) else {
-                    throw BenchUsageError(message: "--store takes sqlite or memory")
+                guard let value = iterator.next(), ["sqlite", "memory", "postgres"].contains(value) else {
+                    throw BenchUsageError(message: "--store takes sqlite, memory or postgres")
                 }
                 options.store = value
             case "--durability":
@@ -72,6 +81,10 @@ struct BenchOptions {
                     throw BenchUsageError(message: "--url must be http(s)://127.x.x.x or localhost (loopback only), got \(value)")
                 }
                 options.url = value
+            case "--database-url":
+                guard let value = iterator.next() else { throw BenchUsageError(message: "--database-url needs a URL") }
+                options.databaseURL = value
+            case "--workers": options.workers = try int(argument)
             case "-h", "--help": throw BenchUsageError(message: "")
             default: throw BenchUsageError(message: "unknown option \(argument)")
             }
@@ -81,6 +94,15 @@ struct BenchOptions {
             throw BenchUsageError(message: "--dead-receiver and --url exclude each other")
         }
         if options.mode == .deadReceiver && !arguments.contains("--events") { options.events = 100_000 }
+        if options.workers > 1 && options.store != "postgres" {
+            throw BenchUsageError(message: "--workers needs --store postgres (SQLite has one owner per data directory)")
+        }
+        if options.store == "postgres" && options.databaseURL == nil {
+            options.databaseURL = ProcessInfo.processInfo.environment["CLIPPING_WORKER_DATABASE_URL"]
+            if options.databaseURL == nil {
+                throw BenchUsageError(message: "--store postgres needs --database-url or CLIPPING_WORKER_DATABASE_URL")
+            }
+        }
         return options
     }
 

@@ -38,19 +38,23 @@ struct DeliveryBench {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         print("delivery-bench: mode=\(options.mode) events=\(options.events) jobs=\(options.jobs) store=\(options.store)"
             + " durability=\(options.durability) log=\(options.deliveryLog) concurrency=\(options.perOriginConcurrency)"
-            + " cores=\(ProcessInfo.processInfo.activeProcessorCount)")
-        if options.store == "memory" {
-            try await measure(options, store: InMemoryOutboxStore(), directory: directory)
-        } else {
+            + " workers=\(options.workers) cores=\(ProcessInfo.processInfo.activeProcessorCount)")
+        switch options.store {
+        case "memory":
+            try await measure(options, stores: [InMemoryOutboxStore()], directory: directory)
+        case "postgres":
+            try await PostgresBench.run(options, directory: directory)
+        default:
             let store = try SQLiteOutboxStore(
                 path: directory + "/outbox.sqlite", durability: options.durability == "full" ? .full : .normal)
-            try await measure(options, store: store, directory: directory)
+            try await measure(options, stores: [store], directory: directory)
             store.close()
             print(String(format: "store transactions committed: %d, writer CPU %.2f s", store.committedTransactions, store.writerCPUSeconds))
         }
     }
 
-    static func measure<Store: OutboxStore>(_ options: BenchOptions, store: Store, directory: String) async throws {
+    /// Measures the receiver, then runs one dispatcher per store (one per worker) against it.
+    static func measure<Store: OutboxStore>(_ options: BenchOptions, stores: [Store], directory: String) async throws {
         let latencies = LatencyRecorder()
         // The built-in receiver records enqueue → receipt. An external one (`--url`) cannot, so
         // there the sender records enqueue → response (LatencyMeasuringSender).
@@ -93,37 +97,39 @@ struct DeliveryBench {
         try await CurlHTTPClient.withClient(configuration: clientConfiguration) { client in
             if options.url != nil {
                 let sender = LatencyMeasuringSender(base: client, latencies: latencies)
-                try await drive(options, store: store, sender: sender, url: url, observer: observer, latencies: latencies, capacity: capacity)
+                try await drive(options, stores: stores, sender: sender, url: url, observer: observer, latencies: latencies, capacity: capacity)
             } else {
-                try await drive(options, store: store, sender: client, url: url, observer: observer, latencies: latencies, capacity: capacity)
+                try await drive(options, stores: stores, sender: client, url: url, observer: observer, latencies: latencies, capacity: capacity)
             }
         }
         log?.close()
         if options.mode != .deadReceiver { try await receiver?.shutdown() }
     }
 
-    /// Runs a dispatcher over `store` and `sender` for the mode's workload.
+    /// Runs a dispatcher over each store (a worker each; they share `sender`) for the mode's workload.
     static func drive<Store: OutboxStore, Sender: WebhookSender>(
-        _ options: BenchOptions, store: Store, sender: Sender, url: String, observer: BenchObserver,
+        _ options: BenchOptions, stores: [Store], sender: Sender, url: String, observer: BenchObserver,
         latencies: LatencyRecorder, capacity: Double?
     ) async throws {
         var configuration = DispatcherConfiguration()
         configuration.progressMinInterval = .zero  // every event is stored and sent; nothing coalesces
         configuration.perOriginConcurrency = options.perOriginConcurrency
         let signer = WebhookSigner(secrets: [WebhookSecret.generate()])
-        let dispatcher = WebhookDispatcher(
-            store: store, sender: sender, clock: SystemClock(), signer: signer, configuration: configuration,
-            observer: observer, logger: logger)
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [dispatcher], logger: logger))
+        let dispatchers = stores.map { store in
+            WebhookDispatcher(
+                store: store, sender: sender, clock: SystemClock(), signer: signer, configuration: configuration,
+                observer: observer, logger: logger)
+        }
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: dispatchers, logger: logger))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             switch options.mode {
             case .throughput:
-                try await throughput(options, dispatcher: dispatcher, url: url, observer: observer, latencies: latencies, capacity: capacity!)
+                try await throughput(options, dispatchers: dispatchers, url: url, observer: observer, latencies: latencies, capacity: capacity!)
             case .latency:
-                try await latency(options, dispatcher: dispatcher, url: url, observer: observer, latencies: latencies, capacity: capacity!)
+                try await latency(options, dispatchers: dispatchers, url: url, observer: observer, latencies: latencies, capacity: capacity!)
             case .deadReceiver:
-                try await deadReceiver(options, dispatcher: dispatcher, url: url, observer: observer)
+                try await deadReceiver(options, dispatchers: dispatchers, url: url, observer: observer)
             }
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
@@ -155,9 +161,12 @@ struct DeliveryBench {
         try EventDraft(
             kind: .progress, callbackURL: url,
             snapshot: JobSnapshot(
-                timestamp: SystemClock().now, jobID: "bench-job-\(job)", externalJobID: "ext-\(job)", status: .rendering,
+                timestamp: SystemClock().now, jobID: "bench-\(runID)-\(job)", externalJobID: "ext-\(job)", status: .rendering,
                 progressPercent: 42, currentStep: "t=\(monotonicNanoseconds())", clipsCompleted: 2, totalClips: 5))
     }
+
+    /// Job ids differ between runs: a shared database keeps the jobs of earlier runs.
+    static let runID = String(UInt32.random(in: 0...UInt32.max), radix: 36)
 
     static func waitForOutcomes(_ observer: BenchObserver, count: Int, timeout: Double) async throws {
         let start = monotonicNanoseconds()
@@ -170,16 +179,18 @@ struct DeliveryBench {
         }
     }
 
-    /// Publishes `perJob` events for each job, in order per job, from at most 256 concurrent
-    /// publishers (as a pipeline would: one publisher per running job).
+    /// Publishes `perJob` events for each job, in order per job, from at most 1024 concurrent
+    /// publishers (as a pipeline would: one publisher per running job); job `j` belongs to
+    /// worker `j % workers`.
     static func publishAll<S, Sender, C>(
-        jobs: Int, perJob: Int, dispatcher: WebhookDispatcher<S, Sender, C>, url: String
+        jobs: Int, perJob: Int, dispatchers: [WebhookDispatcher<S, Sender, C>], url: String
     ) async throws {
         let publishers = min(1024, jobs)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for publisher in 0..<publishers {
                 group.addTask {
                     for job in stride(from: publisher, to: jobs, by: publishers) {
+                        let dispatcher = dispatchers[job % dispatchers.count]
                         for _ in 0..<perJob { try await dispatcher.publish(draft(job: job, url: url)) }
                     }
                 }
@@ -189,7 +200,7 @@ struct DeliveryBench {
     }
 
     static func throughput<S, Sender, C>(
-        _ options: BenchOptions, dispatcher: WebhookDispatcher<S, Sender, C>, url: String, observer: BenchObserver,
+        _ options: BenchOptions, dispatchers: [WebhookDispatcher<S, Sender, C>], url: String, observer: BenchObserver,
         latencies: LatencyRecorder, capacity: Double
     ) async throws {
         let perJob = max(1, options.events / options.jobs)
@@ -197,14 +208,16 @@ struct DeliveryBench {
         let cpuBefore = cpuSeconds()
         let switchesBefore = contextSwitches()
         let start = monotonicNanoseconds()
-        try await publishAll(jobs: options.jobs, perJob: perJob, dispatcher: dispatcher, url: url)
+        try await publishAll(jobs: options.jobs, perJob: perJob, dispatchers: dispatchers, url: url)
         let stored = Double(monotonicNanoseconds() - start) / 1e9
         try await waitForOutcomes(observer, count: total, timeout: 300)
         let elapsed = Double(monotonicNanoseconds() - start) / 1e9
         let rate = Double(observer.delivered) / elapsed
         let cpu = cpuSeconds() - cpuBefore
         let switches = contextSwitches() - switchesBefore
-        print("bodies read back from the store: \(await dispatcher.status.bodyLoads)")
+        var bodyLoads = 0
+        for dispatcher in dispatchers { bodyLoads += await dispatcher.status.bodyLoads }
+        print("bodies read back from the store: \(bodyLoads)")
         print(String(format: "stored %d events in %.2f s (%.0f/s)", total, stored, Double(total) / stored))
         let cpuScope = options.url == nil ? "process, receiver included" : "this process, the receiver not included"
         print(String(format: "delivered %d in %.2f s: %.0f deliveries/s (%.0f%% of receiver capacity), %d attempts, %.1f µs CPU per delivery",
@@ -217,7 +230,7 @@ struct DeliveryBench {
     }
 
     static func latency<S, Sender, C>(
-        _ options: BenchOptions, dispatcher: WebhookDispatcher<S, Sender, C>, url: String, observer: BenchObserver,
+        _ options: BenchOptions, dispatchers: [WebhookDispatcher<S, Sender, C>], url: String, observer: BenchObserver,
         latencies: LatencyRecorder, capacity: Double
     ) async throws {
         let total = options.rate * options.seconds
@@ -229,32 +242,40 @@ struct DeliveryBench {
                 let due = start + Int64(index) * interval
                 let wait = due - monotonicNanoseconds()
                 if wait > 0 { try await Task.sleep(for: .nanoseconds(wait)) }
-                group.addTask { try await dispatcher.publish(draft(job: index % options.jobs, url: url)) }
+                let job = index % options.jobs
+                let dispatcher = dispatchers[job % dispatchers.count]
+                group.addTask { try await dispatcher.publish(draft(job: job, url: url)) }
             }
         }
         try await waitForOutcomes(observer, count: total, timeout: 120)
         let elapsed = Double(monotonicNanoseconds() - start) / 1e9
         let (p50, p99) = latencies.percentiles() ?? (0, 0)
+        let p95 = latencies.percentile(0.95) ?? 0
         print(String(format: "offered %d events/s for %d s; delivered %d (%d measured) in %.2f s",
                      options.rate, options.seconds, observer.delivered, latencies.count, elapsed))
-        print(String(format: "RESULT deliveries_per_s=%.0f p50_ms=%.2f p99_ms=%.2f peak_rss_mib=%.1f receiver_capacity_per_s=%.0f",
-                     Double(observer.delivered) / elapsed, p50, p99, peakRSSMiB(), capacity))
+        print(String(format: "RESULT deliveries_per_s=%.0f p50_ms=%.2f p95_ms=%.2f p99_ms=%.2f peak_rss_mib=%.1f receiver_capacity_per_s=%.0f",
+                     Double(observer.delivered) / elapsed, p50, p95, p99, peakRSSMiB(), capacity))
     }
 
     static func deadReceiver<S, Sender, C>(
-        _ options: BenchOptions, dispatcher: WebhookDispatcher<S, Sender, C>, url: String, observer: BenchObserver
+        _ options: BenchOptions, dispatchers: [WebhookDispatcher<S, Sender, C>], url: String, observer: BenchObserver
     ) async throws {
         let perJob = max(1, options.events / options.jobs)
         let total = perJob * options.jobs
         let start = monotonicNanoseconds()
-        try await publishAll(jobs: options.jobs, perJob: perJob, dispatcher: dispatcher, url: url)
+        try await publishAll(jobs: options.jobs, perJob: perJob, dispatchers: dispatchers, url: url)
         let stored = Double(monotonicNanoseconds() - start) / 1e9
         // Let the breaker settle and a probe or two happen.
         try await Task.sleep(for: .seconds(6))
-        let status = await dispatcher.status
+        var (pending, paused, cached) = (0, 0, 0)
+        for dispatcher in dispatchers {
+            let status = await dispatcher.status
+            pending += status.pendingEvents
+            paused += status.pausedOrigins
+            cached += status.bodyCacheBytes
+        }
         print(String(format: "stored %d events in %.2f s; pending %d, attempts %d, paused origins %d, body cache %.1f MiB",
-                     total, stored, status.pendingEvents, observer.attempts, status.pausedOrigins,
-                     Double(status.bodyCacheBytes) / 1_048_576))
-        print(String(format: "RESULT pending=%d peak_rss_mib=%.1f", status.pendingEvents, peakRSSMiB()))
+                     total, stored, pending, observer.attempts, paused, Double(cached) / 1_048_576))
+        print(String(format: "RESULT pending=%d peak_rss_mib=%.1f", pending, peakRSSMiB()))
     }
 }
