@@ -18,8 +18,12 @@ struct BenchOptions {
     var url: String?
     /// `--store postgres`: the database (else `CLIPPING_WORKER_DATABASE_URL`).
     var databaseURL: String?
-    /// `--workers N`: dispatchers, each with its own store client and lease owner (postgres only).
+    /// `--workers N`: worker processes (postgres only), each with its own store client and lease owner.
     var workers = 1
+    /// Set in a worker process started by a multi-worker run: which share of the jobs it publishes.
+    var workerIndex: Int?
+    /// `--body-bytes N`: pad each event body to about N bytes (0: the snapshot as is; 1024 with postgres).
+    var bodyBytes = 0
 
     static let usage = """
         usage: delivery-bench [--events N] [--jobs M] [--concurrency C] [--store sqlite|memory|postgres]
@@ -37,9 +41,11 @@ struct BenchOptions {
                            measured at the sender (enqueue → response) instead of at the receiver.
           --store postgres the shared store (SPEC section 8) at --database-url or
                            $CLIPPING_WORKER_DATABASE_URL (migrated first; jobs are named per run);
-                           --workers N runs N dispatchers, each with its own client and lease owner,
-                           job j published through worker j % N (scripts/bench.sh starts a
-                           throwaway loopback cluster when no URL is given)
+                           --workers N starts N worker processes, each with its own client and lease
+                           owner, job j published by worker j % N; this process runs the receiver and
+                           reports the total (scripts/bench.sh starts a throwaway loopback cluster
+                           when no URL is given); defaults there: 1 KiB bodies, 10 events per job
+          --body-bytes N   pad each event body to about N bytes
         Every event is stored (SQLite, synchronous=FULL unless --durability normal), signed,
         sent over loopback HTTP with libcurl and logged to deliveries.jsonl (unless --no-log).
         """
@@ -85,6 +91,16 @@ struct BenchOptions {
                 guard let value = iterator.next() else { throw BenchUsageError(message: "--database-url needs a URL") }
                 options.databaseURL = value
             case "--workers": options.workers = try int(argument)
+            case "--worker-index":
+                guard let text = iterator.next(), let value = Int(text), value >= 0 else {
+                    throw BenchUsageError(message: "--worker-index needs an integer")
+                }
+                options.workerIndex = value
+            case "--body-bytes":
+                guard let text = iterator.next(), let value = Int(text), value >= 0 else {
+                    throw BenchUsageError(message: "--body-bytes needs a number of bytes")
+                }
+                options.bodyBytes = value
             case "-h", "--help": throw BenchUsageError(message: "")
             default: throw BenchUsageError(message: "unknown option \(argument)")
             }
@@ -96,6 +112,10 @@ struct BenchOptions {
         if options.mode == .deadReceiver && !arguments.contains("--events") { options.events = 100_000 }
         if options.workers > 1 && options.store != "postgres" {
             throw BenchUsageError(message: "--workers needs --store postgres (SQLite has one owner per data directory)")
+        }
+        if options.store == "postgres" {
+            if !arguments.contains("--body-bytes") { options.bodyBytes = 1024 }
+            if !arguments.contains("--jobs") { options.jobs = max(1, options.events / 10) }
         }
         if options.store == "postgres" && options.databaseURL == nil {
             options.databaseURL = ProcessInfo.processInfo.environment["CLIPPING_WORKER_DATABASE_URL"]

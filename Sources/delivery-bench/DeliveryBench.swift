@@ -157,12 +157,19 @@ struct DeliveryBench {
         return Double(completed) / (Double(monotonicNanoseconds() - start) / 1e9)
     }
 
-    static func draft(job: Int, url: String) throws -> EventDraft {
+    static func draft(job: Int, url: String, padding: String = "") throws -> EventDraft {
         try EventDraft(
             kind: .progress, callbackURL: url,
             snapshot: JobSnapshot(
                 timestamp: SystemClock().now, jobID: "bench-\(runID)-\(job)", externalJobID: "ext-\(job)", status: .rendering,
-                progressPercent: 42, currentStep: "t=\(monotonicNanoseconds())", clipsCompleted: 2, totalClips: 5))
+                progressPercent: 42, currentStep: "t=\(monotonicNanoseconds())" + padding, clipsCompleted: 2, totalClips: 5))
+    }
+
+    /// What `current_step` carries after the stamp so that a body is about `bytes` long.
+    static func padding(toBodyBytes bytes: Int, url: String) throws -> String {
+        guard bytes > 0 else { return "" }
+        let base = try draft(job: 0, url: url).encodedSnapshot.count
+        return String(repeating: " ", count: max(0, bytes - base))
     }
 
     /// Job ids differ between runs: a shared database keeps the jobs of earlier runs.
@@ -183,15 +190,16 @@ struct DeliveryBench {
     /// publishers (as a pipeline would: one publisher per running job); job `j` belongs to
     /// worker `j % workers`.
     static func publishAll<S, Sender, C>(
-        jobs: Int, perJob: Int, dispatchers: [WebhookDispatcher<S, Sender, C>], url: String
+        jobs: Int, perJob: Int, dispatchers: [WebhookDispatcher<S, Sender, C>], url: String, padding: String = "",
+        only owned: @escaping @Sendable (Int) -> Bool = { _ in true }
     ) async throws {
         let publishers = min(1024, jobs)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for publisher in 0..<publishers {
                 group.addTask {
-                    for job in stride(from: publisher, to: jobs, by: publishers) {
+                    for job in stride(from: publisher, to: jobs, by: publishers) where owned(job) {
                         let dispatcher = dispatchers[job % dispatchers.count]
-                        for _ in 0..<perJob { try await dispatcher.publish(draft(job: job, url: url)) }
+                        for _ in 0..<perJob { try await dispatcher.publish(draft(job: job, url: url, padding: padding)) }
                     }
                 }
             }
@@ -207,8 +215,9 @@ struct DeliveryBench {
         let total = perJob * options.jobs
         let cpuBefore = cpuSeconds()
         let switchesBefore = contextSwitches()
+        let padding = try padding(toBodyBytes: options.bodyBytes, url: url)
         let start = monotonicNanoseconds()
-        try await publishAll(jobs: options.jobs, perJob: perJob, dispatchers: dispatchers, url: url)
+        try await publishAll(jobs: options.jobs, perJob: perJob, dispatchers: dispatchers, url: url, padding: padding)
         let stored = Double(monotonicNanoseconds() - start) / 1e9
         try await waitForOutcomes(observer, count: total, timeout: 300)
         let elapsed = Double(monotonicNanoseconds() - start) / 1e9
@@ -235,6 +244,7 @@ struct DeliveryBench {
     ) async throws {
         let total = options.rate * options.seconds
         let interval = 1_000_000_000 / Int64(options.rate)
+        let padding = try padding(toBodyBytes: options.bodyBytes, url: url)
         let start = monotonicNanoseconds()
         // A discarding group frees each publish task when it ends.
         try await withThrowingDiscardingTaskGroup { group in
@@ -244,7 +254,7 @@ struct DeliveryBench {
                 if wait > 0 { try await Task.sleep(for: .nanoseconds(wait)) }
                 let job = index % options.jobs
                 let dispatcher = dispatchers[job % dispatchers.count]
-                group.addTask { try await dispatcher.publish(draft(job: job, url: url)) }
+                group.addTask { try await dispatcher.publish(draft(job: job, url: url, padding: padding)) }
             }
         }
         try await waitForOutcomes(observer, count: total, timeout: 120)
