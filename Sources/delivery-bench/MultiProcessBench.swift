@@ -36,7 +36,7 @@ enum MultiProcessBench {
         let machineBefore = MachineCPU.busySeconds()
         let ownBefore = cpuSeconds()
         let start = monotonicNanoseconds()
-        fflush(stdout)  // the workers share this output: what this process printed goes first
+        fflush(nil)  // the workers share this output: what this process printed goes first
         let children = try (0..<options.workers).map { index in
             try ChildProcess.spawn(arguments + ["--worker-index", "\(index)"])
         }
