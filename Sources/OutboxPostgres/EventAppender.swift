@@ -21,6 +21,8 @@ struct EventAppender: Sendable {
     /// What an append stored, and the leases it won or kept (the book takes them after the commit).
     struct Outcome: Sendable {
         var events: [OutboxEvent]
+        /// For each event, the index of the draft it came from (a draft coalesced away has none).
+        var draftIndices: [Int] = []
         var leases: [String: Int64]
     }
 
@@ -39,6 +41,12 @@ struct EventAppender: Sendable {
     /// - Throws: ``OutboxError`` `.leaseLost` when a job's lease is this worker's no more (or
     ///   another worker holds it alive); the caller rolls back, so nothing was stored.
     func append(_ drafts: [EventDraft], at time: Timestamp, on connection: PostgresConnection) async throws -> Outcome {
+        try await append(drafts, times: Array(repeating: time, count: drafts.count), on: connection)
+    }
+
+    /// Stores `drafts`, each at its own time (appends of several callers batched into one
+    /// transaction), in the transaction open on `connection`.
+    func append(_ drafts: [EventDraft], times: [Timestamp], on connection: PostgresConnection) async throws -> Outcome {
         guard !drafts.isEmpty else { return Outcome(events: [], leases: [:]) }
         let jobIDs = Array(Set(drafts.map(\.jobID))).sorted()
         let rows = try await connection.query(
@@ -60,9 +68,12 @@ struct EventAppender: Sendable {
 
         var events = [OutboxEvent]()
         events.reserveCapacity(drafts.count)
+        var draftIndices = [Int]()
         var bodies = [ByteBuffer]()
         var reasons = [Bool]()
-        for draft in drafts {
+        var createdAts = [Int64]()
+        for (index, draft) in drafts.enumerated() {
+            let time = times[index]
             guard var job = jobs[draft.jobID] else { throw OutboxError(.writeFailed, "job row missing after upsert") }
             // After the terminal event, progress is an update coalesced away: no row, no sequence.
             if job.terminalStored && !draft.kind.isTerminal { continue }
@@ -78,8 +89,10 @@ struct EventAppender: Sendable {
             if draft.kind.isTerminal { job.terminalStored = true }
             jobs[draft.jobID] = job
             events.append(event)
+            draftIndices.append(index)
             bodies.append(ByteBuffer(bytes: body))
             reasons.append(job.gone)
+            createdAts.append(time.milliseconds)
         }
 
         let noDue = Int64.min
@@ -102,15 +115,15 @@ struct EventAppender: Sendable {
                 RETURNING 1)
             INSERT INTO webhook_events (event_id, job_id, sequence, event_type, callback_url, body, state, created_at,
                 series_started_at, next_attempt_at, final_reason, updated_at)
-            SELECT e.event_id, e.job_id, e.sequence, e.event_type, e.callback_url, e.body, e.state, \(time.milliseconds),
-                \(time.milliseconds), \(time.milliseconds), CASE WHEN e.gone THEN \(Self.goneReason) END, \(time.milliseconds)
+            SELECT e.event_id, e.job_id, e.sequence, e.event_type, e.callback_url, e.body, e.state, e.created_at,
+                e.created_at, e.created_at, CASE WHEN e.gone THEN \(Self.goneReason) END, e.created_at
             FROM unnest(\(events.map(\.id.description))::text[], \(events.map(\.jobID))::text[],
                 \(events.map(\.sequence))::int8[], \(events.map(\.kind.rawValue))::text[],
                 \(events.map(\.callbackURL))::text[], \(bodies)::bytea[], \(events.map(\.state.rawValue))::text[],
-                \(reasons)::bool[])
-                AS e(event_id, job_id, sequence, event_type, callback_url, body, state, gone)
+                \(reasons)::bool[], \(createdAts)::int8[])
+                AS e(event_id, job_id, sequence, event_type, callback_url, body, state, gone, created_at)
             """, logger: logger)
-        return Outcome(events: events, leases: jobs.mapValues(\.epoch))
+        return Outcome(events: events, draftIndices: draftIndices, leases: jobs.mapValues(\.epoch))
     }
 
     /// The epoch the append holds the job at, or `.leaseLost`.

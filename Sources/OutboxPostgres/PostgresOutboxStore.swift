@@ -35,6 +35,8 @@ public final class PostgresOutboxStore: OutboxStore, OutboxReadModel {
     let configuration: PostgresStoreConfiguration
     let book = LeaseBook()
     let appender: EventAppender
+    /// Shares one transaction among the appends that arrive while one runs.
+    private let batcher: AppendBatcher
     let logger: Logger
     /// `clipping_worker_store_fenced_changes_total`: changes refused because their job's lease
     /// moved to another worker.
@@ -60,6 +62,12 @@ public final class PostgresOutboxStore: OutboxStore, OutboxReadModel {
             owner: configuration.owner, leaseMilliseconds: configuration.leaseDuration.wholeMilliseconds, book: book,
             logger: logger)
         self.fenced = Counter(label: "clipping_worker_store_fenced_changes_total", factory: metricsFactory)
+        let (database, appender) = (self.database, self.appender)
+        self.batcher = AppendBatcher { drafts, times throws(OutboxError) in
+            try await database.transaction { connection in
+                try await appender.append(drafts, times: times, on: connection)
+            }
+        }
     }
 
     /// The leases this worker holds now, by job: what a renewal loop renews (a job whose events
@@ -75,10 +83,7 @@ public final class PostgresOutboxStore: OutboxStore, OutboxReadModel {
     }
 
     public func append(_ drafts: [EventDraft], at time: Timestamp) async throws(OutboxError) -> [OutboxEvent] {
-        let appender = self.appender
-        let outcome = try await database.transaction { connection in
-            try await appender.append(drafts, at: time, on: connection)
-        }
+        let outcome = try await batcher.append(drafts, at: time)
         for (jobID, epoch) in outcome.leases { book.hold(jobID, epoch: epoch) }
         return outcome.events
     }

@@ -11,7 +11,7 @@ struct ClippingWorkerCommand: AsyncParsableCommand {
         version: WorkerVersion.current,
         subcommands: [
             ServeCommand.self, SubmitCommand.self, JobsCommand.self, DeliveriesCommand.self, ReceiveCommand.self,
-            VerifyCommand.self,
+            VerifyCommand.self, ImportSQLiteCommand.self,
         ])
 }
 

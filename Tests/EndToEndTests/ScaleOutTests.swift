@@ -59,14 +59,28 @@ struct ScaleOutTests {
             let list = Mutex<[Arrival]>([])
         }
 
+        final class Share: Sendable {
+            let value: Mutex<Double>
+            init(_ value: Double) { self.value = Mutex(value) }
+        }
+
         let server: ScriptedHTTPServer
         private let recorded = Arrivals()
+        private let share: Share
 
         /// Everything received so far, in arrival order.
         var arrivals: [Arrival] { recorded.list.withLock { $0 } }
 
+        /// The share of webhooks answered 503 from now on.
+        var failShare: Double {
+            get { share.value.withLock { $0 } }
+            set { share.value.withLock { $0 = newValue } }
+        }
+
         init(failShare: Double) async throws {
             let arrivals = recorded
+            let share = Share(failShare)
+            self.share = share
             server = try await ScriptedHTTPServer.start(record: false) { request in
                 if request.method == "GET" { return .status(200, body: Array(repeating: 3, count: 4_000)) }
                 struct Payload: Decodable {
@@ -74,7 +88,7 @@ struct ScaleOutTests {
                     var sequence: Int
                     var event: String
                 }
-                let answer = Double.random(in: 0..<1) < failShare ? 503 : 204
+                let answer = Double.random(in: 0..<1) < share.value.withLock({ $0 }) ? 503 : 204
                 if let payload = try? JSONDecoder().decode(Payload.self, from: Data(request.body)) {
                     let arrival = Arrival(
                         job: payload.job_id, sequence: payload.sequence, event: payload.event,
@@ -367,6 +381,116 @@ struct ScaleOutTests {
         for (job, list) in byJob {
             #expect(zip(list, list.dropFirst()).allSatisfy { $0.sequence <= $1.sequence }, "job \(job) out of order")
         }
+        for worker in workers { #expect(try await worker.terminate() == 0) }
+        try await receiver.server.shutdown()
+    }
+
+    /// Moving up from one machine (SPEC section 8): jobs and events of an embedded store, some
+    /// finished with their terminal webhook still failing, some running, some queued, move into
+    /// PostgreSQL with `import-sqlite`, which refuses to run while `serve` holds the directory;
+    /// a worker on PostgreSQL then finishes every job and delivers every event, ids and
+    /// sequences kept (one webhook-id per job and sequence before and after the move).
+    @Test func anEmbeddedStoreMovesIntoPostgreSQLAndItsWorkGoesOn() async throws {
+        let database = try ScratchDatabase.create()
+        let receiver = try await Receiver(failShare: 1)
+        let data = NSTemporaryDirectory() + "import-\(UUID().uuidString)"
+        let embedded = try WorkerProcess(
+            dataDirectory: data,
+            environment: [
+                "WEBHOOK_SECRET": Self.secret, "CLIPPING_WORKER_ALLOWED_NETWORKS": "127.0.0.0/8",
+                "CLIPPING_WORKER_ENGINE": "simulated", "CLIPPING_WORKER_SIMULATED_STAGE_SECONDS": "0.3",
+                "WEBHOOK_RETRY_SCHEDULE": "1s", "CLIPPING_WORKER_MAX_CONCURRENT_JOBS": "1",
+            ])
+        try await embedded.start()
+        let body = #"{"video_url": "\#(receiver.server.url("/v.mp4"))", "callback_url": "\#(receiver.server.url("/hook"))"}"#
+        var ids = [String]()
+        for _ in 0..<5 {
+            ids.append(try #require(try json(try await call("POST", embedded.base + "/ai-clipping/jobs", body: body))["job_id"] as? String))
+        }
+        // The first job finishes (its terminal webhook failing: three quick attempts), the next runs.
+        let began = ContinuousClock.now
+        while try json(try await call("GET", embedded.base + "/ai-clipping/jobs/\(ids[0])"))["status"] as? String != "completed",
+            ContinuousClock.now - began < .seconds(30)
+        {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(try json(try await call("GET", embedded.base + "/ai-clipping/jobs/\(ids[0])"))["status"] as? String == "completed")
+
+        let cli = CLITests()
+        let refused = try cli.run(["import-sqlite", "--data-dir", data, "--database-url", database.url])
+        #expect(refused.status == 1)
+        #expect(refused.error.contains("in use"), "\(refused.error)")
+        #expect(try await embedded.terminate() == 0)
+        let before = receiver.arrivals
+
+        let moved = try cli.run(["import-sqlite", "--data-dir", data, "--database-url", database.url])
+        #expect(moved.status == 0, "\(moved.error)")
+        #expect(moved.output.contains("imported 5 jobs"), "\(moved.output)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: data).contains { $0.hasPrefix("clipping-worker.sqlite.imported-") })
+        #expect(!FileManager.default.fileExists(atPath: data + "/clipping-worker.sqlite"))
+
+        receiver.failShare = 0
+        let shared = try WorkerProcess(
+            dataDirectory: NSTemporaryDirectory() + "import-pg-\(UUID().uuidString)",
+            environment: environment(database: database.url, [
+                "CLIPPING_WORKER_SIMULATED_STAGE_SECONDS": "0.1", "WEBHOOK_RETRY_SCHEDULE": "1s", "CLIPPING_WORKER_LEASE_SECONDS": "\(Self.lease)",
+            ]))
+        try await shared.start()
+        var delivered = Set<String>()
+        while ContinuousClock.now - began < .seconds(120) {
+            delivered = Set(receiver.arrivals.filter { $0.event == "job.completed" && $0.answered == 204 }.map(\.job))
+            if delivered.isSuperset(of: ids) { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(delivered.isSuperset(of: ids), "\(Set(ids).subtracting(delivered).count) terminal events undelivered")
+        for id in ids {
+            let job = try json(try await call("GET", shared.base + "/ai-clipping/jobs/\(id)"))
+            #expect(job["status"] as? String == "completed")
+            // Gapless sequences, every event final.
+            let events = try json(try await call("GET", shared.base + "/ai-clipping/jobs/\(id)/deliveries"))["events"] as? [[String: Any]] ?? []
+            let sequences = events.compactMap { $0["sequence"] as? Int }.sorted()
+            #expect(sequences == Array(1...max(1, sequences.count)), "\(id): \(sequences)")
+            #expect(events.allSatisfy { $0["state"] as? String != "pending" })
+        }
+        // What the receiver saw before the move and after: one webhook-id per job and sequence,
+        // and per job no sequence below one already seen.
+        var idsPerSequence = [String: Set<String>]()
+        var byJob = [String: [Arrival]]()
+        for arrival in receiver.arrivals {
+            idsPerSequence["\(arrival.job)#\(arrival.sequence)", default: []].insert(arrival.webhookID)
+            byJob[arrival.job, default: []].append(arrival)
+        }
+        #expect(idsPerSequence.values.allSatisfy { $0.count == 1 })
+        for (job, list) in byJob {
+            #expect(zip(list, list.dropFirst()).allSatisfy { $0.sequence <= $1.sequence }, "job \(job) out of order")
+        }
+        #expect(before.contains { $0.job == ids[0] && $0.event == "job.completed" }, "the first job's terminal event was tried before the move")
+        #expect(try await shared.terminate() == 0)
+        try await receiver.server.shutdown()
+    }
+
+    /// SPEC section 8: a local output is served by the worker that stored it; another worker
+    /// answers 404 for it (it has no such file), never another job's file or an error page.
+    @Test func localOutputsAreServedByTheWorkerThatStoredThem() async throws {
+        let database = try ScratchDatabase.create()
+        let receiver = try await Receiver(failShare: 0)
+        let workers = try await startWorkers(
+            2, environment(database: database.url, ["CLIPPING_WORKER_SIMULATED_STAGE_SECONDS": "0.05"]), named: "media")
+        let body = #"{"video_url": "\#(receiver.server.url("/v.mp4"))"}"#
+        let id = try #require(try json(try await call("POST", workers[0].base + "/ai-clipping/jobs", body: body))["job_id"] as? String)
+        var job = [String: Any]()
+        let began = ContinuousClock.now
+        while ContinuousClock.now - began < .seconds(30) {
+            job = try json(try await call("GET", workers[1].base + "/ai-clipping/jobs/\(id)"))
+            if job["status"] as? String == "completed" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let output = try #require(job["output"] as? [String: Any], "\(job)")
+        let transcript = try #require(output["transcript_url"] as? String)
+        let path = try #require(URLComponents(string: transcript)?.path)
+        let owner = try #require(workers.firstIndex { transcript.hasPrefix($0.base + "/") }, "\(transcript)")
+        #expect(try await call("GET", workers[owner].base + path).status == 200)
+        #expect(try await call("GET", workers[1 - owner].base + path).status == 404)
         for worker in workers { #expect(try await worker.terminate() == 0) }
         try await receiver.server.shutdown()
     }
