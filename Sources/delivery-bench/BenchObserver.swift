@@ -4,6 +4,9 @@ import WebhookCore
 /// Counts outcomes as the dispatcher reports them.
 final class BenchObserver: DeliveryObserver, Sendable {
     private let counts = Mutex((delivered: 0, failed: 0, attempts: 0))
+    /// The first few attempts that did not succeed, for the report: a figure with failures in
+    /// it needs their reason next to it.
+    private let failures = Mutex([String]())
     private let next: (any DeliveryObserver)?
 
     init(forwardingTo next: (any DeliveryObserver)?) {
@@ -19,12 +22,20 @@ final class BenchObserver: DeliveryObserver, Sendable {
             case .retrying: break
             }
         }
+        if record.outcome != .delivered {
+            failures.withLock { list in
+                if list.count < 5 {
+                    list.append("\(record.outcome) attempt \(record.attempt.map(String.init) ?? "-") status \(record.statusCode.map(String.init) ?? "-"): \(record.error ?? "")")
+                }
+            }
+        }
         next?.record(record)
     }
 
     var delivered: Int { counts.withLock { $0.delivered } }
     var failed: Int { counts.withLock { $0.failed } }
     var attempts: Int { counts.withLock { $0.attempts } }
+    var sampleFailures: [String] { failures.withLock { $0 } }
 }
 
 /// Collects enqueue → receipt latencies measured by the receiver.

@@ -184,6 +184,7 @@ struct DeliveryBench {
             }
             try await Task.sleep(for: .milliseconds(2))
         }
+        for failure in observer.sampleFailures { print("delivery-bench: not delivered at once: \(failure)") }
     }
 
     /// Publishes `perJob` events for each job, in order per job, from at most 1024 concurrent
