@@ -14,13 +14,23 @@ public protocol OutputStorage: Sendable {
 public struct LocalOutputStorage: OutputStorage {
     /// `<data dir>/media`.
     public let mediaDirectory: String
-    /// `CLIPPING_WORKER_PUBLIC_URL` + `/media/`.
-    public let mediaBaseURL: String
+    private let base: @Sendable () -> String
+
+    /// `CLIPPING_WORKER_PUBLIC_URL` + `/media/` (with port 0 and no public URL, the port bound).
+    public var mediaBaseURL: String {
+        let base = base()
+        return base.hasSuffix("/") ? base : base + "/"
+    }
 
     /// Creates the storage.
     public init(mediaDirectory: String, mediaBaseURL: String) {
+        self.init(mediaDirectory: mediaDirectory, mediaBaseURL: { mediaBaseURL })
+    }
+
+    /// Creates the storage with a base URL known only once the API listens (`--port 0`).
+    public init(mediaDirectory: String, mediaBaseURL: @escaping @Sendable () -> String) {
         self.mediaDirectory = mediaDirectory
-        self.mediaBaseURL = mediaBaseURL.hasSuffix("/") ? mediaBaseURL : mediaBaseURL + "/"
+        self.base = mediaBaseURL
     }
 
     public func store(_ path: String, as name: String, jobID: String, contentType: String) async throws -> String {

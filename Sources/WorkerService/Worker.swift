@@ -1,3 +1,4 @@
+import Synchronization
 public import CurlTransport
 import DeliveryLog
 import FFmpegEngine
@@ -125,6 +126,7 @@ public enum Worker {
             connectTimeout: configuration.webhookConnectTimeout, totalTimeout: configuration.webhookTimeout,
             networkPolicy: policy)
         let clock = SystemClock()
+        let boundPort = BoundPort(configuration.port)
 
         // Uploads go to an endpoint the operator chose (possibly private): no SSRF policy there.
         let storageConfiguration = CurlClientConfiguration(connectTimeout: .seconds(10), totalTimeout: .seconds(600), networkPolicy: nil)
@@ -157,7 +159,7 @@ public enum Worker {
                 downloader: MediaDownloader(client: downloadClient, localMediaDirectory: configuration.localMediaDirectory),
                 configuration: .init(
                     maxConcurrentJobs: configuration.maxConcurrentJobs, mediaDirectory: data + "/media",
-                    workDirectory: data + "/work", storage: storage(configuration, data: data, client: storageClient)),
+                    workDirectory: data + "/work", storage: storage(configuration, data: data, client: storageClient, port: boundPort)),
                 shutdown: shutdown, claims: claims, adopt: { try await dispatcher.adopt($0) }, metricsFactory: metrics,
                 logger: logger)
             let services = APIServices(
@@ -196,7 +198,11 @@ public enum Worker {
                         idleTimeout: .nanoseconds(idleSeconds * 1_000_000_000 + idleAttoseconds / 1_000_000_000)),
                     requestReadLimit: configuration.apiRequestReadTimeout),
                 configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-                onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
+                onServerRunning: { channel in
+                    let port = channel.localAddress?.port ?? configuration.port
+                    boundPort.set(port)
+                    await onListening(port)
+                },
                 logger: logger)
             logger.info(
                 "clipping-worker serving",
@@ -226,13 +232,23 @@ public enum Worker {
 
 extension Worker {
     /// S3 when configured, else the data directory served at `/media`.
-    static func storage(_ configuration: WorkerConfiguration, data: String, client: CurlHTTPClient) -> any OutputStorage {
+    static func storage(
+        _ configuration: WorkerConfiguration, data: String, client: CurlHTTPClient, port: BoundPort
+    ) -> any OutputStorage {
         if let s3 = configuration.s3 {
             return S3OutputStorage(
                 client: client, endpoint: s3.endpoint, region: s3.region, bucket: s3.bucket, accessKeyID: s3.accessKeyID,
                 secretAccessKey: s3.secretAccessKey)
         }
-        return LocalOutputStorage(mediaDirectory: data + "/media", mediaBaseURL: configuration.effectivePublicURL + "/media/")
+        guard configuration.publicURL == nil, configuration.port == 0 else {
+            return LocalOutputStorage(mediaDirectory: data + "/media", mediaBaseURL: configuration.effectivePublicURL + "/media/")
+        }
+        // Port 0 (tests, ephemeral workers): the URL names the port the API got once it listens.
+        return LocalOutputStorage(mediaDirectory: data + "/media") {
+            var bound = configuration
+            bound.port = port.value
+            return bound.effectivePublicURL + "/media/"
+        }
     }
 
     /// The configured engine (the configuration already checked that ffmpeg is there).
@@ -247,4 +263,12 @@ extension Worker {
 /// The version in `User-Agent` and `--version`.
 public enum WorkerVersion {
     public static let current = "0.2.0"
+}
+
+/// The port the API listens on, for URLs built before it was bound (`--port 0`).
+final class BoundPort: Sendable {
+    private let port: Mutex<Int>
+    init(_ port: Int) { self.port = Mutex(port) }
+    var value: Int { port.withLock { $0 } }
+    func set(_ value: Int) { port.withLock { $0 = value } }
 }

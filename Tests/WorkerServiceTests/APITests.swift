@@ -262,7 +262,10 @@ extension APITests {
             let began = ContinuousClock.now
             var text = ""
             // The terminal event is counted once its attempt is recorded.
-            while !text.contains(#"clipping_worker_webhook_events_finished_total{event="job.completed",state="delivered"} 1"#) {
+            // The pending gauge follows the delivered counter by a moment: wait for both.
+            while !text.contains(#"clipping_worker_webhook_events_finished_total{event="job.completed",state="delivered"} 1"#)
+                || !text.contains("clipping_worker_webhook_outbox_pending 0")
+            {
                 guard ContinuousClock.now - began < .seconds(10) else { break }
                 text = String(decoding: try await h.call("GET", "/metrics").body, as: UTF8.self)
                 try await Task.sleep(for: .milliseconds(20))
