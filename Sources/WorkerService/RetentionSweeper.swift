@@ -7,7 +7,8 @@ public import WorkerCore
 /// Deletes what `CLIPPING_WORKER_RETENTION_DAYS` allows (SPEC section 7): finished jobs, their
 /// events and attempts, and their locally stored outputs, in small batches, never a pending
 /// event, and gives the space back. It sweeps every quarter of the retention period, but at
-/// least hourly and at most once a second; time comes from the injected clock.
+/// least hourly and at most once a second; time comes from the injected clock. Local outputs of
+/// jobs the store no longer has (deleted by another worker's sweeper) go too.
 public struct RetentionSweeper<Jobs: JobStore, Clock: WorkerClock>: Service {
     let jobs: Jobs
     let clock: Clock
@@ -76,6 +77,28 @@ public struct RetentionSweeper<Jobs: JobStore, Clock: WorkerClock>: Service {
             if deleted.count < batchSize { break }
         }
         if total > 0 { logger.info("retention deleted finished jobs", metadata: ["retention.jobs": "\(total)"]) }
+        await pruneOrphanedOutputs()
         return total
+    }
+
+    /// Removes local outputs whose job the store no longer has. With several workers on one
+    /// database (SPEC section 8) one sweeper deletes the rows, and the outputs of those jobs
+    /// lie in the data directories of whichever workers ran them: each worker finds its own
+    /// here. A directory appears only once its job runs here, so a missing job means a deleted one.
+    func pruneOrphanedOutputs() async {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: mediaDirectory) else { return }
+        var removed = 0
+        for name in names where name.hasPrefix("job_") && !Task.isCancelled {
+            let gone: Bool
+            do {
+                gone = try await jobs.job(name) == nil
+            } catch {
+                return  // the store is away: next sweep
+            }
+            if gone, (try? FileManager.default.removeItem(atPath: mediaDirectory + "/" + name)) != nil { removed += 1 }
+        }
+        if removed > 0 {
+            logger.info("retention removed local outputs of jobs deleted elsewhere", metadata: ["retention.outputs": "\(removed)"])
+        }
     }
 }

@@ -353,6 +353,10 @@ extension APITests {
         }
         // 3 s of retention: sweeps every second.
         try await H.run(["CLIPPING_WORKER_RETENTION_DAYS": String(3.0 / 86_400)]) { h in
+            // Outputs of a job the store does not have (deleted by another worker's sweeper, on a
+            // shared database) go at the next sweep.
+            let orphan = h.dataDirectory + "/media/job_01M8QHZZZZZZZZZZZZZZZZZZZZ"
+            try FileManager.default.createDirectory(atPath: orphan, withIntermediateDirectories: true)
             let submitted = try await h.call("POST", "/ai-clipping/jobs", json: #"{"video_url": "\#(server.url("/v.mp4"))"}"#)
             let id = try #require(try h.object(submitted)["job_id"] as? String)
             _ = try await h.waitForStatus(id, ["completed"])
@@ -364,6 +368,7 @@ extension APITests {
             }
             #expect(try await h.call("GET", "/ai-clipping/jobs/\(id)").status == 404)
             #expect(!FileManager.default.fileExists(atPath: h.dataDirectory + "/media/\(id)"))
+            #expect(!FileManager.default.fileExists(atPath: orphan))
         }
         try await server.shutdown()
     }
