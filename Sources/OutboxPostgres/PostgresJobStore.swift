@@ -31,7 +31,8 @@ public struct PostgresJobStore: JobStore {
         let logger = outbox.logger
         let outcome: Result<(JobRecord, Bool), JobStoreError>
         do {
-            outcome = try await outbox.database.transaction { connection -> Result<(JobRecord, Bool), JobStoreError> in
+            outcome = try await outbox.database.transaction(timeout: outbox.configuration.requestTimeout) {
+                connection -> Result<(JobRecord, Bool), JobStoreError> in
                 // Submissions take turns across workers (a short lock, released at commit), so the
                 // queue bound and the idempotency key are decided on what every worker stored.
                 try await connection.query(
@@ -138,7 +139,7 @@ public struct PostgresJobStore: JobStore {
     public func job(_ id: String) async throws(JobStoreError) -> JobRecord? {
         let logger = outbox.logger
         do {
-            return try await outbox.database.withConnection { connection in
+            return try await outbox.database.withConnection(timeout: outbox.configuration.requestTimeout) { connection in
                 try await connection.query("SELECT \(unescaped: Self.columns) FROM jobs WHERE job_id = \(id)", logger: logger)
                     .collect().first.map { try Self.record(from: $0.makeRandomAccess()) }
             }
@@ -226,7 +227,8 @@ public struct PostgresJobStore: JobStore {
     public func requestCancel(_ id: String, at time: Timestamp) async throws(JobStoreError) -> JobRecord? {
         let logger = outbox.logger
         do {
-            return try await outbox.database.withConnection(failure: .writeFailed) { connection in
+            return try await outbox.database.withConnection(failure: .writeFailed, timeout: outbox.configuration.requestTimeout) {
+                connection in
                 try await connection.query(
                     """
                     UPDATE jobs SET cancel_requested = true, updated_at = \(time.milliseconds)

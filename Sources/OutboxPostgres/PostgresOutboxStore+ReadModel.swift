@@ -6,7 +6,7 @@ extension PostgresOutboxStore {
     public func oldestPendingCreatedAt() async throws(OutboxError) -> Timestamp? {
         let logger = self.logger
         // One probe of the pending-age index.
-        return try await database.withConnection { connection in
+        return try await database.withConnection(timeout: configuration.requestTimeout) { connection in
             try await connection.query(
                 "SELECT created_at FROM webhook_events WHERE state = 'pending' ORDER BY created_at LIMIT 1", logger: logger
             ).collect().first.map { Timestamp(milliseconds: try $0.decode(Int64.self)) }
@@ -16,7 +16,7 @@ extension PostgresOutboxStore {
     public func newestEvent(ofJob jobID: String) async throws(OutboxError) -> EventHistory? {
         let logger = self.logger
         // One probe of the (job_id, sequence) index.
-        return try await database.withConnection { connection in
+        return try await database.withConnection(timeout: configuration.requestTimeout) { connection in
             let rows = try await connection.query(
                 """
                 SELECT \(unescaped: PostgresEventRow.columns()) FROM webhook_events WHERE job_id = \(jobID)
@@ -34,14 +34,14 @@ extension PostgresOutboxStore {
 
     public func history(of id: EventID) async throws(OutboxError) -> EventHistory? {
         let logger = self.logger
-        return try await database.withConnection { connection in
+        return try await database.withConnection(timeout: configuration.requestTimeout) { connection in
             try await Self.history(of: id, on: connection, logger: logger)
         }
     }
 
     public func histories(ofJob jobID: String) async throws(OutboxError) -> [EventHistory] {
         let logger = self.logger
-        return try await database.withConnection { connection in
+        return try await database.withConnection(timeout: configuration.requestTimeout) { connection in
             // Bodies stay in the database: listings show states and attempts.
             let rows = try await connection.query(
                 """
@@ -71,7 +71,7 @@ extension PostgresOutboxStore {
 
     public func pendingCount() async throws(OutboxError) -> Int {
         let logger = self.logger
-        return try await database.withConnection { connection in
+        return try await database.withConnection(timeout: configuration.requestTimeout) { connection in
             Int(
                 try await connection.query("SELECT count(*) FROM webhook_events WHERE state = 'pending'", logger: logger)
                     .collect().first?.decode(Int64.self) ?? 0)
@@ -99,7 +99,7 @@ extension PostgresOutboxStore {
     /// PostgreSQL's plan for a query (for tests that hold reads and claims to their indices).
     public func queryPlan(_ sql: String) async throws(OutboxError) -> String {
         let logger = self.logger
-        return try await database.withConnection { connection in
+        return try await database.withConnection(timeout: configuration.requestTimeout) { connection in
             try await connection.query(PostgresQuery(unsafeSQL: "EXPLAIN " + sql), logger: logger).collect()
                 .map { try $0.decode(String.self) }.joined(separator: "\n")
         }

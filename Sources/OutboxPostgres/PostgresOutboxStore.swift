@@ -104,7 +104,7 @@ public final class PostgresOutboxStore: OutboxStore, OutboxReadModel {
         let (owner, logger) = (self.owner, self.logger)
         let lease = configuration.leaseDuration.wholeMilliseconds
         let book = self.book
-        let outcome = try await database.transaction { connection -> (EventHistory, Int64?)? in
+        let outcome = try await database.transaction(timeout: configuration.requestTimeout) { connection -> (EventHistory, Int64?)? in
             guard
                 let jobID = try await connection.query(
                     "SELECT job_id FROM webhook_events WHERE event_id = \(id.description)", logger: logger

@@ -18,6 +18,9 @@ public struct PostgresStoreConfiguration: Sendable {
     /// answering (seen: a connection cut while the server restarted) must not hold a job, a
     /// delivery or a shutdown for ever; the caller retries as for any outage.
     public var callTimeout: Duration
+    /// The limit of a store call an API request waits for (default 5 s): while the database is
+    /// away, a submission gets its 503 in seconds, not after the pool has given up reconnecting.
+    public var requestTimeout: Duration
 
     /// Creates a configuration.
     /// - Parameters:
@@ -28,8 +31,10 @@ public struct PostgresStoreConfiguration: Sendable {
     ///   - callTimeout: the limit of any other store call (default 30 s).
     public init(
         owner: String = PostgresStoreConfiguration.newOwner(), leaseDuration: Duration = .seconds(30),
-        claimAhead: Duration? = nil, healthTimeout: Duration = .seconds(2), callTimeout: Duration = .seconds(30)
+        claimAhead: Duration? = nil, healthTimeout: Duration = .seconds(2), callTimeout: Duration = .seconds(30),
+        requestTimeout: Duration = .seconds(5)
     ) {
+        self.requestTimeout = requestTimeout
         self.callTimeout = callTimeout
         self.owner = owner
         self.leaseDuration = leaseDuration

@@ -26,18 +26,20 @@ struct StoreDatabase: Sendable {
         self.callTimeout = callTimeout
     }
 
-    /// Runs `body` in a transaction on one pooled connection and commits it.
+    /// Runs `body` in a transaction on one pooled connection and commits it, within `timeout`
+    /// (default ``callTimeout``; API requests pass a shorter one).
     /// - Throws: an ``OutboxError`` thrown by `body` as is (after a rollback); any other failure
     ///   as `.unavailable` (no connection, no answer within ``callTimeout``) or `failure` (the
     ///   statement failed).
     func transaction<T: Sendable>(
-        failure: OutboxError.Code = .writeFailed, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+        failure: OutboxError.Code = .writeFailed, timeout: Duration? = nil,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws(OutboxError) -> T {
         let logger = self.logger
         var tries = 0
         while true {
             tries += 1
-            let outcome = await bounded { connection in
+            let outcome = await bounded(timeout: timeout) { connection in
                 try await connection.query("BEGIN", logger: logger)
                 do {
                     let value = try await body(connection)
@@ -66,9 +68,10 @@ struct StoreDatabase: Sendable {
 
     /// Runs `body` on one pooled connection without a transaction (single statements commit alone).
     func withConnection<T: Sendable>(
-        failure: OutboxError.Code = .readFailed, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+        failure: OutboxError.Code = .readFailed, timeout: Duration? = nil,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws(OutboxError) -> T {
-        switch await bounded(body) {
+        switch await bounded(timeout: timeout, body) {
         case .success(let value): return value
         case .failure(let error): throw Self.outboxError(error, code: failure)
         }
@@ -79,9 +82,9 @@ struct StoreDatabase: Sendable {
     /// closed: that fails whatever still waits on it and gives its pool slot back, where a
     /// connection that no longer answers would otherwise hold it for good.
     private func bounded<T: Sendable>(
-        _ work: @escaping @Sendable (PostgresConnection) async throws -> T
+        timeout: Duration? = nil, _ work: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async -> Result<T, any Error> {
-        let (client, timeout, logger) = (self.client, callTimeout, self.logger)
+        let (client, timeout, logger) = (self.client, timeout ?? callTimeout, self.logger)
         let lent = LentConnection()
         let outcome: Result<T, any Error> = await DeadlineRace.first(
             probe: {

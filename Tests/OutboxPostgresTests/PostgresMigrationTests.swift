@@ -2,6 +2,7 @@ import OutboxPostgres
 import PostgresNIO
 import Testing
 import WebhookTestSupport
+import WorkerCore
 import WebhookCore
 
 /// The schema at start: several workers migrating at once, a newer schema refused in one line,
@@ -113,8 +114,18 @@ struct PostgresMigrationTests {
             }
             // A cancelled caller is not held either, long before the limit.
             let patient = PostgresOutboxStore(
-                client: client, configuration: PostgresStoreConfiguration(callTimeout: .seconds(120)),
+                client: client,
+                configuration: PostgresStoreConfiguration(callTimeout: .seconds(120), requestTimeout: .milliseconds(500)),
                 logger: TestPostgres.logger)
+            // What an API request waits for has the shorter limit: a 503 in seconds.
+            let asked = ContinuousClock.now
+            do throws(JobStoreError) {
+                _ = try await PostgresJobStore(outbox: patient).job("job_01M8QHZZZZZZZZZZZZZZZZZZZZ")
+                Issue.record("read a job from a server that says nothing")
+            } catch {
+                #expect(error.code == .unavailable, "\(error)")
+            }
+            #expect(ContinuousClock.now - asked < .seconds(15))
             let call = Task { () -> OutboxError.Code? in
                 do throws(OutboxError) {
                     _ = try await patient.pendingCount()
