@@ -1,5 +1,5 @@
 public import OutboxPostgres
-import FFmpegEngine
+public import FFmpegEngine
 import Foundation
 public import WebhookCore
 public import WebhookSigning
@@ -52,6 +52,14 @@ public struct WorkerConfiguration: Sendable {
     public var engine = FFmpegMediaEngine.isAvailable ? "ffmpeg" : "simulated"
     /// `CLIPPING_WORKER_TRANSCRIBE_COMMAND` for the ffmpeg engine.
     public var transcribeCommand: String?
+    /// `CLIPPING_WORKER_TRANSCRIBER`: `auto`, or the one transcript source to use.
+    public var transcriber = TranscriptSource.auto
+    /// `CLIPPING_WORKER_WHISPER_MODEL`; nil for the packaged English model.
+    public var whisperModel: String?
+    /// The ffmpeg engine's optional helpers (speech-to-text, faces) found on this host; not a
+    /// setting: `scripts/install-engines.sh` installs them, ``EngineHelpers/discover(environment:)``
+    /// finds them.
+    public var engineHelpers = EngineHelpers.discover()
     /// S3-compatible output storage; nil keeps outputs in the data directory.
     public var s3: S3Settings?
 
