@@ -75,7 +75,9 @@ struct Transcriber: Sendable {
         if wants(.whisper), let whisper {
             // Nothing to hear: an empty transcript from the chosen source, not a failure.
             guard info.hasAudio else { return Transcript(source: "whisper", language: nil, segments: []) }
-            return try await whisper.transcribe(path, durationMs: info.durationMs, progress: progress)
+            var transcript = try await whisper.transcribe(path, durationMs: info.durationMs, progress: progress)
+            transcript.segments = WordTiming.refine(transcript.segments, silences: try await silences(path, info: info))
+            return transcript
         }
         if source == .whisper {
             throw PipelineError(.transcriptionFailed, "The built-in speech-to-text is not installed on this worker")
@@ -83,31 +85,37 @@ struct Transcriber: Sendable {
         return Transcript(source: "silence", language: nil, segments: try await speechSegments(path, info: info))
     }
 
-    /// Speech = the gaps between silences (−35 dB for ≥ 0.4 s).
+    /// Speech = the gaps between silences.
     func speechSegments(_ path: String, info: MediaInfo) async throws -> [Transcript.Segment] {
+        guard info.hasAudio else { return [] }
+        var segments = [Transcript.Segment]()
+        var cursor = 0
+        for silence in try await silences(path, info: info) {
+            if silence.startMs - cursor >= 200 { segments.append(.init(startMs: cursor, endMs: silence.startMs, text: nil)) }
+            cursor = max(cursor, silence.endMs)
+        }
+        if info.durationMs - cursor >= 200 { segments.append(.init(startMs: cursor, endMs: info.durationMs, text: nil)) }
+        return segments
+    }
+
+    /// Silences of ffmpeg's `silencedetect`: −35 dB for ≥ 0.4 s, in time order.
+    func silences(_ path: String, info: MediaInfo) async throws -> [WordTiming.Silence] {
         guard info.hasAudio else { return [] }
         let output = try await Subprocess.run(
             ffmpeg, ["-hide_banner", "-nostats", "-i", path, "-vn", "-af", "silencedetect=noise=-35dB:d=0.4", "-f", "null", "-"])
         guard output.status == 0 else { throw PipelineError(.transcriptionFailed, "Silence detection failed") }
-        var silences = [(Int, Int)]()
+        var silences = [WordTiming.Silence]()
         var start: Int?
         for line in output.stderrText.split(separator: "\n") {
             if let range = line.range(of: "silence_start: ") {
                 start = Double(line[range.upperBound...].prefix { $0 == "." || $0.isNumber || $0 == "-" }).map { max(0, Int($0 * 1000)) }
             } else if let range = line.range(of: "silence_end: "), let begin = start {
                 let end = Double(line[range.upperBound...].prefix { $0 == "." || $0.isNumber }).map { Int($0 * 1000) } ?? begin
-                silences.append((begin, end))
+                silences.append(.init(startMs: begin, endMs: end))
                 start = nil
             }
         }
-        if let begin = start { silences.append((begin, info.durationMs)) }
-        var segments = [Transcript.Segment]()
-        var cursor = 0
-        for (begin, end) in silences {
-            if begin - cursor >= 200 { segments.append(.init(startMs: cursor, endMs: begin, text: nil)) }
-            cursor = max(cursor, end)
-        }
-        if info.durationMs - cursor >= 200 { segments.append(.init(startMs: cursor, endMs: info.durationMs, text: nil)) }
-        return segments
+        if let begin = start { silences.append(.init(startMs: begin, endMs: info.durationMs)) }
+        return silences
     }
 }

@@ -121,11 +121,15 @@ public struct WorkerConfiguration: Sendable {
     }
 
     /// Reads and checks every setting of ``settings``, then the ``rules`` spanning several.
-    /// - Parameter values: variables to values (the environment with flags laid over it); a value
-    ///   that is empty or only spaces counts as unset.
+    /// - Parameters:
+    ///   - values: variables to values (the environment with flags laid over it); a value that is
+    ///     empty or only spaces counts as unset.
+    ///   - engineHelpers: the ffmpeg engine's helpers on this host (tests pass none to see a
+    ///     worker without them); nil: ``EngineHelpers/discover(environment:)``.
     /// - Throws: ``ConfigurationError`` naming the first bad variable.
-    public init(values: [String: String]) throws(ConfigurationError) {
+    public init(values: [String: String], engineHelpers: EngineHelpers? = nil) throws(ConfigurationError) {
         self.init()
+        if let engineHelpers { self.engineHelpers = engineHelpers }
         for setting in Self.settings {
             try setting.read(Self.value(of: setting.variable, in: values), &self)
         }

@@ -28,9 +28,10 @@ struct FFmpegEngineTests {
 
     /// Runs one job through the real runner with the ffmpeg engine.
     func runJob(
-        _ body: String, mediaDirectory: String = fixtures, storage: ((CurlHTTPClient) -> any OutputStorage)? = nil
+        _ body: String, mediaDirectory: String = fixtures, storage: ((CurlHTTPClient) -> any OutputStorage)? = nil,
+        engine chosen: FFmpegMediaEngine? = nil
     ) async throws -> Finished {
-        let engine = try #require(FFmpegMediaEngine())
+        let engine = try #require(chosen ?? FFmpegMediaEngine())
         let directory = NSTemporaryDirectory() + "ffmpeg-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let receiver = try await ScriptedHTTPServer.start { _ in .noContent }
