@@ -40,10 +40,12 @@ struct CaptionTrack: Sendable, Hashable {
             let text = word.word.trimmingCharacters(in: .whitespaces)
             guard !text.isEmpty else { continue }
             if let previous = last, first != nil, word.startMs - previous.endMs >= SpokenWords.pauseMs { close() }
+            // A piece Whisper split off a word ("-off", "'s") joins it without a space.
+            let glue = (text.first.map { "-'’".contains($0) } ?? false) ? "" : " "
             if lines.isEmpty {
                 lines = [text]
-            } else if lines[lines.count - 1].count + 1 + text.count <= Self.maxLineCharacters {
-                lines[lines.count - 1] += " " + text
+            } else if lines[lines.count - 1].count + glue.count + text.count <= Self.maxLineCharacters {
+                lines[lines.count - 1] += glue + text
             } else if lines.count < Self.maxLines {
                 lines.append(text)
             } else {

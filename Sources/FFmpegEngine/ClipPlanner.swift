@@ -207,10 +207,12 @@ enum ClipPlanner {
                 continue
             }
             if text.isEmpty {
+                var taken = [String]()
                 for word in sentence.words {
-                    guard text.count + word.word.count + 1 <= 139 else { break }
-                    text += (text.isEmpty ? "" : " ") + word.word
+                    guard SpokenWords.join(taken + [word.word]).count <= 139 else { break }
+                    taken.append(word.word)
                 }
+                text = SpokenWords.join(taken)
                 text += "…"
             }
             break

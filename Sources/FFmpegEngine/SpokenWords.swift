@@ -10,8 +10,19 @@ enum SpokenWords {
         var words: [Transcript.Word]
         var startMs: Int { words.first?.startMs ?? 0 }
         var endMs: Int { words.last?.endMs ?? 0 }
-        var text: String { words.map(\.word).joined(separator: " ") }
+        var text: String { SpokenWords.join(words.map(\.word)) }
         var isQuestion: Bool { words.last?.word.hasSuffix("?") ?? false }
+    }
+
+    /// Words joined with spaces, except before a piece Whisper splits off a word ("back" "-off",
+    /// "it" "'s"), which joins the word before it.
+    static func join(_ words: [String]) -> String {
+        var text = ""
+        for word in words {
+            if !text.isEmpty, !(word.first.map { "-'’".contains($0) } ?? false) { text += " " }
+            text += word
+        }
+        return text
     }
 
     /// A pause this long ends a sentence even without punctuation (Whisper leaves some out).
