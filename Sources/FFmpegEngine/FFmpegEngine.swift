@@ -91,8 +91,16 @@ public struct FFmpegMediaEngine: ClippingEngine {
                 await reporter.report(
                     fraction: Double(index) / Double(plan.count), step: "Finding faces in clip \(index + 1)/\(plan.count)...",
                     clipsCompleted: nil, totalClips: plan.count)
-                let samples = try await sampler.sample(
-                    context.source.path, info: info, from: plan[index].startTimeMs, to: plan[index].endTimeMs)
+                let samples: [FaceSample]
+                do {
+                    samples = try await sampler.sample(
+                        context.source.path, info: info, from: plan[index].startTimeMs, to: plan[index].endTimeMs)
+                } catch let error as PipelineError {
+                    // Framing is an improvement, not a requirement: a helper that fails (or runs
+                    // out of time) leaves this clip centre-cropped, and says so; a cancel still ends the job.
+                    plan[index].reasons.append("framing: centre crop (face detection failed: \(error.message))")
+                    continue
+                }
                 let decision = FaceFraming.decide(
                     clip: plan[index], samples: samples, cuts: cuts, sourceWidth: info.width, sourceHeight: info.height)
                 plan[index].layoutType = decision.layout

@@ -193,6 +193,21 @@ struct FFmpegEngineTests {
         #expect(difference > 3, "mean difference \(difference) in the caption band")
     }
 
+    @Test func aFailingFaceHelperLeavesTheCentreCropAndSaysSo() async throws {
+        // A "helper" that reads nothing and fails: ffmpeg's pipe breaks, the clip is still made.
+        let engine = try #require(FFmpegMediaEngine(helpers: EngineHelpers(faces: "/bin/false")))
+        let result = try await runJob(
+            """
+            {"video_url": "file://\(Self.fixtures)/speaker-left.mp4", "callback_url": "CALLBACK", "max_clips": 1,
+             "min_clip_duration_seconds": 5, "max_clip_duration_seconds": 8, "target_platform": "tiktok"}
+            """, engine: engine)
+        #expect(result.job.status == .completed, "\(result.job.error ?? "")")
+        let planData = try Data(contentsOf: URL(fileURLWithPath: result.directory + "/media/\(result.job.id)/plan.json"))
+        let plan = try #require((try JSONSerialization.jsonObject(with: planData) as? [String: Any])?["clips"] as? [[String: Any]])
+        let reasons = try #require(plan.first?["reasons"] as? [String])
+        #expect(reasons.contains("framing: centre crop (face detection failed: Face detection failed)"), "\(reasons)")
+    }
+
     @Test(arguments: ["text", "empty", "audio", "corrupt"])
     func badMediaFailsTheJobCleanly(kind: String) async throws {
         let media = NSTemporaryDirectory() + "bad-media-\(UUID().uuidString)"

