@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The whole product in a minute: builds clipping-worker, starts the reference receiver and a
 # worker on the embedded defaults (SQLite in a fresh data directory; the ffmpeg engine), submits the sample video
-# from fixtures/, and shows the signed webhooks arriving through job.completed.
+# from fixtures/, and shows the signed webhooks arriving through job.completed. The worker is
+# told to transcribe with the built-in speech-to-text (CLIPPING_WORKER_TRANSCRIBER=whisper;
+# under `auto` the sample's sidecar .srt would win), and the demo ends with what it heard and
+# the plan made from it.
 #   scripts/demo.sh            (ports 18080 and 18090; set DEMO_PORT / DEMO_RECEIVER_PORT to change)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +38,7 @@ WEBHOOK_SECRET="$secret" \
 CLIPPING_WORKER_ALLOWED_NETWORKS="127.0.0.0/8" \
 CLIPPING_WORKER_LOCAL_MEDIA_DIR="$root/fixtures" \
 WEBHOOK_PROGRESS_MIN_INTERVAL_SECONDS="1" \
+CLIPPING_WORKER_TRANSCRIBER="whisper" \
     "$bin" serve --port "$port" --data-dir "$data" > "$data/worker.log" 2>&1 &
 pids+=($!)
 
@@ -66,6 +70,19 @@ echo "demo: the job (clipping-worker jobs show $job):"
 echo
 echo "demo: its deliveries (clipping-worker deliveries list --job $job):"
 "$bin" deliveries list --job "$job" --server "$server"
+echo
+echo "demo: what the built-in speech-to-text heard ($data/media/$job/transcript.json) and the plan:"
+python3 - "$data/media/$job" <<'PY'
+import json, sys
+transcript = json.load(open(sys.argv[1] + "/transcript.json"))
+words = sum(len(s.get("words") or []) for s in transcript["segments"])
+print(f"  source {transcript['source']}, language {transcript['language']}, {len(transcript['segments'])} segments, {words} timed words")
+for segment in transcript["segments"][:3]:
+    print(f"  {segment['start_ms'] / 1000:6.2f}-{segment['end_ms'] / 1000:6.2f}  {segment.get('text', '')}")
+for clip in json.load(open(sys.argv[1] + "/plan.json"))["clips"]:
+    print(f"  clip {clip['clip_index']} {clip['start_time_ms'] / 1000:.1f}-{clip['end_time_ms'] / 1000:.1f} s "
+          f"{clip['layout_type']}, tags {', '.join(clip['tags'])}: {clip['summary']}")
+PY
 echo
 echo "demo: the delivery log is $data/logs/deliveries.jsonl; its last lines:"
 "$bin" deliveries tail --data-dir "$data" -n 3

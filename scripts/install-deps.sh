@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages clipping-worker builds, runs and tests with (Debian/Ubuntu):
 # libcurl and SQLite to build, ffmpeg for the real clipping engine, the PostgreSQL server for the
-# tests of the shared store (scripts/pg-test-cluster.sh starts a throwaway cluster of it).
+# tests of the shared store (scripts/pg-test-cluster.sh starts a throwaway cluster of it), and
+# the ffmpeg engine's optional helpers (scripts/install-engines.sh: speech-to-text and face
+# detection, beside the worker; building never needs them).
 # Skips what is already there; safe to run again.
 set -euo pipefail
 
@@ -32,5 +34,8 @@ if ! python3 -c "import moto.server, flask" >/dev/null 2>&1; then
     echo "install-deps: installing moto[server] from PyPI"
     python3 -m pip install --quiet "moto[server]"
 fi
+
+# The engine helpers: a venv of hash-pinned wheels from PyPI and Debian's OpenCV (issue #13).
+"$(dirname "$0")/install-engines.sh"
 
 command -v swift >/dev/null || { echo "install-deps: swift is not on PATH (needs Swift 6.x)" >&2; exit 1; }

@@ -15,6 +15,8 @@ trap 'scripts/pg-test-cluster.sh stop "$CLIPPING_WORKER_TEST_PG_DIR"' EXIT
 trap 'exit 130' INT TERM
 # The PostgreSQL tests fail (they do not skip) without the cluster: no opt-out in this script.
 unset CLIPPING_WORKER_TEST_SKIP_POSTGRES
+# Likewise the tests of the engine helpers (install-deps.sh installed them): run, never skipped.
+export CLIPPING_WORKER_TEST_REQUIRE_ENGINES=1
 
 echo "test: building and running the tests (a first build takes a few minutes)"
 swift build --build-tests

@@ -3,14 +3,17 @@ public import WebhookCore
 public import WorkerCore
 public import WorkerPipeline
 
-/// The real engine: ffprobe and ffmpeg do the media work (SPEC section 4, issue "ffmpeg engine").
+/// The real engine: ffprobe and ffmpeg do the media work (SPEC section 4, issues "ffmpeg engine"
+/// and #13).
 ///
-/// - transcribe: see ``Transcriber`` (command, embedded subtitles, sidecar file, silence detection).
-/// - plan: ``ClipPlanner`` on the speech, then
-/// - detect: ffmpeg scene changes refine the cut points, and a layout is named: `talking_head`
-///   (speech over half the clip and at most one cut per 20 s), `dynamic` (3 or more cuts),
-///   else `unknown`.
-/// - render: ``ClipRenderer``, one progress event per clip ("Rendering clip 3/5...").
+/// - transcribe: see ``Transcriber`` (command, embedded subtitles, sidecar file, built-in
+///   speech-to-text, silence detection; `CLIPPING_WORKER_TRANSCRIBER` may force one).
+/// - plan: ``ClipPlanner`` on the words and sentences, then
+/// - detect: ffmpeg scene changes refine the plan; with the face helper installed, each planned
+///   clip is sampled and framed (``FaceSampler``, ``FaceFraming``: crop on the speaker, layout
+///   from the faces); without it, the layout comes from speech and cuts: `talking_head` (speech
+///   over half the clip and at most one cut per 20 s), `dynamic` (3 or more cuts), else `unknown`.
+/// - render: ``ClipRenderer``, word-timed captions, one progress event per clip ("Rendering clip 3/5...").
 /// - upload: clips, `transcript.json` and `plan.json` through the job's ``OutputStorage`` (the
 ///   media directory served under `/media/<job_id>/`, or S3).
 /// Nothing is invented: without transcript text, summaries and tags say so or stay empty.
@@ -19,18 +22,42 @@ public struct FFmpegMediaEngine: ClippingEngine {
     private let ffmpeg: String
     private let ffprobe: String
     private let transcribeCommand: [String]?
+    private let source: TranscriptSource
+    private let helpers: EngineHelpers
+    private let whisperModel: String?
 
     /// The engine, if `ffmpeg` and `ffprobe` are on PATH.
-    /// - Parameter transcribeCommand: `CLIPPING_WORKER_TRANSCRIBE_COMMAND`, split on spaces.
-    public init?(transcribeCommand: String? = nil) {
+    /// - Parameters:
+    ///   - transcribeCommand: `CLIPPING_WORKER_TRANSCRIBE_COMMAND`, split on spaces.
+    ///   - transcriber: `CLIPPING_WORKER_TRANSCRIBER`.
+    ///   - helpers: the installed helper programs (``EngineHelpers/discover(environment:)``);
+    ///     none by default.
+    ///   - whisperModel: `CLIPPING_WORKER_WHISPER_MODEL`; nil for the packaged English model.
+    public init?(
+        transcribeCommand: String? = nil, transcriber: TranscriptSource = .auto, helpers: EngineHelpers = EngineHelpers(),
+        whisperModel: String? = nil
+    ) {
         guard let ffmpeg = Subprocess.which("ffmpeg"), let ffprobe = Subprocess.which("ffprobe") else { return nil }
         self.ffmpeg = ffmpeg
         self.ffprobe = ffprobe
         self.transcribeCommand = transcribeCommand.map { $0.split(separator: " ").map(String.init) }.flatMap { $0.isEmpty ? nil : $0 }
+        self.source = transcriber
+        self.helpers = helpers
+        self.whisperModel = whisperModel
     }
 
     /// True when `ffmpeg` and `ffprobe` are on PATH.
     public static var isAvailable: Bool { Subprocess.which("ffmpeg") != nil && Subprocess.which("ffprobe") != nil }
+
+    /// The transcript sources this engine can use, in `auto` order (for the start-up log).
+    public var transcriptSources: [TranscriptSource] {
+        if source != .auto { return [source] }
+        return [transcribeCommand == nil ? nil : .command, .embedded, .sidecar, helpers.whisper == nil ? nil : .whisper, .silence]
+            .compactMap { $0 }
+    }
+
+    /// True when the face helper is installed: 9:16 crops follow the speaker.
+    public var framesFaces: Bool { helpers.faces != nil }
 
     public func process(
         _ context: EngineContext, enter: @Sendable (JobStatus) async -> Void, reporter: any StageReporter
@@ -39,8 +66,14 @@ public struct FFmpegMediaEngine: ClippingEngine {
         let info = try await MediaProbe(ffprobe: ffprobe).probe(context.source.path)
 
         await enter(.transcribing)
-        let transcript = try await Transcriber(ffmpeg: ffmpeg, command: transcribeCommand).transcribe(
-            context.source.path, info: info, originalURL: context.source.url)
+        let transcriber = Transcriber(
+            ffmpeg: ffmpeg, command: transcribeCommand, source: source,
+            whisper: helpers.whisper.map { WhisperTranscriber(helper: $0, model: whisperModel) })
+        let transcript = try await transcriber.transcribe(
+            context.source.path, info: info, originalURL: context.source.url,
+            progress: { fraction in
+                await reporter.report(fraction: fraction, step: "Transcribing speech...", clipsCompleted: nil, totalClips: nil)
+            })
 
         await enter(.planning)
         let draft = ClipPlanner.plan(spec: spec, durationMs: info.durationMs, speech: transcript.segments, cuts: [])
@@ -48,9 +81,38 @@ public struct FFmpegMediaEngine: ClippingEngine {
         await enter(.detecting)
         // Scene cuts add starts and snap points; without any, the speech-only draft stands.
         let cuts = try await SceneDetector(ffmpeg: ffmpeg).cuts(context.source.path)
-        let plan = cuts.isEmpty
+        var plan = cuts.isEmpty
             ? draft : ClipPlanner.plan(spec: spec, durationMs: info.durationMs, speech: transcript.segments, cuts: cuts)
         guard !plan.isEmpty else { throw PipelineError(.invalidMedia, "No clip fits the requested durations") }
+        var crops = [Int: CropPlan]()
+        if let faces = helpers.faces {
+            let sampler = FaceSampler(ffmpeg: ffmpeg, helper: faces)
+            for index in plan.indices {
+                await reporter.report(
+                    fraction: Double(index) / Double(plan.count), step: "Finding faces in clip \(index + 1)/\(plan.count)...",
+                    clipsCompleted: nil, totalClips: plan.count)
+                let samples: [FaceSample]
+                do {
+                    samples = try await sampler.sample(
+                        context.source.path, info: info, from: plan[index].startTimeMs, to: plan[index].endTimeMs)
+                } catch let error as PipelineError {
+                    // Framing is an improvement, not a requirement: a helper that fails (or runs
+                    // out of time) leaves this clip centre-cropped, and says so; a cancel still ends the job.
+                    plan[index].reasons.append("framing: centre crop (face detection failed: \(error.message))")
+                    continue
+                }
+                let decision = FaceFraming.decide(
+                    clip: plan[index], samples: samples, cuts: cuts, sourceWidth: info.width, sourceHeight: info.height)
+                plan[index].layoutType = decision.layout
+                plan[index].reasons += decision.reasons
+                crops[plan[index].clipIndex] = decision.crop
+            }
+        } else {
+            for index in plan.indices {
+                plan[index].reasons.append("framing: centre crop (face detection is not installed on this worker)")
+            }
+        }
+        let words = SpokenWords.words(transcript.segments)
 
         await enter(.rendering)
         let renderer = ClipRenderer(ffmpeg: ffmpeg)
@@ -61,8 +123,8 @@ public struct FFmpegMediaEngine: ClippingEngine {
                 clipsCompleted: offset, totalClips: plan.count)
             let path = context.workDirectory + "/clip_\(clip.clipIndex).mp4"
             try await renderer.render(
-                source: context.source.path, info: info, clip: clip, spec: spec, transcript: transcript, to: path,
-                workDirectory: context.workDirectory)
+                source: context.source.path, info: info, clip: clip, spec: spec, words: words, crop: crops[clip.clipIndex],
+                to: path, workDirectory: context.workDirectory)
             rendered.append((clip, path))
         }
 

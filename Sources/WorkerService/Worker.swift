@@ -209,6 +209,8 @@ public enum Worker {
                 metadata: [
                     LogMetadataKey.httpHost: "\(configuration.host)", LogMetadataKey.httpPort: "\(configuration.port)", "data_dir": "\(data)",
                     "engine": "\(configuration.engine)", "api_token": "\(configuration.apiToken == nil ? "off" : "on")",
+                    "transcript_sources": "\(configuration.transcriptSourcesSummary)",
+                    "framing": "\(configuration.framingSummary)",
                 ])
             let group = ServiceGroup(
                 configuration: ServiceGroupConfiguration(
@@ -253,7 +255,11 @@ extension Worker {
 
     /// The configured engine (the configuration already checked that ffmpeg is there).
     static func engine(_ configuration: WorkerConfiguration, clock: SystemClock) -> any ClippingEngine {
-        if configuration.engine == "ffmpeg", let engine = FFmpegMediaEngine(transcribeCommand: configuration.transcribeCommand) {
+        if configuration.engine == "ffmpeg",
+            let engine = FFmpegMediaEngine(
+                transcribeCommand: configuration.transcribeCommand, transcriber: configuration.transcriber,
+                helpers: configuration.engineHelpers, whisperModel: configuration.whisperModel)
+        {
             return engine
         }
         return SimulatedEngine(stageDuration: configuration.simulatedStageDuration, clock: clock)

@@ -181,6 +181,35 @@ extension WorkerConfiguration {
             configuration.transcribeCommand = command
         },
         .text(
+            "CLIPPING_WORKER_TRANSCRIBER", default: .value("auto"),
+            meaning: "ffmpeg engine: `auto` (command, embedded subtitles, sidecar file, built-in speech-to-text if "
+                + "installed, silence detection) or one of `command`, `embedded`, `sidecar`, `whisper`, `silence` to force it"
+        ) { text, configuration throws(ConfigurationError) in
+            guard let source = TranscriptSource(rawValue: text.lowercased()) else {
+                throw ConfigurationError(
+                    "CLIPPING_WORKER_TRANSCRIBER",
+                    "must be one of \(TranscriptSource.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(text)\"")
+            }
+            if source == .command && configuration.transcribeCommand == nil {
+                throw ConfigurationError("CLIPPING_WORKER_TRANSCRIBER", "command needs CLIPPING_WORKER_TRANSCRIBE_COMMAND")
+            }
+            if source == .whisper && configuration.engineHelpers.whisper == nil {
+                throw ConfigurationError("CLIPPING_WORKER_TRANSCRIBER", "whisper: " + EngineHelpers.installHint)
+            }
+            configuration.transcriber = source
+        },
+        .text(
+            "CLIPPING_WORKER_WHISPER_MODEL", default: .described("the packaged English model (Whisper `tiny.en`)"),
+            meaning: "directory of a CTranslate2 Whisper model for the built-in speech-to-text; a multilingual one "
+                + "detects the language"
+        ) { directory, configuration throws(ConfigurationError) in
+            guard FileManager.default.fileExists(atPath: directory + "/model.bin") else {
+                throw ConfigurationError(
+                    "CLIPPING_WORKER_WHISPER_MODEL", "\"\(directory)\" is not a CTranslate2 model directory (no model.bin)")
+            }
+            configuration.whisperModel = URL(fileURLWithPath: directory).standardizedFileURL.path
+        },
+        .text(
             "CLIPPING_WORKER_S3_ENDPOINT", default: .unset,
             meaning: "S3-compatible output store (SigV4) instead of the data dir; the five S3 settings come together"
         ) { endpoint, _ throws(ConfigurationError) in

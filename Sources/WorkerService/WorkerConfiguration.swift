@@ -1,5 +1,5 @@
 public import OutboxPostgres
-import FFmpegEngine
+public import FFmpegEngine
 import Foundation
 public import WebhookCore
 public import WebhookSigning
@@ -52,6 +52,14 @@ public struct WorkerConfiguration: Sendable {
     public var engine = FFmpegMediaEngine.isAvailable ? "ffmpeg" : "simulated"
     /// `CLIPPING_WORKER_TRANSCRIBE_COMMAND` for the ffmpeg engine.
     public var transcribeCommand: String?
+    /// `CLIPPING_WORKER_TRANSCRIBER`: `auto`, or the one transcript source to use.
+    public var transcriber = TranscriptSource.auto
+    /// `CLIPPING_WORKER_WHISPER_MODEL`; nil for the packaged English model.
+    public var whisperModel: String?
+    /// The ffmpeg engine's optional helpers (speech-to-text, faces) found on this host; not a
+    /// setting: `scripts/install-engines.sh` installs them, ``EngineHelpers/discover(environment:)``
+    /// finds them.
+    public var engineHelpers = EngineHelpers.discover()
     /// S3-compatible output storage; nil keeps outputs in the data directory.
     public var s3: S3Settings?
 
@@ -113,11 +121,15 @@ public struct WorkerConfiguration: Sendable {
     }
 
     /// Reads and checks every setting of ``settings``, then the ``rules`` spanning several.
-    /// - Parameter values: variables to values (the environment with flags laid over it); a value
-    ///   that is empty or only spaces counts as unset.
+    /// - Parameters:
+    ///   - values: variables to values (the environment with flags laid over it); a value that is
+    ///     empty or only spaces counts as unset.
+    ///   - engineHelpers: the ffmpeg engine's helpers on this host (tests pass none to see a
+    ///     worker without them); nil: ``EngineHelpers/discover(environment:)``.
     /// - Throws: ``ConfigurationError`` naming the first bad variable.
-    public init(values: [String: String]) throws(ConfigurationError) {
+    public init(values: [String: String], engineHelpers: EngineHelpers? = nil) throws(ConfigurationError) {
         self.init()
+        if let engineHelpers { self.engineHelpers = engineHelpers }
         for setting in Self.settings {
             try setting.read(Self.value(of: setting.variable, in: values), &self)
         }

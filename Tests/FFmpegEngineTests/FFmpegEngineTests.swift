@@ -28,9 +28,10 @@ struct FFmpegEngineTests {
 
     /// Runs one job through the real runner with the ffmpeg engine.
     func runJob(
-        _ body: String, mediaDirectory: String = fixtures, storage: ((CurlHTTPClient) -> any OutputStorage)? = nil
+        _ body: String, mediaDirectory: String = fixtures, storage: ((CurlHTTPClient) -> any OutputStorage)? = nil,
+        engine chosen: FFmpegMediaEngine? = nil
     ) async throws -> Finished {
-        let engine = try #require(FFmpegMediaEngine())
+        let engine = try #require(chosen ?? FFmpegMediaEngine())
         let directory = NSTemporaryDirectory() + "ffmpeg-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let receiver = try await ScriptedHTTPServer.start { _ in .noContent }
@@ -190,6 +191,21 @@ struct FFmpegEngineTests {
         #expect(a.count == 1024 && b.count == 1024, "plain: \(aInfo); captioned: \(bInfo)")
         let difference = zip(a, b).reduce(0) { $0 + abs(Int($1.0) - Int($1.1)) } / max(1, a.count)
         #expect(difference > 3, "mean difference \(difference) in the caption band")
+    }
+
+    @Test func aFailingFaceHelperLeavesTheCentreCropAndSaysSo() async throws {
+        // A "helper" that reads nothing and fails: ffmpeg's pipe breaks, the clip is still made.
+        let engine = try #require(FFmpegMediaEngine(helpers: EngineHelpers(faces: "/bin/false")))
+        let result = try await runJob(
+            """
+            {"video_url": "file://\(Self.fixtures)/speaker-left.mp4", "callback_url": "CALLBACK", "max_clips": 1,
+             "min_clip_duration_seconds": 5, "max_clip_duration_seconds": 8, "target_platform": "tiktok"}
+            """, engine: engine)
+        #expect(result.job.status == .completed, "\(result.job.error ?? "")")
+        let planData = try Data(contentsOf: URL(fileURLWithPath: result.directory + "/media/\(result.job.id)/plan.json"))
+        let plan = try #require((try JSONSerialization.jsonObject(with: planData) as? [String: Any])?["clips"] as? [[String: Any]])
+        let reasons = try #require(plan.first?["reasons"] as? [String])
+        #expect(reasons.contains("framing: centre crop (face detection failed: Face detection failed)"), "\(reasons)")
     }
 
     @Test(arguments: ["text", "empty", "audio", "corrupt"])
