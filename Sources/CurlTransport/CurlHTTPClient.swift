@@ -80,6 +80,26 @@ public final class CurlHTTPClient: WebhookSender, Sendable {
         thread.start()
     }
 
+    /// This libcurl and its TLS library, as `curl_version` says (`libcurl/7.88.1 OpenSSL/3.0.17 …`).
+    public static var libcurlVersion: String {
+        guard let text = curl_version() else { return "?" }
+        return String(cString: text).split(separator: " ").prefix(2).joined(separator: " ")
+    }
+
+    /// Applies the client-wide options (protocols, TLS verification, CA file, client certificate,
+    /// proxy) to a scratch handle and reports the first one libcurl refuses, so that `serve`
+    /// stops at start with one line instead of failing every delivery (or, worse, sending it
+    /// without the option: `CURLOPT_PROTOCOLS_STR` is unknown before libcurl 7.85).
+    /// - Throws: ``CurlOptionError`` naming the option and libcurl's reason.
+    public static func checkOptions(_ configuration: CurlClientConfiguration) throws(CurlOptionError) {
+        _ = Self.globalInit
+        guard let easy = curl_easy_init() else { throw CurlOptionError(option: "curl_easy_init", reason: "out of memory") }
+        defer { curl_easy_cleanup(easy) }
+        if let (option, code) = CurlMultiLoop.applyClientOptions(easy, configuration) {
+            throw CurlOptionError(option: option, reason: String(cString: curl_easy_strerror(code)))
+        }
+    }
+
     /// Runs `body` with a client and shuts the client down afterwards, whatever happens.
     public static func withClient<Result>(
         configuration: CurlClientConfiguration,
@@ -172,7 +192,8 @@ public final class CurlHTTPClient: WebhookSender, Sendable {
     private static func response(_ outcome: CurlOutcome) -> WebhookResponse {
         WebhookResponse(
             statusCode: outcome.status, retryAfter: outcome.retryAfter, bodyPrefix: outcome.body,
-            bodyTruncated: outcome.endedEarly || outcome.bodyCut, duration: outcome.duration)
+            bodyTruncated: outcome.endedEarly || outcome.bodyCut, duration: outcome.duration,
+            deliveryDirective: outcome.deliveryDirective)
     }
 
     /// Performs a request and keeps the whole response body (up to `maxBodyBytes`).
@@ -331,4 +352,12 @@ public struct HTTPClientResponse: Sendable {
         let lowered = name.lowercased()
         return headers.first { $0.0 == lowered }?.1
     }
+}
+
+/// A libcurl option that this libcurl refused.
+public struct CurlOptionError: Error, Sendable, CustomStringConvertible {
+    /// `CURLOPT_…`.
+    public let option: String
+    public let reason: String
+    public var description: String { "libcurl refused \(option): \(reason)" }
 }

@@ -79,69 +79,119 @@ final class CurlMultiLoop: @unchecked Sendable {
         transfer.easy = easy
         let headers = CurlHeaderBlock(transfer.headers)
         transfer.headerBlock = headers
+        // Every option's return code counts: an option libcurl refused (an old libcurl, a build
+        // without a feature) would send the request without it (around the proxy, without the
+        // client certificate, to any protocol). Such a transfer fails instead.
+        var refused: (option: String, code: CURLcode)?
+        func check(_ code: CURLcode, _ option: String) {
+            if code != CURLE_OK && refused == nil { refused = (option, code) }
+        }
+        if let failure = Self.applyClientOptions(easy, configuration) { refused = failure }
+        check(ccurl_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, transfer.errorBuffer), "CURLOPT_ERRORBUFFER")
 
-        ccurl_easy_setopt_string(easy, CURLOPT_URL, transfer.url)
-        ccurl_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
-        ccurl_easy_setopt_string(easy, CURLOPT_PROTOCOLS_STR, "http,https")
-        ccurl_easy_setopt_string(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
+        check(ccurl_easy_setopt_string(easy, CURLOPT_URL, transfer.url), "CURLOPT_URL")
+        check(ccurl_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1), "CURLOPT_NOSIGNAL")
+        check(ccurl_easy_setopt_string(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https"), "CURLOPT_REDIR_PROTOCOLS_STR")
         if configuration.maxRedirects > 0 {
             // Each hop opens its connections through the open-socket callback: the policy holds per hop.
-            ccurl_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 1)
-            ccurl_easy_setopt_long(easy, CURLOPT_MAXREDIRS, configuration.maxRedirects)
+            check(ccurl_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 1), "CURLOPT_FOLLOWLOCATION")
+            check(ccurl_easy_setopt_long(easy, CURLOPT_MAXREDIRS, configuration.maxRedirects), "CURLOPT_MAXREDIRS")
             transfer.followsRedirects = true
         } else {
-            ccurl_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 0)
+            check(ccurl_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 0), "CURLOPT_FOLLOWLOCATION")
         }
-        ccurl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(configuration.connectTimeout.wholeMilliseconds))
-        ccurl_easy_setopt_long(
-            easy, CURLOPT_TIMEOUT_MS, Int((transfer.totalTimeout ?? configuration.totalTimeout).wholeMilliseconds))
-        ccurl_easy_setopt_string(easy, CURLOPT_PROXY, configuration.proxy ?? "")
-        ccurl_easy_setopt_long(easy, CURLOPT_TCP_NODELAY, 1)
-        ccurl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, headers.list)
-        if let pinnedAddresses { ccurl_easy_setopt_slist(easy, CURLOPT_RESOLVE, pinnedAddresses) }
+        check(ccurl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(configuration.connectTimeout.wholeMilliseconds)), "CURLOPT_CONNECTTIMEOUT_MS")
+        check(ccurl_easy_setopt_long(
+            easy, CURLOPT_TIMEOUT_MS, Int((transfer.totalTimeout ?? configuration.totalTimeout).wholeMilliseconds)), "CURLOPT_TIMEOUT_MS")
+        check(ccurl_easy_setopt_long(easy, CURLOPT_TCP_NODELAY, 1), "CURLOPT_TCP_NODELAY")
+        check(ccurl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, headers.list), "CURLOPT_HTTPHEADER")
+        if let pinnedAddresses { check(ccurl_easy_setopt_slist(easy, CURLOPT_RESOLVE, pinnedAddresses), "CURLOPT_RESOLVE") }
         if let descriptor = transfer.uploadDescriptor {
             _ = descriptor
-            ccurl_easy_setopt_long(easy, CURLOPT_UPLOAD, 1)
-            ccurl_easy_setopt_off_t(easy, CURLOPT_INFILESIZE_LARGE, curl_off_t(transfer.uploadSize))
-            ccurl_easy_setopt_data_callback(easy, CURLOPT_READFUNCTION, CurlCallbacks.read)
-            ccurl_easy_setopt_pointer(easy, CURLOPT_READDATA, transfer.pointer)
+            check(ccurl_easy_setopt_long(easy, CURLOPT_UPLOAD, 1), "CURLOPT_UPLOAD")
+            check(ccurl_easy_setopt_off_t(easy, CURLOPT_INFILESIZE_LARGE, curl_off_t(transfer.uploadSize)), "CURLOPT_INFILESIZE_LARGE")
+            check(ccurl_easy_setopt_data_callback(easy, CURLOPT_READFUNCTION, CurlCallbacks.read), "CURLOPT_READFUNCTION")
+            check(ccurl_easy_setopt_pointer(easy, CURLOPT_READDATA, transfer.pointer), "CURLOPT_READDATA")
         } else if transfer.body != nil || transfer.method == "POST" {
             let body = transfer.body ?? []
-            ccurl_easy_setopt_long(easy, CURLOPT_POST, 1)
-            ccurl_easy_setopt_off_t(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
+            check(ccurl_easy_setopt_long(easy, CURLOPT_POST, 1), "CURLOPT_POST")
+            check(ccurl_easy_setopt_off_t(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count)), "CURLOPT_POSTFIELDSIZE_LARGE")
             _ = body.withUnsafeBufferPointer { bytes in
                 // COPYPOSTFIELDS copies, so the Swift array need not outlive this call.
-                ccurl_easy_setopt_pointer(
+                check(ccurl_easy_setopt_pointer(
                     easy, CURLOPT_COPYPOSTFIELDS,
-                    UnsafeMutableRawPointer(mutating: bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!))
+                    UnsafeMutableRawPointer(mutating: bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!)), "CURLOPT_COPYPOSTFIELDS")
             }
         } else {
-            ccurl_easy_setopt_long(easy, CURLOPT_HTTPGET, 1)
+            check(ccurl_easy_setopt_long(easy, CURLOPT_HTTPGET, 1), "CURLOPT_HTTPGET")
         }
         if let signing = transfer.signing {
-            ccurl_easy_setopt_string(easy, CURLOPT_AWS_SIGV4, signing.provider)
-            ccurl_easy_setopt_string(easy, CURLOPT_USERNAME, signing.accessKeyID)
-            ccurl_easy_setopt_string(easy, CURLOPT_PASSWORD, signing.secretAccessKey)
+            check(ccurl_easy_setopt_string(easy, CURLOPT_AWS_SIGV4, signing.provider), "CURLOPT_AWS_SIGV4")
+            check(ccurl_easy_setopt_string(easy, CURLOPT_USERNAME, signing.accessKeyID), "CURLOPT_USERNAME")
+            check(ccurl_easy_setopt_string(easy, CURLOPT_PASSWORD, signing.secretAccessKey), "CURLOPT_PASSWORD")
         }
         if transfer.method != "GET" && transfer.method != "POST" && transfer.uploadDescriptor == nil {
-            ccurl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, transfer.method)
+            check(ccurl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, transfer.method), "CURLOPT_CUSTOMREQUEST")
         }
-        ccurl_easy_setopt_data_callback(easy, CURLOPT_WRITEFUNCTION, CurlCallbacks.write)
-        ccurl_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, transfer.pointer)
-        ccurl_easy_setopt_data_callback(easy, CURLOPT_HEADERFUNCTION, CurlCallbacks.header)
-        ccurl_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, transfer.pointer)
-        ccurl_easy_setopt_opensocket(easy, CurlCallbacks.openSocket)
-        ccurl_easy_setopt_pointer(easy, CURLOPT_OPENSOCKETDATA, transfer.pointer)
-        ccurl_easy_setopt_prereq(easy, CurlCallbacks.prerequest)
-        ccurl_easy_setopt_pointer(easy, CURLOPT_PREREQDATA, transfer.pointer)
-        ccurl_easy_setopt_pointer(easy, CURLOPT_PRIVATE, transfer.pointer)
+        check(ccurl_easy_setopt_data_callback(easy, CURLOPT_WRITEFUNCTION, CurlCallbacks.write), "CURLOPT_WRITEFUNCTION")
+        check(ccurl_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, transfer.pointer), "CURLOPT_WRITEDATA")
+        check(ccurl_easy_setopt_data_callback(easy, CURLOPT_HEADERFUNCTION, CurlCallbacks.header), "CURLOPT_HEADERFUNCTION")
+        check(ccurl_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, transfer.pointer), "CURLOPT_HEADERDATA")
+        check(ccurl_easy_setopt_opensocket(easy, CurlCallbacks.openSocket), "CURLOPT_OPENSOCKETFUNCTION")
+        check(ccurl_easy_setopt_pointer(easy, CURLOPT_OPENSOCKETDATA, transfer.pointer), "CURLOPT_OPENSOCKETDATA")
+        check(ccurl_easy_setopt_prereq(easy, CurlCallbacks.prerequest), "CURLOPT_PREREQFUNCTION")
+        check(ccurl_easy_setopt_pointer(easy, CURLOPT_PREREQDATA, transfer.pointer), "CURLOPT_PREREQDATA")
+        check(ccurl_easy_setopt_pointer(easy, CURLOPT_PRIVATE, transfer.pointer), "CURLOPT_PRIVATE")
 
+        if let refused {
+            transfer.easy = easy
+            running[transfer.id] = transfer
+            end(transfer, with: .failure(TransportError(
+                .internalError, "libcurl refused \(refused.option): \(String(cString: curl_easy_strerror(refused.code)))")))
+            return
+        }
         transfer.started = ContinuousClock.now
         running[transfer.id] = transfer
         let added = curl_multi_add_handle(multi, easy)
         if added != CURLM_OK {
             end(transfer, with: .failure(TransportError(.internalError, "curl_multi_add_handle failed (\(added.rawValue))")))
         }
+    }
+
+    /// The options every transfer of this client gets: protocols, TLS verification and identity,
+    /// proxy. Returns the first option libcurl refused (see ``CurlHTTPClient/checkOptions(_:)``).
+    static func applyClientOptions(
+        _ easy: UnsafeMutableRawPointer, _ configuration: CurlClientConfiguration
+    ) -> (option: String, code: CURLcode)? {
+        // Checked one by one, without building a list: this runs for every delivery.
+        var code = ccurl_easy_setopt_string(easy, CURLOPT_PROTOCOLS_STR, "http,https")
+        if code != CURLE_OK { return ("CURLOPT_PROTOCOLS_STR", code) }
+        code = ccurl_easy_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, 1)
+        if code != CURLE_OK { return ("CURLOPT_SSL_VERIFYPEER", code) }
+        code = ccurl_easy_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, 2)
+        if code != CURLE_OK { return ("CURLOPT_SSL_VERIFYHOST", code) }
+        // An empty proxy turns off the environment's (`http_proxy`, `ALL_PROXY`).
+        code = ccurl_easy_setopt_string(easy, CURLOPT_PROXY, configuration.proxy ?? "")
+        if code != CURLE_OK { return ("CURLOPT_PROXY", code) }
+        if configuration.proxy != nil {
+            code = ccurl_easy_setopt_long(easy, CURLOPT_PROXYTYPE, Int(CURLPROXY_HTTP.rawValue))
+            if code != CURLE_OK { return ("CURLOPT_PROXYTYPE", code) }
+        }
+        if let caFile = configuration.caFile {
+            code = ccurl_easy_setopt_string(easy, CURLOPT_CAINFO, caFile)
+            if code != CURLE_OK { return ("CURLOPT_CAINFO", code) }
+        }
+        if let certificate = configuration.clientCertificate, let key = configuration.clientKey {
+            code = ccurl_easy_setopt_string(easy, CURLOPT_SSLCERT, certificate)
+            if code != CURLE_OK { return ("CURLOPT_SSLCERT", code) }
+            code = ccurl_easy_setopt_string(easy, CURLOPT_SSLCERTTYPE, "PEM")
+            if code != CURLE_OK { return ("CURLOPT_SSLCERTTYPE", code) }
+            code = ccurl_easy_setopt_string(easy, CURLOPT_SSLKEY, key)
+            if code != CURLE_OK { return ("CURLOPT_SSLKEY", code) }
+            code = ccurl_easy_setopt_string(easy, CURLOPT_SSLKEYTYPE, "PEM")
+            if code != CURLE_OK { return ("CURLOPT_SSLKEYTYPE", code) }
+        }
+        return nil
     }
 
     /// Detaches the transfer from libcurl, recycles its handle and resumes its caller.
@@ -187,6 +237,7 @@ final class CurlMultiLoop: @unchecked Sendable {
             return .success(
                 CurlOutcome(
                     status: status, headers: transfer.responseHeaders, retryAfter: transfer.retryAfter,
+                    deliveryDirective: transfer.deliveryDirective,
                     body: transfer.received, bodyBytes: transfer.bodyBytes, bodyCut: transfer.bodyCut,
                     endedEarly: code != CURLE_OK && !transfer.bodyCut, writeFailed: transfer.writeFailed,
                     duration: duration))
@@ -227,8 +278,11 @@ final class CurlMultiLoop: @unchecked Sendable {
     /// HTTP: a line that is not a status line (HTTP/0.9, refused by default in 7.88), a status below
     /// 100, an unknown version. Those are `.protocolError`: a misbehaving receiver, retryable.
     static func transportError(_ code: CURLcode, transfer: CurlTransfer) -> TransportError {
-        let text = String(cString: curl_easy_strerror(code))
         let raw = Int32(code.rawValue)
+        if let tls = tlsFailure(code, detail: transfer.errorDetail) {
+            return TransportError(.tlsFailed, tls, curlCode: raw)
+        }
+        let text = String(cString: curl_easy_strerror(code))
         if let refusal = transfer.policyRefusal {
             if code == CURLE_COULDNT_CONNECT && transfer.allowedAddresses == 0 {
                 return TransportError(.refusedByPolicy, "address refused: \(refusal)", curlCode: raw)
@@ -239,6 +293,31 @@ final class CurlMultiLoop: @unchecked Sendable {
             return TransportError(codeClass(of: code, connected: transfer.connected), noted, curlCode: raw)
         }
         return TransportError(codeClass(of: code, connected: transfer.connected), text, curlCode: raw)
+    }
+
+    /// A TLS failure in words an operator reads at 3 a.m. (`tls: certificate verify failed: …`),
+    /// with libcurl's detail (the verify result, the alert the server sent), or nil when the
+    /// failure is not about TLS. A server that demands a client certificate and gets none ends
+    /// the handshake with an alert that, under TLS 1.3, reaches the client as a receive error.
+    static func tlsFailure(_ code: CURLcode, detail: String?) -> String? {
+        let detail = detail.map { ": " + $0 } ?? ""
+        switch code {
+        case CURLE_PEER_FAILED_VERIFICATION:
+            return "tls: certificate verify failed" + detail
+        case CURLE_SSL_CONNECT_ERROR:
+            return "tls: handshake failed" + detail
+        case CURLE_SSL_CERTPROBLEM:
+            return "tls: the client certificate or key was not usable" + detail
+        case CURLE_SSL_CACERT_BADFILE:
+            return "tls: cannot read the CA file" + detail
+        case CURLE_SSL_CIPHER:
+            return "tls: no cipher in common" + detail
+        case CURLE_RECV_ERROR, CURLE_SEND_ERROR:
+            guard detail.contains("SSL") || detail.contains("alert") else { return nil }
+            return "tls: the receiver ended the connection during TLS" + detail
+        default:
+            return nil
+        }
     }
 
     /// The class of a curl failure; `connected` tells a reply problem from a URL problem.

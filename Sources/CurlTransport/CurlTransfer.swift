@@ -19,6 +19,7 @@ struct CurlOutcome {
     var status: Int
     var headers: [(String, String)]
     var retryAfter: String?
+    var deliveryDirective: String?
     var body: [UInt8]
     var bodyBytes: Int64
     /// The body was cut at the sink's limit.
@@ -60,6 +61,7 @@ final class CurlTransfer {
     var writeFailed = false
     var responseHeaders: [(String, String)] = []
     var retryAfter: String?
+    var deliveryDirective: String?
     /// Why the first refused address was refused by the SSRF policy (open-socket callback).
     var policyRefusal: String?
     /// Addresses the open-socket callback refused, and those it let through to `socket()`.
@@ -71,6 +73,22 @@ final class CurlTransfer {
     var connected = false
     /// libcurl follows redirects for this transfer (downloads).
     var followsRedirects = false
+    /// `CURLOPT_ERRORBUFFER`: libcurl's own words for a failure (a TLS alert, the verify
+    /// result), richer than the code's generic text. Allocated once per transfer object.
+    let errorBuffer: UnsafeMutablePointer<CChar> = {
+        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
+        buffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
+        return buffer
+    }()
+
+    /// What libcurl wrote to the error buffer, or nil.
+    var errorDetail: String? {
+        errorBuffer.pointee == 0 ? nil : String(cString: errorBuffer)
+    }
+
+    deinit {
+        errorBuffer.deallocate()
+    }
 
     /// A redirect is being followed: what the callbacks learnt about the last hop's addresses
     /// no longer describes the next one, whose refusal alone must decide (a refused hop after an
@@ -183,6 +201,7 @@ enum CurlCallbacks {
         let name = "retry-after:".utf8
         if line.count > 5, line.starts(with: "HTTP/".utf8) {
             transfer.retryAfter = nil
+            transfer.deliveryDirective = nil
             transfer.responseHeaders.removeAll()
             // "HTTP/1.1 302 Found": a 3xx that libcurl will follow starts a new hop.
             if transfer.followsRedirects, let space = line.firstIndex(of: UInt8(ascii: " ")),
@@ -204,6 +223,13 @@ enum CurlCallbacks {
             value = value.trimmingCharacters(in: " \t\r\n")
             transfer.retryAfter = value
         }
+        let directive = "webhook-delivery:".utf8
+        if line.count > directive.count,
+            zip(line.prefix(directive.count), directive).allSatisfy({ ($0 | 0x20) == ($1 | 0x20) })
+        {
+            transfer.deliveryDirective = String(decoding: line.dropFirst(directive.count), as: UTF8.self)
+                .trimmingCharacters(in: " \t\r\n").lowercased()
+        }
         return length
     }
 
@@ -224,7 +250,8 @@ enum CurlCallbacks {
             }
         }
         transfer.allowedAddresses += 1
-        return socket(address.pointee.family, address.pointee.socktype, address.pointee.protocol)
+        // Close-on-exec: the worker starts ffmpeg and helpers, which must not inherit callback sockets.
+        return socket(address.pointee.family, address.pointee.socktype | Int32(SOCK_CLOEXEC.rawValue), address.pointee.protocol)
     }
 
     /// Notes that a connection is up (new or reused) and the request goes out now.

@@ -10,8 +10,20 @@ public enum AttemptVerdict: Sendable, Hashable {
     case gone
 
     /// Judges a response.
+    ///
+    /// A `webhook-delivery` header decides first, with any status (the Standard Webhooks
+    /// proposal): `disable` acts like 410, `abort-message` makes a failure final (a 2xx stays a
+    /// success).
     public static func of(_ response: WebhookResponse, now: Timestamp) -> AttemptVerdict {
         let status = response.statusCode
+        switch response.deliveryDirective {
+        case "disable":
+            return .gone
+        case "abort-message" where !(200..<300).contains(status):
+            return .rejected(reason: "HTTP \(status) with webhook-delivery: abort-message (no further attempts)")
+        default:
+            break
+        }
         switch status {
         case 200..<300:
             return .success

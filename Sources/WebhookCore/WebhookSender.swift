@@ -21,6 +21,9 @@ public struct WebhookResponse: Sendable, Hashable {
     public var statusCode: Int
     /// The raw `Retry-After` header, if any.
     public var retryAfter: String?
+    /// The `webhook-delivery` response header, lowercased (`abort-message`, `disable`), if any:
+    /// the receiver's say on further attempts (SPEC section 6).
+    public var deliveryDirective: String?
     /// The first bytes of the body (at most ``WebhookResponse/keptBodyBytes``), for diagnostics.
     public var bodyPrefix: [UInt8]
     /// True when the body was cut at the read limit or by an error after the status arrived.
@@ -32,7 +35,11 @@ public struct WebhookResponse: Sendable, Hashable {
     public static let keptBodyBytes = 512
 
     /// Creates a response.
-    public init(statusCode: Int, retryAfter: String?, bodyPrefix: [UInt8], bodyTruncated: Bool, duration: Duration) {
+    public init(
+        statusCode: Int, retryAfter: String?, bodyPrefix: [UInt8], bodyTruncated: Bool, duration: Duration,
+        deliveryDirective: String? = nil
+    ) {
+        self.deliveryDirective = deliveryDirective
         self.statusCode = statusCode
         self.retryAfter = retryAfter
         self.bodyPrefix = bodyPrefix

@@ -17,7 +17,7 @@ public import WebhookCore
 ///   the job that is not delivered yet is superseded, *whatever its sequence* (one stored before
 ///   the terminal event but accepted after it included); an attempt of one already in flight
 ///   ends `superseded` unless it succeeds. Operator redeliveries are exempt.
-/// - **Gone**: 410 (and later `webhook-delivery: disable`) ends every further event of the job's
+/// - **Gone**: 410 (or `webhook-delivery: disable` with any status) ends every further event of the job's
 ///   callback, except an operator's redelivery, which is attempted once more.
 /// - **Retries**: the ``RetryPolicy`` decides: progress dropped after three failed attempts,
 ///   terminal events get three quick attempts, then the background schedule.
@@ -485,7 +485,10 @@ public struct JobDeliveryMachine: Sendable {
             record(superseded ? .superseded : .dropped, next: nil, into: &actions)
             popHead(into: &actions)
         case .gone:
-            errorText = "HTTP 410 Gone: the callback takes no further events"
+            // 410, or the receiver's `webhook-delivery: disable` with another status.
+            errorText = statusCode == 410 || statusCode == nil
+                ? "HTTP 410 Gone: the callback takes no further events"
+                : "HTTP \(statusCode ?? 0) with webhook-delivery: disable: the callback takes no further events"
             record(.failed, next: nil, into: &actions)
             popHead(into: &actions)
             resolve(eventID, .failed(reason: "callback gone (410)"), into: &actions)

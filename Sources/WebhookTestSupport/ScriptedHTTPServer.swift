@@ -1,6 +1,8 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
+import NIOTLS
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -57,10 +59,19 @@ public final class ScriptedHTTPServer: Sendable {
     /// The port it listens on.
     public let port: Int
 
+    /// `http` or `https`.
+    public let scheme: String
+    private let handshakeCounter: ConnectionCounter
+
+    /// TLS handshakes completed so far (HTTPS only): a kept-alive connection does one in all.
+    public var handshakesCompleted: Int { handshakeCounter.value.withLock { $0 } }
+
     private init(
         channel: any Channel, group: MultiThreadedEventLoopGroup, received: AsyncRecorder<Request>,
-        connectionCounter: ConnectionCounter, port: Int
+        connectionCounter: ConnectionCounter, port: Int, scheme: String = "http", handshakes: ConnectionCounter = ConnectionCounter()
     ) {
+        self.scheme = scheme
+        self.handshakeCounter = handshakes
         self.channel = channel
         self.group = group
         self.received = received
@@ -68,8 +79,31 @@ public final class ScriptedHTTPServer: Sendable {
         self.port = port
     }
 
-    /// `http://127.0.0.1:<port><path>`.
-    public func url(_ path: String = "/hook") -> String { "http://127.0.0.1:\(port)\(path)" }
+    /// `http://127.0.0.1:<port><path>` (`https://` when the server speaks TLS).
+    public func url(_ path: String = "/hook") -> String { "\(scheme)://127.0.0.1:\(port)\(path)" }
+
+    /// TLS for a test receiver: its identity, and whether it requires a client certificate signed
+    /// by a given authority (mTLS; one without is refused in the handshake).
+    public struct TLS: Sendable {
+        public var identity: TestCertificates.Identity
+        public var requireClientCertificateFrom: String?
+
+        public init(_ identity: TestCertificates.Identity, requireClientCertificateFrom authority: String? = nil) {
+            self.identity = identity
+            self.requireClientCertificateFrom = authority
+        }
+
+        func context() throws -> NIOSSLContext {
+            var configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(identity.certificate).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: identity.key, format: .pem)))
+            if let authority = requireClientCertificateFrom {
+                configuration.certificateVerification = .noHostnameVerification
+                configuration.trustRoots = .file(authority)
+            }
+            return try NIOSSLContext(configuration: configuration)
+        }
+    }
 
     /// Connections accepted so far.
     public var connectionsAccepted: Int { connectionCounter.value.withLock { $0 } }
@@ -79,9 +113,12 @@ public final class ScriptedHTTPServer: Sendable {
     ///   - threads: event-loop threads (the benchmark uses 1 to leave a core to the sender).
     ///   - record: keep every request (turn off for load, where memory would grow).
     ///   - reply: decides each answer; called on an event loop, so keep it quick.
+    ///   - tls: serve HTTPS with this identity (and require client certificates if it says so).
     public static func start(
-        threads: Int = 1, record: Bool = true, reply: @escaping @Sendable (Request) -> Reply
+        threads: Int = 1, record: Bool = true, tls: TLS? = nil, reply: @escaping @Sendable (Request) -> Reply
     ) async throws -> ScriptedHTTPServer {
+        let sslContext = try tls?.context()
+        let handshakes = ConnectionCounter()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let received = AsyncRecorder<Request>()
         let counter = ConnectionCounter()
@@ -94,6 +131,14 @@ public final class ScriptedHTTPServer: Sendable {
                     value += 1
                     return value
                 }
+                if let sslContext {
+                    do {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
+                        try channel.pipeline.syncOperations.addHandler(HandshakeCounter(count: handshakes))
+                    } catch {
+                        return channel.eventLoop.makeFailedFuture(error)
+                    }
+                }
                 return channel.pipeline.configureHTTPServerPipeline(withErrorHandling: false).flatMap {
                     channel.pipeline.addHandler(
                         ScriptedHandler(connection: number, record: record ? received : nil, reply: reply))
@@ -101,7 +146,9 @@ public final class ScriptedHTTPServer: Sendable {
             }
         let channel = try await bootstrap.bind(host: "127.0.0.1", port: 0).get()
         let port = channel.localAddress?.port ?? 0
-        return ScriptedHTTPServer(channel: channel, group: group, received: received, connectionCounter: counter, port: port)
+        return ScriptedHTTPServer(
+            channel: channel, group: group, received: received, connectionCounter: counter, port: port,
+            scheme: tls == nil ? "http" : "https", handshakes: handshakes)
     }
 
     /// Closes the listener and every connection.
@@ -113,6 +160,19 @@ public final class ScriptedHTTPServer: Sendable {
 
 final class ConnectionCounter: Sendable {
     let value = Mutex(0)
+}
+
+/// Counts completed TLS handshakes (the event NIOSSL sends down the pipeline).
+final class HandshakeCounter: ChannelInboundHandler, Sendable {
+    typealias InboundIn = NIOAny
+    let count: ConnectionCounter
+
+    init(count: ConnectionCounter) { self.count = count }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted = event { count.value.withLock { $0 += 1 } }
+        context.fireUserInboundEventTriggered(event)
+    }
 }
 
 /// Reads one request at a time and performs the scripted reply.

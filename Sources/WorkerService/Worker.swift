@@ -122,9 +122,7 @@ public enum Worker {
         }
         defer { deliveryLog.close() }
         let policy = NetworkPolicy(allowedNetworks: configuration.allowedNetworks)
-        let clientConfiguration = CurlClientConfiguration(
-            connectTimeout: configuration.webhookConnectTimeout, totalTimeout: configuration.webhookTimeout,
-            networkPolicy: policy)
+        let clientConfiguration = try await callbackClientConfiguration(configuration, policy: policy, resolver: resolver)
         let clock = SystemClock()
         let boundPort = BoundPort(configuration.port)
 
@@ -134,7 +132,10 @@ public enum Worker {
         // Video downloads get their own client and thread: a slow disk or a 4 GiB download never
         // stalls webhook delivery on the webhook client's thread. They follow up to 5 redirects
         // (presigned and CDN URLs redirect), each hop held to the policy; webhooks follow none.
-        var downloadConfiguration = clientConfiguration
+        // Downloads go direct (not through the callback proxy) and trust the system's CAs.
+        var downloadConfiguration = CurlClientConfiguration(
+            connectTimeout: configuration.webhookConnectTimeout, totalTimeout: configuration.webhookTimeout,
+            networkPolicy: policy)
         downloadConfiguration.maxRedirects = 5
         try await CurlHTTPClient.withClient(configuration: downloadConfiguration) { downloadClient in
         try await CurlHTTPClient.withClient(configuration: clientConfiguration) { client in
@@ -164,10 +165,11 @@ public enum Worker {
                 logger: logger)
             let services = APIServices(
                 jobs: jobs, outbox: outbox,
-                // With a callback proxy (`WEBHOOK_PROXY`, once configurable) pass
-                // `callbacksUseProxy: true`: callback names are then left to the proxy.
+                // With a callback proxy, callback host names are left to it (address literals
+                // are still checked): the worker never connects to them.
                 validator: JobRequestValidator(
-                    networkPolicy: policy, localMediaDirectory: configuration.localMediaDirectory, resolver: resolver),
+                    networkPolicy: policy, localMediaDirectory: configuration.localMediaDirectory, resolver: resolver,
+                    callbacksUseProxy: configuration.webhookProxy != nil),
                 enqueue: { await runner.enqueue($0) }, cancel: { try await runner.cancel($0) },
                 redeliver: { try await dispatcher.redeliver($0) },
                 metrics: {
@@ -233,6 +235,46 @@ public enum Worker {
 }
 
 extension Worker {
+    /// The callback client's settings, checked before anything starts: every libcurl option it
+    /// needs is accepted by this libcurl, and a proxy given by name resolves to allowed addresses
+    /// only (the worker connects to nothing else then).
+    /// - Throws: ``ConfigurationError`` naming the setting.
+    static func callbackClientConfiguration(
+        _ configuration: WorkerConfiguration, policy: NetworkPolicy, resolver: any HostResolver
+    ) async throws(ConfigurationError) -> CurlClientConfiguration {
+        let client = CurlClientConfiguration(
+            connectTimeout: configuration.webhookConnectTimeout, totalTimeout: configuration.webhookTimeout,
+            networkPolicy: policy, proxy: configuration.webhookProxy, caFile: configuration.webhookCAFile,
+            clientCertificate: configuration.webhookClientCertificate, clientKey: configuration.webhookClientKey)
+        do throws(CurlOptionError) {
+            try CurlHTTPClient.checkOptions(client)
+        } catch {
+            let setting: String
+            switch error.option {
+            case "CURLOPT_CAINFO": setting = "WEBHOOK_CA_FILE"
+            case "CURLOPT_SSLCERT", "CURLOPT_SSLCERTTYPE": setting = "WEBHOOK_CLIENT_CERT"
+            case "CURLOPT_SSLKEY", "CURLOPT_SSLKEYTYPE": setting = "WEBHOOK_CLIENT_KEY"
+            case "CURLOPT_PROXY", "CURLOPT_PROXYTYPE": setting = "WEBHOOK_PROXY"
+            default: setting = "libcurl"
+            }
+            throw ConfigurationError(setting, "\(error) (\(CurlHTTPClient.libcurlVersion))")
+        }
+        if let proxy = configuration.webhookProxy, case .success(.name(let host)) = URLTarget.parse(proxy) {
+            // The system resolver returns when its own timeouts end (a few seconds).
+            guard case .addresses(let addresses) = await resolver.resolve(host) else {
+                throw ConfigurationError("WEBHOOK_PROXY", "cannot resolve \(host)")
+            }
+            for address in addresses {
+                if let refusal = policy.refusal(for: address) {
+                    throw ConfigurationError(
+                        "WEBHOOK_PROXY",
+                        "\(host) resolves to \(address), which is not allowed (\(refusal)): add it to CLIPPING_WORKER_ALLOWED_NETWORKS")
+                }
+            }
+        }
+        return client
+    }
+
     /// S3 when configured, else the data directory served at `/media`.
     static func storage(
         _ configuration: WorkerConfiguration, data: String, client: CurlHTTPClient, port: BoundPort

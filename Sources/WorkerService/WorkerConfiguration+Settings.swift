@@ -129,6 +129,36 @@ extension WorkerConfiguration {
             }
         },
         .text(
+            "WEBHOOK_PROXY", default: .unset,
+            meaning: "`http://host:port` proxy every callback goes through (HTTPS by `CONNECT`); the worker then "
+                + "connects only to it (its address must be allowed) and leaves callback host names to it; "
+                + "address literals in callback URLs are still refused; video downloads do not use it"
+        ) { text, configuration throws(ConfigurationError) in
+            configuration.webhookProxy = try checkedProxy(text, allowedNetworks: configuration.allowedNetworks)
+        },
+        .text(
+            "WEBHOOK_CA_FILE", default: .described("the system's trust store"),
+            meaning: "PEM bundle of the certificate authorities trusted for https callbacks "
+                + "(certificates and host names are always verified)"
+        ) { text, configuration throws(ConfigurationError) in
+            try PEMFile.check(text, holds: .certificate, setting: "WEBHOOK_CA_FILE")
+            configuration.webhookCAFile = text
+        },
+        .text(
+            "WEBHOOK_CLIENT_CERT", default: .unset,
+            meaning: "PEM client certificate presented to https receivers that ask for one (mTLS); with `WEBHOOK_CLIENT_KEY`"
+        ) { text, configuration throws(ConfigurationError) in
+            try PEMFile.check(text, holds: .certificate, setting: "WEBHOOK_CLIENT_CERT")
+            configuration.webhookClientCertificate = text
+        },
+        .text(
+            "WEBHOOK_CLIENT_KEY", default: .unset,
+            meaning: "PEM private key (unencrypted) of `WEBHOOK_CLIENT_CERT`"
+        ) { text, configuration throws(ConfigurationError) in
+            try PEMFile.check(text, holds: .privateKey, setting: "WEBHOOK_CLIENT_KEY")
+            configuration.webhookClientKey = text
+        },
+        .text(
             "CLIPPING_WORKER_LOCAL_MEDIA_DIR", default: .unset,
             meaning: "`file://` video URLs are accepted only when set, and only for files under it"
         ) { directory, configuration throws(ConfigurationError) in
@@ -277,6 +307,17 @@ extension WorkerConfiguration {
     /// The checks that span several settings.
     public static let rules = [
         // Receivers verify with one secret: workers sharing a database must sign alike.
+        // A certificate without its key (or the reverse) cannot be presented.
+        Rule(["WEBHOOK_CLIENT_CERT", "WEBHOOK_CLIENT_KEY"]) { values, configuration throws(ConfigurationError) in
+            switch (configuration.webhookClientCertificate, configuration.webhookClientKey) {
+            case (.some, nil):
+                throw ConfigurationError("WEBHOOK_CLIENT_KEY", "is required with WEBHOOK_CLIENT_CERT (both or neither)")
+            case (nil, .some):
+                throw ConfigurationError("WEBHOOK_CLIENT_CERT", "is required with WEBHOOK_CLIENT_KEY (both or neither)")
+            default:
+                break
+            }
+        },
         Rule(["CLIPPING_WORKER_DATABASE_URL", "WEBHOOK_SECRET"]) { values, configuration throws(ConfigurationError) in
             if configuration.databaseURL != nil && configuration.webhookSecrets == nil {
                 throw ConfigurationError(
@@ -324,5 +365,36 @@ extension WorkerConfiguration {
         return (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").contains {
             FileManager.default.isExecutableFile(atPath: "\($0)/\(name)")
         }
+    }
+}
+
+extension WorkerConfiguration {
+    /// `WEBHOOK_PROXY` checked: `http://host[:port]` without credentials or path; a literal
+    /// address must be allowed by the network policy (a name is checked once resolved, at start).
+    static func checkedProxy(_ text: String, allowedNetworks: [CIDRBlock]) throws(ConfigurationError) -> String {
+        let name = "WEBHOOK_PROXY"
+        guard text.lowercased().hasPrefix("http://") else {
+            throw ConfigurationError(name, "must be an http:// URL like http://10.0.0.5:3128, got \"\(text)\"")
+        }
+        let rest = text.dropFirst("http://".count)
+        let authority = rest.prefix { $0 != "/" }
+        guard rest.dropFirst(authority.count).allSatisfy({ $0 == "/" }) else {
+            throw ConfigurationError(name, "must be http://host:port with no path, got \"\(text)\"")
+        }
+        guard !authority.contains("@") else {
+            throw ConfigurationError(name, "must not carry credentials (proxy authentication is not supported)")
+        }
+        switch URLTarget.parse(text) {
+        case .failure(let refusal):
+            throw ConfigurationError(name, "\(refusal.reason), got \"\(text)\"")
+        case .success(.address(let address)):
+            if let refusal = NetworkPolicy(allowedNetworks: allowedNetworks).refusal(for: address) {
+                throw ConfigurationError(
+                    name, "the proxy's address is not allowed (\(refusal)): add it to CLIPPING_WORKER_ALLOWED_NETWORKS")
+            }
+        case .success(.name):
+            break
+        }
+        return text.hasSuffix("/") ? String(text.dropLast()) : text
     }
 }

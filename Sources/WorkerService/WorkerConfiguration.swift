@@ -38,6 +38,13 @@ public struct WorkerConfiguration: Sendable {
     public var webhookTimeout = Duration.seconds(10)
     /// `WEBHOOK_CONNECT_TIMEOUT_SECONDS`.
     public var webhookConnectTimeout = Duration.seconds(5)
+    /// `WEBHOOK_PROXY`: every callback goes through it.
+    public var webhookProxy: String?
+    /// `WEBHOOK_CA_FILE`: the CAs trusted for https callbacks (nil: the system's).
+    public var webhookCAFile: String?
+    /// `WEBHOOK_CLIENT_CERT` / `WEBHOOK_CLIENT_KEY`: the mTLS identity.
+    public var webhookClientCertificate: String?
+    public var webhookClientKey: String?
     /// `WEBHOOK_PROGRESS_MIN_INTERVAL_SECONDS`.
     public var progressMinInterval = Duration.seconds(5)
     /// `WEBHOOK_RETRY_SCHEDULE` and `WEBHOOK_MAX_AGE_HOURS` over the standard policy.
