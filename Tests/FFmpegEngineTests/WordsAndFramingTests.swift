@@ -168,7 +168,8 @@ struct WordsAndFramingTests {
         } catch let error as PipelineError {
             #expect(error.code == .timeout)
         }
-        #expect(ContinuousClock.now - began < .seconds(3))
+        // Far below the 30 s the command would take: a loaded machine may be slow to reap it.
+        #expect(ContinuousClock.now - began < .seconds(20))
     }
 
     @Test(.timeLimit(.minutes(1))) func aPipelineStreamsLinesFromProducerToConsumer() async throws {
