@@ -72,6 +72,8 @@ struct EventAppender: Sendable {
         var bodies = [ByteBuffer]()
         var reasons = [Bool]()
         var createdAts = [Int64]()
+        // An array of optionals does not bind: an empty string stands for none (NULLIF below).
+        var traces = [String]()
         for (index, draft) in drafts.enumerated() {
             let time = times[index]
             guard var job = jobs[draft.jobID] else { throw OutboxError(.writeFailed, "job row missing after upsert") }
@@ -83,6 +85,7 @@ struct EventAppender: Sendable {
             var event = OutboxEvent(
                 id: id, jobID: draft.jobID, sequence: sequence, kind: draft.kind, callbackURL: draft.callbackURL,
                 body: body, createdAt: time)
+            event.trace = draft.trace
             if job.gone { event.state = draft.kind.isTerminal ? .failed : .dropped }
             if event.state == .pending { job.due = min(job.due ?? time.milliseconds, time.milliseconds) }
             job.nextSequence += 1
@@ -93,6 +96,7 @@ struct EventAppender: Sendable {
             bodies.append(ByteBuffer(bytes: body))
             reasons.append(job.gone)
             createdAts.append(time.milliseconds)
+            traces.append(draft.trace?.storedForm ?? "")
         }
 
         let noDue = Int64.min
@@ -114,14 +118,14 @@ struct EventAppender: Sendable {
                 WHERE j.job_id = u.job_id
                 RETURNING 1)
             INSERT INTO webhook_events (event_id, job_id, sequence, event_type, callback_url, body, state, created_at,
-                series_started_at, next_attempt_at, final_reason, updated_at)
+                series_started_at, next_attempt_at, final_reason, updated_at, trace)
             SELECT e.event_id, e.job_id, e.sequence, e.event_type, e.callback_url, e.body, e.state, e.created_at,
-                e.created_at, e.created_at, CASE WHEN e.gone THEN \(Self.goneReason) END, e.created_at
+                e.created_at, e.created_at, CASE WHEN e.gone THEN \(Self.goneReason) END, e.created_at, NULLIF(e.trace, '')
             FROM unnest(\(events.map(\.id.description))::text[], \(events.map(\.jobID))::text[],
                 \(events.map(\.sequence))::int8[], \(events.map(\.kind.rawValue))::text[],
                 \(events.map(\.callbackURL))::text[], \(bodies)::bytea[], \(events.map(\.state.rawValue))::text[],
-                \(reasons)::bool[], \(createdAts)::int8[])
-                AS e(event_id, job_id, sequence, event_type, callback_url, body, state, gone, created_at)
+                \(reasons)::bool[], \(createdAts)::int8[], \(traces)::text[])
+                AS e(event_id, job_id, sequence, event_type, callback_url, body, state, gone, created_at, trace)
             """, logger: logger)
         return Outcome(events: events, draftIndices: draftIndices, leases: jobs.mapValues(\.epoch))
     }

@@ -9,7 +9,7 @@ enum PostgresEventRow {
         [
             "event_id", "job_id", "sequence", "event_type", "callback_url", "created_at", "state", "attempt_count",
             "series_started_at", "series_attempts", "next_attempt_at", "last_status_code", "final_reason", "redelivered",
-            "first_started_at", "first_duration_ms", "first_status_code", "first_error", "first_outcome",
+            "first_started_at", "first_duration_ms", "first_status_code", "first_error", "first_outcome", "trace",
         ].map { prefix + $0 }.joined(separator: ", ")
     }
 
@@ -18,7 +18,7 @@ enum PostgresEventRow {
         guard let id = EventID(idText), let kind = EventKind(rawValue: try cells["event_type"].decode(String.self)),
             let state = DeliveryState(rawValue: try cells["state"].decode(String.self))
         else { throw OutboxError(.corrupt, "unreadable event row \(idText)") }
-        return OutboxEvent(
+        var event = OutboxEvent(
             id: id, jobID: try cells["job_id"].decode(String.self), sequence: try cells["sequence"].decode(Int64.self),
             kind: kind, callbackURL: try cells["callback_url"].decode(String.self), body: body,
             createdAt: Timestamp(milliseconds: try cells["created_at"].decode(Int64.self)), state: state,
@@ -27,6 +27,8 @@ enum PostgresEventRow {
             seriesAttempts: Int(try cells["series_attempts"].decode(Int32.self)),
             nextAttemptAt: Timestamp(milliseconds: try cells["next_attempt_at"].decode(Int64.self)),
             redelivered: try cells["redelivered"].decode(Bool.self))
+        event.trace = try cells["trace"].decode(String?.self).flatMap(TraceContext.init(storedForm:))
+        return event
     }
 
     /// The event with its first attempt (kept in the event's row) and the row's final reason.

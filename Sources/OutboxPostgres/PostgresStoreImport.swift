@@ -77,12 +77,12 @@ public enum PostgresStoreImport {
                 INSERT INTO webhook_events (event_id, job_id, sequence, event_type, callback_url, body, state,
                     attempt_count, created_at, series_started_at, series_attempts, next_attempt_at, last_status_code,
                     final_reason, updated_at, redelivered, first_started_at, first_duration_ms, first_status_code,
-                    first_error, first_outcome)
+                    first_error, first_outcome, trace)
                 VALUES (\(event.eventID), \(event.jobID), \(event.sequence), \(event.eventType), \(event.callbackURL),
                     \(ByteBuffer(bytes: event.body)), \(event.state), \(event.attemptCount), \(event.createdAt),
                     \(event.seriesStartedAt), \(event.seriesAttempts), \(event.nextAttemptAt), \(event.lastStatusCode),
                     \(event.finalReason), \(event.updatedAt), \(event.redelivered), \(event.firstStartedAt),
-                    \(event.firstDurationMs), \(event.firstStatusCode), \(event.firstError), \(event.firstOutcome))
+                    \(event.firstDurationMs), \(event.firstStatusCode), \(event.firstError), \(event.firstOutcome), \(event.trace))
                 """, logger: logger)
             importedEvents.insert(event.eventID)
             report.events += 1

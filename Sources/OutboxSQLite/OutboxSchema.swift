@@ -86,6 +86,10 @@ enum OutboxSchema {
         migrator.registerMigration("v4-checks-without-value-lists") { db in
             try rebuildWithoutValueLists(db)
         }
+        migrator.registerMigration("v6-trace-context") { db in
+            // The job's W3C trace, carried on every attempt (`TraceContext.storedForm`).
+            try db.execute(sql: "ALTER TABLE webhook_events ADD COLUMN trace TEXT")
+        }
         return migrator
     }
 
@@ -167,6 +171,6 @@ enum OutboxSchema {
     static let eventColumns = """
         event_id, job_id, sequence, event_type, callback_url, created_at, state, attempt_count,
         series_started_at, series_attempts, next_attempt_at, last_status_code, final_reason, redelivered,
-        first_started_at, first_duration_ms, first_status_code, first_error, first_outcome
+        first_started_at, first_duration_ms, first_status_code, first_error, first_outcome, trace
         """
 }

@@ -6,8 +6,8 @@ enum OutboxStatements {
     /// Stores one event.
     static let insertEvent = """
         INSERT INTO webhook_events (event_id, job_id, sequence, event_type, callback_url, body, state,
-            created_at, series_started_at, next_attempt_at, final_reason, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            created_at, series_started_at, next_attempt_at, final_reason, updated_at, trace)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
 
     /// Creates or updates the job's row when this process first appends for it, or at its terminal event.

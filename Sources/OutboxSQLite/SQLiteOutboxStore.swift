@@ -133,6 +133,7 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
                 var event = OutboxEvent(
                     id: id, jobID: draft.jobID, sequence: sequence, kind: draft.kind, callbackURL: draft.callbackURL,
                     body: body, createdAt: time)
+                event.trace = draft.trace
                 var reason: String?
                 if entry.gone {
                     event.state = draft.kind.isTerminal ? .failed : .dropped
@@ -141,7 +142,7 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
                 try insert.execute(arguments: [
                     id.description, draft.jobID, sequence, draft.kind.rawValue, draft.callbackURL, Data(body),
                     event.state.rawValue, time.milliseconds, time.milliseconds, time.milliseconds, reason,
-                    time.milliseconds,
+                    time.milliseconds, draft.trace?.storedForm,
                 ])
                 let terminal = entry.terminalStored || draft.kind.isTerminal
                 // The process that appends a job's events holds the job (its runner's lease). The
@@ -556,12 +557,14 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
         guard let id = EventID(idText), let kind = EventKind(rawValue: row["event_type"]),
             let state = DeliveryState(rawValue: row["state"])
         else { throw OutboxError(.corrupt, "unreadable event row \(idText)") }
-        return OutboxEvent(
+        var event = OutboxEvent(
             id: id, jobID: row["job_id"], sequence: row["sequence"], kind: kind, callbackURL: row["callback_url"],
             body: body, createdAt: Timestamp(milliseconds: row["created_at"]), state: state,
             attempts: row["attempt_count"], seriesStartedAt: Timestamp(milliseconds: row["series_started_at"]),
             seriesAttempts: row["series_attempts"], nextAttemptAt: Timestamp(milliseconds: row["next_attempt_at"]),
             redelivered: row["redelivered"] ?? false)
+        event.trace = (row["trace"] as String?).flatMap(TraceContext.init(storedForm:))
+        return event
     }
 
     /// The first attempt, kept in the event's row (empty before it).

@@ -24,8 +24,7 @@ extension StoreExport {
                             createdAt: row["created_at"], updatedAt: row["updated_at"]))
                 }
                 for row in try Row.fetchAll(db, sql: "SELECT * FROM webhook_events ORDER BY job_id, sequence") {
-                    export.events.append(
-                        Event(
+                    var event = Event(
                             eventID: row["event_id"], jobID: row["job_id"], sequence: row["sequence"],
                             eventType: row["event_type"], callbackURL: row["callback_url"], body: [UInt8](row["body"] as Data? ?? Data()),
                             state: row["state"], attemptCount: row["attempt_count"], createdAt: row["created_at"],
@@ -34,7 +33,9 @@ extension StoreExport {
                             finalReason: row["final_reason"], updatedAt: row["updated_at"], redelivered: row["redelivered"],
                             firstStartedAt: row["first_started_at"], firstDurationMs: row["first_duration_ms"],
                             firstStatusCode: row["first_status_code"], firstError: row["first_error"],
-                            firstOutcome: row["first_outcome"]))
+                            firstOutcome: row["first_outcome"])
+                    event.trace = row["trace"]
+                    export.events.append(event)
                 }
                 for row in try Row.fetchAll(db, sql: "SELECT * FROM webhook_attempts ORDER BY event_id, attempt") {
                     export.attempts.append(

@@ -12,9 +12,12 @@ public struct EventDraft: Sendable {
     /// The job part of the payload, encoded (a JSON object): the webhook layer knows events and
     /// callbacks, not jobs, so the job side encodes it.
     public var encodedSnapshot: [UInt8]
+    /// The trace the job was submitted with: its webhooks carry it (`traceparent`, `tracestate`).
+    public var trace: TraceContext?
 
     /// Creates a draft from already encoded snapshot bytes (must be a JSON object).
-    public init(kind: EventKind, jobID: String, callbackURL: String, encodedSnapshot: [UInt8]) {
+    public init(kind: EventKind, jobID: String, callbackURL: String, encodedSnapshot: [UInt8], trace: TraceContext? = nil) {
+        self.trace = trace
         self.kind = kind
         self.jobID = jobID
         self.callbackURL = callbackURL

@@ -28,6 +28,7 @@ public actor InMemoryOutboxStore: OutboxStore, OutboxReadModel {
             var event = OutboxEvent(
                 id: id, jobID: draft.jobID, sequence: sequence, kind: draft.kind, callbackURL: draft.callbackURL,
                 body: draft.body(id: id, sequence: sequence), createdAt: time)
+            event.trace = draft.trace
             if goneJobs.contains(draft.jobID) {
                 event.state = draft.kind.isTerminal ? .failed : .dropped
                 reasons[id] = "callback gone (410)"

@@ -4,6 +4,8 @@
 public enum LogMetadataKey {
     /// The job a line is about.
     public static let jobID = "job.id"
+    /// The W3C trace id a job was submitted with (its log lines carry it).
+    public static let traceID = "trace.id"
     public static let jobStatus = "job.status"
     /// `job.failed`'s `error_code`.
     public static let jobErrorCode = "job.error_code"

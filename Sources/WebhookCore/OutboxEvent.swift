@@ -32,6 +32,8 @@ public struct OutboxEvent: Sendable, Hashable {
     /// listings of pending events): a progress event below it is stale and is superseded rather
     /// than sent out of order after a restart.
     public var jobHighestAttemptedSequence: Int64
+    /// The job's trace, carried on every attempt (nil: the job was submitted without one).
+    public var trace: TraceContext?
 
     /// Creates a stored event.
     public init(

@@ -13,6 +13,8 @@ struct DeliveryWork: Sendable {
     let body: [UInt8]?
     /// The one attempt let through to a paused origin.
     let isProbe: Bool
+    /// The job's trace: the attempt carries `traceparent` (a new span) and `tracestate`.
+    let trace: TraceContext?
 }
 
 /// How an attempt ended, as the sender's completion reports it.

@@ -1,6 +1,12 @@
+import WebhookCore
+
 /// A job's machine in a box (see ``WebhookDispatcher/jobs``). Lives inside the dispatcher's actor.
 final class JobSlot {
     var machine: JobDeliveryMachine
+    /// The job's trace (from its stored events), for each attempt's `traceparent`. Kept here, one
+    /// per job, rather than in every queued event: most jobs have none, and a queued event is
+    /// the unit of the dispatcher's memory.
+    var trace: TraceContext?
 
     init(_ machine: JobDeliveryMachine) {
         self.machine = machine

@@ -93,6 +93,7 @@ extension WebhookDispatcher {
         }
         // Not queued with its body (superseded, already final, a duplicate): give the bytes back.
         if keep && !kept { bodyBytesHeld -= event.body?.count ?? 0 }
+        if let trace = event.trace, let slot = jobs[event.jobID], slot.trace == nil { slot.trace = trace }
         if pumpNow { pump(event.jobID) }
     }
 
@@ -143,7 +144,7 @@ extension WebhookDispatcher {
         nextAttemptKey += 1
         let item = DeliveryWork(
             key: nextAttemptKey, jobID: jobID, eventID: attempt.eventID, kind: attempt.kind, sequence: attempt.sequence,
-            attempt: attempt.number, url: callbackURL, body: attempt.body, isProbe: probe)
+            attempt: attempt.number, url: callbackURL, body: attempt.body, isProbe: probe, trace: slot.trace)
         if !stopping, let body = item.body {
             launch(item, body: body)
         } else if stopping || workInput.yield(item).isTerminated {

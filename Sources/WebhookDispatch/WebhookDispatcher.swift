@@ -588,8 +588,13 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     /// ``completionLoop()``.
     func launch(_ item: DeliveryWork, body: [UInt8]) {
         let startedAt = clock.now
-        let headers = signer.headers(
+        var headers = signer.headers(
             eventID: item.eventID, kind: item.kind, attempt: item.attempt, timestamp: startedAt, body: body)
+        if let trace = item.trace {
+            // SPEC section 5: the submitted trace and flags, a new span per attempt.
+            headers.append("traceparent: " + trace.traceparent(spanID: TraceContext.newSpanID()))
+            if let state = trace.state { headers.append("tracestate: " + state) }
+        }
         let ends = attemptEnds
         let began = ContinuousClock.now
         let attempt = sender.start(WebhookRequest(url: item.url, headers: headers, body: body)) { result in

@@ -60,7 +60,10 @@ struct APIRoutes: Sendable {
         var request = request
         let buffer = try await request.collectBody(upTo: Self.maxBody)
         let body = Array(buffer.readableBytesView)
-        let spec = try services.validator.validate(body: body).get()
+        var spec = try services.validator.validate(body: body).get()
+        // A malformed traceparent is ignored, never a 400 (SPEC section 4).
+        spec.trace = TraceContext(
+            traceparent: request.headers[HTTPField.Name("traceparent")!], tracestate: request.headers[HTTPField.Name("tracestate")!])
         // SPEC section 4: host names are resolved now (2 s at most), so a name that does not
         // exist or points inside gets its 400 here rather than a job.failed later.
         if let refusal = await services.validator.checkHosts(of: spec) { throw refusal }

@@ -1,5 +1,5 @@
 import Foundation
-import WebhookCore
+public import WebhookCore
 
 /// A validated job request: every field checked, defaults applied (SPEC section 4).
 public struct JobSpec: Sendable, Hashable, Codable {
@@ -20,6 +20,9 @@ public struct JobSpec: Sendable, Hashable, Codable {
     public var includeCaptions: Bool
     /// The `caption_style` object as sent (compact JSON), or nil.
     public var captionStyleJSON: String?
+    /// The W3C trace the submission carried (`traceparent`, `tracestate` headers), or nil: its
+    /// webhooks carry it. Not part of what `Idempotency-Key` compares.
+    public var trace: TraceContext?
 
     /// Creates a spec (already validated; see ``JobRequestValidator``).
     public init(
@@ -47,8 +50,11 @@ public struct JobSpec: Sendable, Hashable, Codable {
     public var canonicalJSON: [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // A retry may come with another trace: the same request all the same.
+        var request = self
+        request.trace = nil
         // Encoding plain strings, integers and booleans cannot fail.
-        return (try? encoder.encode(self)).map(Array.init) ?? []
+        return (try? encoder.encode(request)).map(Array.init) ?? []
     }
 
     enum CodingKeys: String, CodingKey {
@@ -63,6 +69,7 @@ public struct JobSpec: Sendable, Hashable, Codable {
         case targetPlatform = "target_platform"
         case includeCaptions = "include_captions"
         case captionStyleJSON = "caption_style_json"
+        case trace
     }
 }
 

@@ -75,6 +75,8 @@ public struct StoreExport: Sendable {
         public var firstStatusCode: Int64?
         public var firstError: String?
         public var firstOutcome: String?
+        /// `TraceContext.storedForm`, or nil.
+        public var trace: String? = nil
 
         public init(
             eventID: String, jobID: String, sequence: Int64, eventType: String, callbackURL: String, body: [UInt8],

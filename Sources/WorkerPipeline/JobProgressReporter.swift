@@ -108,7 +108,7 @@ final class JobProgressReporter<Publisher: JobEventPublisher, Clock: WorkerClock
                     timestamp: clock.now, jobID: job.id, externalJobID: job.spec.externalJobID,
                     ownerUserID: job.spec.ownerUserID, status: stage, progressPercent: percent, currentStep: step,
                     clipsCompleted: clipsCompleted, totalClips: totalClips)
-                return try EventDraft(kind: kind, callbackURL: callback, snapshot: snapshot)
+                return try EventDraft(kind: kind, callbackURL: callback, snapshot: snapshot, trace: job.spec.trace)
             }
             try await publisher.publish(update, event: event)
         } catch {

@@ -320,6 +320,8 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
             return
         }
         guard let job = stored, !job.status.isFinished else { return }
+        // This job's lines carry its trace id, so they can be found from the submitter's trace.
+        let logger = Self.logger(self.logger, for: job)
         let signal = CancelSignal()
         cancelSignals[jobID] = signal
         defer { cancelSignals[jobID] = nil }
@@ -405,10 +407,19 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
         }
     }
 
+    /// `base`, with the job's trace id when it was submitted with one.
+    private static func logger(_ base: Logger, for job: JobRecord) -> Logger {
+        guard let trace = job.spec.trace else { return base }
+        var logger = base
+        logger[metadataKey: LogMetadataKey.traceID] = "\(trace.traceID)"
+        return logger
+    }
+
     private func finish(
         _ job: JobRecord, as status: JobStatus, error: String?, code: JobErrorCode?, output: JobOutput?, started: Timestamp,
         slot: SlotRelease?
     ) async {
+        let logger = Self.logger(self.logger, for: job)
         let outputJSON = output.flatMap { try? JSONEncoder().encode($0) }.map { String(decoding: $0, as: UTF8.self) }
         metrics.finished[status]?.increment()
         let update = JobStateUpdate(
@@ -424,7 +435,9 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
                     progressPercent: update.progressPercent, currentStep: update.currentStep,
                     clipsCompleted: output?.totalClips, totalClips: output?.totalClips, error: error, errorCode: code,
                     output: output)
-                return try EventDraft(kind: status == .completed ? .completed : .failed, callbackURL: callback, snapshot: snapshot)
+                return try EventDraft(
+                    kind: status == .completed ? .completed : .failed, callbackURL: callback, snapshot: snapshot,
+                    trace: job.spec.trace)
             }
             let delivery = try await publisher.publishTerminal(update, event: event, stored: { slot?.release() })
             logger.debug(

@@ -1,5 +1,7 @@
 import CurlTransport
 import Foundation
+import Logging
+import Synchronization
 import Testing
 import WebhookCore
 import WebhookSigning
@@ -378,3 +380,82 @@ extension APITests {
 func gauge(_ name: String, in text: String) -> Double? {
     text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
 }
+
+extension APITests {
+    /// SPEC sections 4 and 5: a submission's valid `traceparent` reaches every attempt of every
+    /// webhook of the job with the same trace id and flags and a new span id, `tracestate` as
+    /// submitted; a malformed one is ignored (202, no header); without one, none is sent.
+    @Test func theSubmittersTraceIsCarriedOnEveryAttempt() async throws {
+        let failedOnce = Mutex(Set<String>())
+        let server = try await ScriptedHTTPServer.start { request in
+            if request.method == "GET" { return .status(200, body: Array(repeating: 1, count: 5000)) }
+            // The first attempt of each event fails: two attempts to compare.
+            let id = request.headers["webhook-id"] ?? ""
+            return failedOnce.withLock { $0.insert(id).inserted } ? .status(503) : .noContent
+        }
+        let traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+        let lines = LogLines()
+        let logger = Logger(label: "test") { _ in RecordingLogHandler(lines: lines) }
+        try await H.run(["WEBHOOK_PROGRESS_MIN_INTERVAL_SECONDS": "0"], logger: logger) { h in
+            func submit(_ hook: String, _ headers: [String]) async throws -> String {
+                let response = try await h.call(
+                    "POST", "/ai-clipping/jobs",
+                    json: #"{"video_url": "\#(server.url("/v.mp4"))", "callback_url": "\#(server.url(hook))"}"#, headers: headers)
+                #expect(response.status == 202)
+                return try #require(try h.object(response)["job_id"] as? String)
+            }
+            let traced = try await submit("/traced", ["traceparent: 00-\(traceID)-00f067aa0ba902b7-01", "tracestate: rojo=00f067aa0ba902b7"])
+            let malformed = try await submit("/malformed", ["traceparent: 00-\(traceID)-zz"])
+            let plain = try await submit("/plain", [])
+            for id in [traced, malformed, plain] {
+                _ = try await h.waitForJob(id) { ($0["last_delivery"] as? [String: Any])?["state"] as? String == "delivered" }
+            }
+            let requests = server.received.values.filter { $0.method == "POST" }
+            let tracedRequests = requests.filter { $0.uri == "/traced" }
+            #expect(tracedRequests.count >= 3, "at least one event attempted twice (its first attempt is answered 503)")
+            var spans = Set<String>()
+            for request in tracedRequests {
+                let header = try #require(request.headers["traceparent"], "an attempt without traceparent")
+                let parts = header.split(separator: "-")
+                #expect(parts.count == 4 && parts[0] == "00" && parts[1] == traceID && parts[3] == "01", "\(header)")
+                #expect(parts.count == 4 && parts[2] != "00f067aa0ba902b7" && parts[2].count == 16)
+                if parts.count == 4 { spans.insert(String(parts[2])) }
+                #expect(request.headers["tracestate"] == "rojo=00f067aa0ba902b7")
+            }
+            #expect(spans.count == tracedRequests.count, "a new span id per attempt")
+            for request in requests where request.uri != "/traced" {
+                #expect(request.headers["traceparent"] == nil && request.headers["tracestate"] == nil)
+            }
+            // The job's log lines carry the trace id.
+            #expect(lines.all.contains { $0.contains("trace.id=\(traceID)") }, "no log line with the trace id")
+        }
+        try await server.shutdown()
+    }
+}
+
+/// Log lines kept for a test to read (`message key=value …`).
+final class LogLines: Sendable {
+    private let lines = Mutex<[String]>([])
+    var all: [String] { lines.withLock { $0 } }
+    func append(_ line: String) { lines.withLock { $0.append(line) } }
+}
+
+struct RecordingLogHandler: LogHandler {
+    let lines: LogLines
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .debug
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(
+        level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
+        function: String, line: UInt
+    ) {
+        let all = self.metadata.merging(metadata ?? [:]) { _, new in new }
+        lines.append("\(message) " + all.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " "))
+    }
+}
+
