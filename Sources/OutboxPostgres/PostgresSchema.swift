@@ -132,9 +132,8 @@ enum PostgresSchema {
                     checked_at timestamptz NOT NULL
                 );
                 """),
-        // Version 2 is taken by the delivery listing's indices (a change made alongside).
         Migration(
-            version: 3, name: "trace-context",
+            version: 2, name: "trace-context",
             sql: """
                 -- The job's W3C trace, carried on every attempt (TraceContext.storedForm).
                 ALTER TABLE webhook_events ADD COLUMN trace text;

@@ -22,6 +22,10 @@ struct BenchOptions {
     var workers = 1
     /// Set in a worker process started by a multi-worker run: which share of the jobs it publishes.
     var workerIndex: Int?
+    /// `--tls`: the built-in receiver speaks HTTPS (a CA made for the run).
+    var tls = false
+    /// `--ca-file PATH`: the CA bundle for an external `https://` receiver.
+    var caFile: String?
     /// `--body-bytes N`: pad each event body to about N bytes (0: the snapshot as is; 1024 with postgres).
     var bodyBytes = 0
 
@@ -46,6 +50,9 @@ struct BenchOptions {
                            reports the total (scripts/bench.sh starts a throwaway loopback cluster
                            when no URL is given); defaults there: 1 KiB bodies, 10 events per job
           --body-bytes N   pad each event body to about N bytes
+          --tls            the built-in receiver speaks HTTPS (certificates made for the run with
+                           openssl); prints the TLS handshakes per 10,000 deliveries
+          --ca-file PATH   CA bundle for an external https:// receiver (--url)
         Every event is stored (SQLite, synchronous=FULL unless --durability normal), signed,
         sent over loopback HTTP with libcurl and logged to deliveries.jsonl (unless --no-log).
         """
@@ -91,6 +98,10 @@ struct BenchOptions {
                 guard let value = iterator.next() else { throw BenchUsageError(message: "--database-url needs a URL") }
                 options.databaseURL = value
             case "--workers": options.workers = try int(argument)
+            case "--tls": options.tls = true
+            case "--ca-file":
+                guard let value = iterator.next() else { throw BenchUsageError(message: "--ca-file needs a path") }
+                options.caFile = value
             case "--worker-index":
                 guard let text = iterator.next(), let value = Int(text), value >= 0 else {
                     throw BenchUsageError(message: "--worker-index needs an integer")

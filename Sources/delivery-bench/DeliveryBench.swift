@@ -60,10 +60,18 @@ struct DeliveryBench {
         // there the sender records enqueue → response (LatencyMeasuringSender).
         var receiver: ScriptedHTTPServer?
         var url: String
+        var caFile = options.caFile
         if let external = options.url {
             url = external
         } else {
-            let server = try await ScriptedHTTPServer.start(threads: 1, record: false) { request in
+            // `--tls`: HTTPS with a certificate of a CA made for this run (openssl).
+            var tls: ScriptedHTTPServer.TLS?
+            if options.tls {
+                let certificates = try TestCertificates.make()
+                tls = .init(certificates.server)
+                caFile = certificates.authority
+            }
+            let server = try await ScriptedHTTPServer.start(threads: 1, record: false, tls: tls) { request in
                 if let stamp = enqueueStamp(in: request.body) {
                     latencies.add(nanoseconds: monotonicNanoseconds() - stamp)
                 }
@@ -76,7 +84,8 @@ struct DeliveryBench {
         // Loopback only: the policy is checked again on every address curl connects to.
         let clientConfiguration = CurlClientConfiguration(
             connectTimeout: .seconds(2), totalTimeout: .seconds(5),
-            networkPolicy: NetworkPolicy(allowedNetworks: [CIDRBlock("127.0.0.0/8")!, CIDRBlock("::1/128")!]))
+            networkPolicy: NetworkPolicy(allowedNetworks: [CIDRBlock("127.0.0.0/8")!, CIDRBlock("::1/128")!]),
+            caFile: caFile)
 
         var capacity: Double?
         if options.mode != .deadReceiver {
@@ -103,6 +112,12 @@ struct DeliveryBench {
             }
         }
         log?.close()
+        if let receiver, receiver.scheme == "https" {
+            // Connection reuse over TLS: handshakes per 10,000 deliveries (the capacity loop's included).
+            let delivered = max(1, observer.delivered)
+            print(String(format: "TLS handshakes at the receiver: %d for %d deliveries (%.1f per 10,000)",
+                         receiver.handshakesCompleted, delivered, Double(receiver.handshakesCompleted) * 10_000 / Double(delivered)))
+        }
         if options.mode != .deadReceiver { try await receiver?.shutdown() }
     }
 
