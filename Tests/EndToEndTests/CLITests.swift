@@ -2,6 +2,7 @@ import DeliveryLog
 import Foundation
 import Synchronization
 import Testing
+import WebhookTestSupport
 import WebhookCore
 
 /// The `clipping-worker` binary: exit codes and the commands that need no server.
@@ -115,6 +116,10 @@ struct CLITests {
         ("--engine", "CLIPPING_WORKER_ENGINE", "simulated", "gpu"),
         ("--public-url", "CLIPPING_WORKER_PUBLIC_URL", "http://x", "ftp://x"),
         ("--max-concurrent-jobs", "CLIPPING_WORKER_MAX_CONCURRENT_JOBS", "2", "65"),
+        ("--webhook-proxy", "WEBHOOK_PROXY", "http://127.0.0.1:3128", "https://127.0.0.1:3128"),
+        ("--webhook-proxy", "WEBHOOK_PROXY", "http://127.0.0.1:3128", "http://user:pw@127.0.0.1:3128"),
+        ("--webhook-ca-file", "WEBHOOK_CA_FILE", "/etc/ssl/certs/ca-certificates.crt", "/nonexistent/ca.pem"),
+        ("--webhook-ca-file", "WEBHOOK_CA_FILE", "/etc/ssl/certs/ca-certificates.crt", "/etc/hostname"),
     ])
     func badFlagValueExitsOneWithOneLineNamingTheVariable(flag: String, variable: String, good: String, bad: String) throws {
         let data = NSTemporaryDirectory() + "cli-\(UUID().uuidString)"
@@ -123,6 +128,25 @@ struct CLITests {
         #expect(result.error.hasPrefix("clipping-worker: bad configuration: \(variable) (\(flag)): "), "\(result.error)")
         #expect(result.error.hasSuffix("\n") && result.error.dropLast().split(separator: "\n").count == 1, "\(result.error)")
         if variable.contains("TOKEN") || variable.contains("SECRET") { #expect(!result.error.contains(bad)) }
+    }
+
+    /// The TLS and proxy settings that only make sense together, or only with an allowed address.
+    @Test func callbackNetworkSettingsAreCheckedTogetherAtStart() throws {
+        let data = NSTemporaryDirectory() + "cli-\(UUID().uuidString)"
+        let certificates = try TestCertificates.make()
+        func line(_ environment: [String: String]) throws -> String {
+            let result = try run(["serve", "--data-dir", data, "--port", "0"], environment: environment)
+            #expect(result.status == 1)
+            #expect(result.error.dropLast().split(separator: "\n").count == 1, "\(result.error)")
+            return result.error
+        }
+        #expect(try line(["WEBHOOK_CLIENT_CERT": certificates.client.certificate]).contains("WEBHOOK_CLIENT_KEY (--webhook-client-key): is required"))
+        #expect(try line(["WEBHOOK_CLIENT_KEY": certificates.client.key]).contains("WEBHOOK_CLIENT_CERT (--webhook-client-cert): is required"))
+        // A key where the certificate belongs, and the reverse.
+        #expect(try line(["WEBHOOK_CLIENT_CERT": certificates.client.key, "WEBHOOK_CLIENT_KEY": certificates.client.key]).contains("holds no PEM certificate"))
+        #expect(try line(["WEBHOOK_CLIENT_CERT": certificates.client.certificate, "WEBHOOK_CLIENT_KEY": certificates.client.certificate]).contains("holds no PEM private key"))
+        // The proxy's own address must be allowed.
+        #expect(try line(["WEBHOOK_PROXY": "http://10.1.2.3:3128"]).contains("WEBHOOK_PROXY (--webhook-proxy): the proxy's address is not allowed"))
     }
 
     @Test func clientCommandsReportAnUnreachableServer() throws {
