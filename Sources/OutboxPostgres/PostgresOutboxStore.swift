@@ -152,9 +152,11 @@ public final class PostgresOutboxStore: OutboxStore, OutboxReadModel {
             }
             guard let history = try await Self.history(of: id, on: connection, logger: logger) else { return nil }
             if epoch == nil {
-                // Another worker holds the job: wake whoever will send it.
+                // Another worker holds the job: it sends the event (told with the job and event
+                // ids, see `PostgresWorkListener`), or whoever claims the job after it.
                 try await connection.query(
-                    "SELECT pg_notify(\(PostgresWorkListener.channel), \(PostgresWorkListener.eventsPayload))", logger: logger)
+                    "SELECT pg_notify(\(PostgresWorkListener.channel), \(PostgresWorkListener.redeliveryPayload(jobID: jobID, eventID: id.description)))",
+                    logger: logger)
             }
             return (history, epoch)
         }

@@ -237,6 +237,20 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         waiters.removeValue(forKey: id)?.resume(returning: .queued(nextAttemptAt: nil))
     }
 
+    /// An event of a job this worker may hold was redelivered through another worker (a shared
+    /// store's notification): if this worker holds the job, it sends the event now rather than
+    /// leaving it to whoever claims the job after this worker lets it go.
+    public nonisolated func redeliveredElsewhere(jobID: String, eventID: String) {
+        guard let id = EventID(eventID) else { return }
+        Task { await self.redeliverIfHeld(jobID: jobID, id) }
+    }
+
+    private func redeliverIfHeld(jobID: String, _ id: EventID) async {
+        guard store.heldLeases.contains(where: { $0.jobID == jobID }) else { return }
+        // As the holder, the store restarts the series here (again: harmless) and the machine sends it.
+        _ = try? await redeliver(id)
+    }
+
     /// Starts a new series of attempts for a stored event, with the same `webhook-id`. An event
     /// whose attempt is in flight starts it when that attempt ends; an event of a gone callback
     /// is attempted anyway (the operator asked).

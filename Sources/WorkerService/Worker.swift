@@ -97,8 +97,9 @@ public enum Worker {
             try await serve(
                 outbox: outbox, jobs: jobs, claims: jobs, configuration: configuration, secrets: secrets, logger: logger,
                 signals: signals, metrics: workerMetrics, resolver: resolver, onListening: onListening,
-                wakeups: { onJob, onEvents in
-                    PostgresWorkListener(client: client, logger: logger, onJob: onJob, onEvents: onEvents)
+                wakeups: { onJob, onEvents, onRedelivery in
+                    PostgresWorkListener(
+                        client: client, logger: logger, onJob: onJob, onEvents: onEvents, onRedelivery: onRedelivery)
                 })
         }
     }
@@ -109,7 +110,12 @@ public enum Worker {
         outbox: Outbox, jobs: Jobs, claims: (any RunClaiming)?, configuration: WorkerConfiguration,
         secrets: [WebhookSecret], logger: Logger, signals: [UnixSignal], metrics workerMetrics: WorkerMetrics,
         resolver: any HostResolver, onListening: @escaping @Sendable (Int) async -> Void,
-        wakeups: ((_ onJob: @escaping @Sendable () -> Void, _ onEvents: @escaping @Sendable () -> Void) -> any Service)? = nil
+        wakeups: (
+            (
+                _ onJob: @escaping @Sendable () -> Void, _ onEvents: @escaping @Sendable () -> Void,
+                _ onRedelivery: @escaping @Sendable (String, String) -> Void
+            ) -> any Service
+        )? = nil
     ) async throws {
         let data = configuration.dataDirectory
         let registry = workerMetrics.registry
@@ -225,7 +231,9 @@ public enum Worker {
                         RetentionSweeper(
                             jobs: jobs, clock: clock, retention: configuration.retention, mediaDirectory: data + "/media",
                             logger: logger),
-                    ] + (wakeups.map { [$0({ runner.lookForWork() }, { dispatcher.wakeClaims() })] } ?? []),
+                    ] + (wakeups.map {
+                        [$0({ runner.lookForWork() }, { dispatcher.wakeClaims() }, { dispatcher.redeliveredElsewhere(jobID: $0, eventID: $1) })]
+                    } ?? []),
                     gracefulShutdownSignals: signals, logger: logger))
             try await group.run()
         }

@@ -495,6 +495,39 @@ struct ScaleOutTests {
         try await receiver.server.shutdown()
     }
 
+    /// SPEC section 8: any worker redelivers any event. A job run and delivered by one worker has
+    /// its terminal event redelivered through the other: the receiver gets it again, same id.
+    @Test func aRedeliveryThroughAnotherWorkerIsDelivered() async throws {
+        let database = try ScratchDatabase.create()
+        let receiver = try await Receiver(failShare: 0)
+        let workers = try await startWorkers(
+            2, environment(database: database.url, ["CLIPPING_WORKER_SIMULATED_STAGE_SECONDS": "0.05"]), named: "redeliver")
+        let body = #"{"video_url": "\#(receiver.server.url("/v.mp4"))", "callback_url": "\#(receiver.server.url("/hook"))"}"#
+        let id = try #require(try json(try await call("POST", workers[0].base + "/ai-clipping/jobs", body: body))["job_id"] as? String)
+        var terminal: Arrival?
+        let began = ContinuousClock.now
+        while terminal == nil, ContinuousClock.now - began < .seconds(30) {
+            terminal = receiver.arrivals.first { $0.job == id && $0.event == "job.completed" && $0.answered == 204 }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let delivered = try #require(terminal, "the terminal event never arrived")
+        let events = try json(try await call("GET", workers[1].base + "/ai-clipping/jobs/\(id)/deliveries"))["events"] as? [[String: Any]] ?? []
+        let eventID = try #require(events.last { $0["event"] as? String == "job.completed" }?["event_id"] as? String)
+        // Through each worker in turn: whichever ran the job or not.
+        for (round, worker) in workers.reversed().enumerated() {
+            #expect(try await call("POST", worker.base + "/deliveries/\(eventID)/redeliver").status == 202)
+            let asked = ContinuousClock.now
+            var copies = 0
+            while copies < round + 2, ContinuousClock.now - asked < .seconds(20) {
+                copies = receiver.arrivals.filter { $0.webhookID == delivered.webhookID }.count
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(copies == round + 2, "redelivery \(round + 1) through worker \(workers.count - 1 - round) not received")
+        }
+        for worker in workers { #expect(try await worker.terminate() == 0) }
+        try await receiver.server.shutdown()
+    }
+
     /// A cancel through a worker that does not run the job reaches the one that does at once
     /// (its periodic check is 20 s away here): the job ends `cancelled` with its `job.failed`.
     @Test func aCancelThroughAnotherWorkerStopsTheRunningJob() async throws {
