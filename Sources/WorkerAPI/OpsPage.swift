@@ -47,7 +47,8 @@ th { text-align: left; font-size: 11px; color: var(--muted); font-weight: 600; t
 td { border-bottom: 1px solid var(--line); padding: 4px 6px; vertical-align: top; }
 tr:last-child td { border-bottom: 0; }
 td.mono, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 11.5px; }
-td.trunc { max-width: 260px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+td.trunc { max-width: 200px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+td.nowrap { white-space: nowrap; }
 .scroll { max-height: 230px; overflow: auto; }
 .empty { color: var(--muted); padding: 8px 2px; }
 .badge { display: inline-block; padding: 0 7px; border-radius: 10px; font-size: 11px; font-weight: 600; background: var(--chip); color: #39414f; }
@@ -102,7 +103,7 @@ input, select { font: inherit; padding: 3px 6px; border: 1px solid #cfd5df; bord
       <div class="kpi"><div class="label">superseded</div><div class="value" id="depth-superseded">–</div></div>
       <div class="kpi"><div class="label">oldest pending</div><div class="value" id="oldest-pending">–</div></div>
     </div>
-    <div class="cli">CLI: <code>curl -s $CLIPPING_WORKER_URL/metrics | grep outbox</code></div>
+    <div class="cli">CLI: <code>curl -s $CLIPPING_WORKER_URL/metrics | grep webhook_o</code></div>
   </section>
 
   <section class="span-5" id="panel-attempts">
@@ -294,13 +295,13 @@ function renderFailed(events) {
   fill($("failed-table").tBodies[0], events.map((e) => {
     const last = e.attempts[e.attempts.length - 1];
     return el("tr", { dataset: { eventId: e.event_id, jobId: e.job_id } },
-      el("td", { class: "mono", title: e.event_id }, e.event + " #" + e.sequence),
+      el("td", { class: "mono nowrap", title: e.event_id }, e.event + " #" + e.sequence),
       el("td", { class: "mono clickable", title: e.job_id, onclick: () => selectJob(e.job_id) }, shortID(e.job_id)),
       el("td", {}, badge(e.state)),
       el("td", {}, e.attempts.length),
       el("td", { title: (last && last.error) || e.final_reason || "" }, last && last.status_code ? last.status_code : (last && last.error ? "error" : "–")),
       el("td", { class: "mono trunc", title: e.callback_url }, e.callback_url),
-      el("td", {}, when(e.created_at)),
+      el("td", { class: "nowrap" }, when(e.created_at)),
       el("td", {}, el("button", { class: "act redeliver", type: "button", onclick: (event) => redeliver(e.event_id, event.target) }, "Redeliver")));
   }), 8, "No failed or dropped events. ");
 }

@@ -26,7 +26,8 @@ struct OpsRoutes: Sendable {
                     "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
                 HTTPField.Name("X-Frame-Options")!: "DENY",
                 .cacheControl: "no-store",
-                HTTPField.Name("Referrer-Policy")!: "no-referrer",
+                // Not `no-referrer`: with it the browser sends `Origin: null` on the page's own form posts.
+                HTTPField.Name("Referrer-Policy")!: "same-origin",
             ],
             body: ResponseBody(byteBuffer: ByteBuffer(string: OpsPage.html)))
     }
