@@ -14,6 +14,9 @@ struct SQLiteDeliveryQuery {
         if let state = filter.state {
             conditions.append("e.state = ?")
             arguments.append((state.rawValue).databaseValue)
+            // The term of the partial state index, literally: SQLite uses a partial index only
+            // when the query's terms include its condition.
+            if state != .pending { conditions.append("e.state != 'pending'") }
         }
         if let jobID = filter.jobID {
             conditions.append("e.job_id = ?")

@@ -103,11 +103,14 @@ extension SQLiteOutboxStore: DeliveryListing {
     public func depthByState() async throws(OutboxError) -> [DeliveryState: Int] {
         try await read { db in
             var depth = Dictionary(uniqueKeysWithValues: DeliveryState.allCases.map { ($0, 0) })
-            // One count per state, each a range of the (state, created_at, event_id) index.
+            // One count per state: pending through the pending index, the others each a range of
+            // the partial (state, created_at, event_id) index (its condition named, so it applies).
             for state in DeliveryState.allCases {
-                depth[state] =
-                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM webhook_events WHERE state = ?", arguments: [state.rawValue])
-                    ?? 0
+                let sql =
+                    state == .pending
+                    ? "SELECT COUNT(*) FROM webhook_events WHERE state = ?"
+                    : "SELECT COUNT(*) FROM webhook_events WHERE state = ? AND state != 'pending'"
+                depth[state] = try Int.fetchOne(db, sql: sql, arguments: [state.rawValue]) ?? 0
             }
             return depth
         }
