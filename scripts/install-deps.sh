@@ -8,6 +8,8 @@
 set -euo pipefail
 
 packages=(libcurl4-openssl-dev pkg-config libsqlite3-dev ffmpeg)
+# Headless Chromium and its WebDriver, for the operations page's browser tests (issue #12).
+packages+=(chromium chromium-driver)
 # Any installed server version will do (Debian 12 ships 15): only look for its initdb.
 if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
     packages+=(postgresql)
@@ -33,6 +35,12 @@ fi
 if ! python3 -c "import moto.server, flask" >/dev/null 2>&1; then
     echo "install-deps: installing moto[server] from PyPI"
     python3 -m pip install --quiet "moto[server]"
+fi
+
+# selenium drives chromium-driver in the browser tests (Tests/Browser/ops_page_test.py).
+if ! python3 -c "import selenium" >/dev/null 2>&1; then
+    echo "install-deps: installing selenium from PyPI"
+    python3 -m pip install --quiet selenium
 fi
 
 # The engine helpers: a venv of hash-pinned wheels from PyPI and Debian's OpenCV (issue #13).

@@ -17,6 +17,8 @@ trap 'exit 130' INT TERM
 unset CLIPPING_WORKER_TEST_SKIP_POSTGRES
 # Likewise the tests of the engine helpers (install-deps.sh installed them): run, never skipped.
 export CLIPPING_WORKER_TEST_REQUIRE_ENGINES=1
+# And the operations page's browser tests (chromium, chromium-driver, selenium): run, never skipped.
+export CLIPPING_WORKER_TEST_REQUIRE_BROWSER=1
 
 echo "test: building and running the tests (a first build takes a few minutes)"
 swift build --build-tests

@@ -133,7 +133,23 @@ enum PostgresSchema {
                 );
                 """),
         Migration(
-            version: 2, name: "trace-context",
+            version: 2, name: "delivery-listing",
+            sql: """
+                -- Listings across jobs (SPEC sections 4 and 9), newest first, one index range per page:
+                -- events with or without a state; jobs by time, status, external_job_id or owner
+                -- (the last two read from the stored request: no writer fills a new column, and a
+                -- previous version writing jobs during a rolling deploy keeps them indexed).
+                CREATE INDEX IF NOT EXISTS webhook_events_created ON webhook_events (created_at, event_id);
+                CREATE INDEX IF NOT EXISTS webhook_events_state_created ON webhook_events (state, created_at, event_id);
+                CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at, job_id);
+                CREATE INDEX IF NOT EXISTS jobs_status_created ON jobs (status, created_at, job_id);
+                CREATE INDEX IF NOT EXISTS jobs_external_created
+                    ON jobs (((spec_json::jsonb) ->> 'external_job_id'), created_at, job_id);
+                CREATE INDEX IF NOT EXISTS jobs_owner_created
+                    ON jobs (((spec_json::jsonb) ->> 'owner_user_id'), created_at, job_id);
+                """),
+        Migration(
+            version: 3, name: "trace-context",
             sql: """
                 -- The job's W3C trace, carried on every attempt (TraceContext.storedForm).
                 ALTER TABLE webhook_events ADD COLUMN trace text;

@@ -86,6 +86,9 @@ enum OutboxSchema {
         migrator.registerMigration("v4-checks-without-value-lists") { db in
             try rebuildWithoutValueLists(db)
         }
+        migrator.registerMigration("v5-delivery-listing") { db in
+            try db.execute(sql: deliveryListingIndices)
+        }
         migrator.registerMigration("v6-trace-context") { db in
             // The job's W3C trace, carried on every attempt (`TraceContext.storedForm`).
             try db.execute(sql: "ALTER TABLE webhook_events ADD COLUMN trace TEXT")
@@ -160,6 +163,26 @@ enum OutboxSchema {
                 ALTER TABLE webhook_attempts_v4 RENAME TO webhook_attempts;
                 """)
     }
+
+    /// The indices behind the listings across jobs (SPEC sections 4 and 9): events newest first,
+    /// with or without a state; jobs newest first, by status, `external_job_id` or `owner_user_id`
+    /// (read from the stored request, so no writer has to fill a new column). Each listing is one
+    /// range scan in index order, a page at a time, whatever the table's size. Cost: two more
+    /// index entries per stored event.
+    ///
+    /// The state index leaves pending events out: covering, it would otherwise win over the
+    /// pending index of v1 for the dispatcher's `state = 'pending' … ORDER BY id` reads and make
+    /// each of them sort every pending event (SQLite chose it so when it held them). Listings of
+    /// another state name `state != 'pending'` too, which is how SQLite knows the index applies;
+    /// pending events are listed through the time index or the pending index.
+    static let deliveryListingIndices = """
+        CREATE INDEX webhook_events_created ON webhook_events (created_at, event_id);
+        CREATE INDEX webhook_events_state_created ON webhook_events (state, created_at, event_id) WHERE state != 'pending';
+        CREATE INDEX jobs_created ON jobs (created_at, job_id);
+        CREATE INDEX jobs_status_created ON jobs (status, created_at, job_id);
+        CREATE INDEX jobs_external_created ON jobs (json_extract(spec_json, '$.external_job_id'), created_at, job_id);
+        CREATE INDEX jobs_owner_created ON jobs (json_extract(spec_json, '$.owner_user_id'), created_at, job_id);
+        """
 
     /// `column = 'a' OR column = 'b' OR …`: what `column IN ('a', 'b', …)` means, without the
     /// ephemeral index SQLite builds for a list (a NULL still passes, as with `IN`).

@@ -7,7 +7,7 @@ public import WorkerCore
 /// job side owns the `jobs` table and writes its events through the outbox in the same
 /// transaction (a transactional outbox). The outbox never touches `jobs`.
 public struct SQLiteJobStore: JobStore {
-    private let outbox: SQLiteOutboxStore
+    let outbox: SQLiteOutboxStore
 
     /// A job store on the database of `outbox`.
     public init(outbox: SQLiteOutboxStore) {

@@ -552,7 +552,7 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
             lastStatusCode: row["last_status_code"], finalReason: row["final_reason"])
     }
 
-    private static func event(from row: Row, body: [UInt8]?) throws -> OutboxEvent {
+    static func event(from row: Row, body: [UInt8]?) throws -> OutboxEvent {
         let idText: String = row["event_id"]
         guard let id = EventID(idText), let kind = EventKind(rawValue: row["event_type"]),
             let state = DeliveryState(rawValue: row["state"])
@@ -568,7 +568,7 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
     }
 
     /// The first attempt, kept in the event's row (empty before it).
-    private static func firstAttempt(in row: Row) throws -> [AttemptRecord] {
+    static func firstAttempt(in row: Row) throws -> [AttemptRecord] {
         guard let text: String = row["first_outcome"] else { return [] }
         guard let outcome = AttemptOutcome(rawValue: text) else { throw OutboxError(.corrupt, "unreadable attempt outcome") }
         return [
@@ -579,7 +579,7 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
         ]
     }
 
-    private static func attempt(from row: Row) throws -> AttemptRecord {
+    static func attempt(from row: Row) throws -> AttemptRecord {
         guard let outcome = AttemptOutcome(rawValue: row["outcome"]) else {
             throw OutboxError(.corrupt, "unreadable attempt outcome")
         }
@@ -588,7 +588,7 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
             durationMs: row["duration_ms"], statusCode: row["status_code"], error: row["error"], outcome: outcome)
     }
 
-    private static func readError(_ error: any Error) -> OutboxError {
+    static func readError(_ error: any Error) -> OutboxError {
         if let error = error as? OutboxError { return error }
         return OutboxError(.readFailed, "\(error)")
     }

@@ -352,6 +352,30 @@ public struct JobDeliveryMachine: Sendable {
         redeliverAfterAttempt = nil
     }
 
+    /// An operator discards pending events (a receiver gone for good, SPEC section 4): each queued
+    /// event in `ids` ends without further attempts — a terminal event `failed` (its waiter, if
+    /// any, resolved), the others `dropped` — for `reason`. The event whose attempt is in flight
+    /// is left alone (its attempt decides it).
+    /// - Returns: the events ended.
+    public mutating func discard(_ ids: Set<EventID>, reason: String, now: Timestamp, into actions: inout [Action]) -> [EventID] {
+        var kept = Deque<QueuedEvent>()
+        var ended = [EventID]()
+        for (index, event) in queue.enumerated() {
+            guard ids.contains(event.id), !(index == 0 && inFlightAttempt != nil) else {
+                kept.append(event)
+                continue
+            }
+            if let body = event.body { actions.append(.releasedBody(body.count)) }
+            let state: DeliveryState = event.kind.isTerminal ? .failed : .dropped
+            actions.append(.persist(.finished(event.id, state, reason: reason, at: now)))
+            actions.append(.report(Report(event: event, outcome: state == .failed ? .failed : .dropped, error: reason)))
+            resolve(event.id, .failed(reason: reason), into: &actions)
+            ended.append(event.id)
+        }
+        if !ended.isEmpty { queue = kept }
+        return ended
+    }
+
     // MARK: - Scheduling
 
     /// Looks at the head: ends it if the callback is gone, says when it is due.

@@ -359,7 +359,7 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         }
     }
 
-    private func waitForRecovery() async throws(OutboxError) {
+    func waitForRecovery() async throws(OutboxError) {
         if let recoveryResult { return try recoveryResult.get() }
         let outcome = await withCheckedContinuation { recoveryWaiters.append($0) }
         try outcome.get()

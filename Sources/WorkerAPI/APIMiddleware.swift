@@ -63,21 +63,8 @@ public struct ErrorBody: Codable, Sendable {
     public var error: Detail
 }
 
-/// Requires `Authorization: Bearer <token>` on every route but the health checks.
-struct TokenMiddleware<Context: RequestContext>: RouterMiddleware {
-    let token: String
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let path = request.uri.path
-        if path == "/healthz" || path == "/readyz" { return try await next(request, context) }
-        guard let given = Self.bearerCredentials(request.headers[.authorization] ?? ""),
-            Self.constantTimeEqual(given, Array(token.utf8))
-        else {
-            throw APIError(status: 401, code: "unauthorized", message: "a valid bearer token is required")
-        }
-        return try await next(request, context)
-    }
-
+/// Parsing and comparing bearer credentials (shared by the access checks and sessions).
+enum TokenCheck {
     /// The credentials of a `Bearer` authorization, or nil for another scheme. The scheme is
     /// case-insensitive (RFC 7235 section 2.1: `bearer`, `BEARER`), separated by one or more spaces.
     static func bearerCredentials(_ header: String) -> [UInt8]? {
@@ -93,6 +80,7 @@ struct TokenMiddleware<Context: RequestContext>: RouterMiddleware {
         return Array(credentials)
     }
 
+    /// Equality whose time does not depend on where the bytes differ.
     static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         guard a.count == b.count else { return false }
         var difference: UInt8 = 0

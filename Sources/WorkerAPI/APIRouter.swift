@@ -18,8 +18,26 @@ public func buildAPIRouter(_ services: APIServices) -> Router<BasicRequestContex
     // global metrics factory that `serve` bootstraps.
     router.middlewares.add(MetricsMiddleware())
     router.middlewares.add(ErrorMiddleware())
-    if let token = services.apiToken { router.middlewares.add(TokenMiddleware(token: token)) }
+    let sessions = services.apiToken.map { OpsSessions(token: $0) }
+    let clock = services.clock
+    router.middlewares.add(
+        AccessMiddleware(
+            token: services.apiToken, sessions: sessions, publicHost: services.operations?.publicHost,
+            now: { clock.now.unixSeconds }))
     let routes = APIRoutes(services: services)
+    if let operations = services.operations {
+        let listing = ListingRoutes(services: services, operations: operations)
+        router.get("/ai-clipping/jobs") { request, _ in try await listing.jobs(request) }
+        router.get("/deliveries") { request, _ in try await listing.deliveries(request) }
+        router.post("/deliveries/redeliver") { request, _ in try await listing.bulkRedeliver(request) }
+        router.post("/deliveries/discard") { request, _ in try await listing.bulkDiscard(request) }
+        let ops = OpsRoutes(services: services, operations: operations, sessions: sessions)
+        // The trie router treats `/ops` and `/ops/` as one path.
+        router.get("/ops/") { _, _ in ops.page() }
+        router.post("/ops/login") { request, _ in try await ops.login(request) }
+        router.post("/ops/logout") { request, _ in ops.logout(request) }
+        router.get("/ops/api/status") { _, _ in try await ops.status() }
+    }
     router.post("/ai-clipping/jobs") { request, context in try await routes.submit(request, context) }
     router.get("/ai-clipping/jobs/:job_id") { _, context in try await routes.show(context) }
     router.post("/ai-clipping/jobs/:job_id/cancel") { _, context in try await routes.cancel(context) }

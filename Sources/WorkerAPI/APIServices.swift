@@ -26,6 +26,8 @@ public struct APIServices: Sendable {
     public var maxQueuedJobs: Int?
     /// True once graceful shutdown began: submissions get 503 (SPEC section 6).
     public var shuttingDown: @Sendable () -> Bool
+    /// The listing, bulk and operations routes (SPEC sections 4 and 9); nil leaves them out.
+    public var operations: OperationsServices?
 
     /// Creates the services.
     public init(
@@ -35,8 +37,9 @@ public struct APIServices: Sendable {
         redeliver: @escaping @Sendable (EventID) async throws -> OutboxEvent,
         metrics: @escaping @Sendable () async -> [UInt8], apiToken: String?, mediaDirectory: String, clock: any WorkerClock,
         maxQueuedJobs: Int? = nil, shuttingDown: @escaping @Sendable () -> Bool = { false },
-        readiness: @escaping @Sendable () async -> StoreHealth
+        readiness: @escaping @Sendable () async -> StoreHealth, operations: OperationsServices? = nil
     ) {
+        self.operations = operations
         self.maxQueuedJobs = maxQueuedJobs
         self.shuttingDown = shuttingDown
         self.readiness = readiness

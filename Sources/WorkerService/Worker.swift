@@ -106,7 +106,7 @@ public enum Worker {
 
     /// Builds every part on `outbox` and `jobs` and runs them until shutdown; the stores' kind
     /// shows only in `claims` (how jobs reach the runner).
-    private static func serve<Outbox: OutboxStore & OutboxReadModel, Jobs: JobStore>(
+    private static func serve<Outbox: OutboxStore & OutboxReadModel & DeliveryListing, Jobs: JobStore & JobListing>(
         outbox: Outbox, jobs: Jobs, claims: (any RunClaiming)?, configuration: WorkerConfiguration,
         secrets: [WebhookSecret], logger: Logger, signals: [UnixSignal], metrics workerMetrics: WorkerMetrics,
         resolver: any HostResolver, onListening: @escaping @Sendable (Int) async -> Void,
@@ -157,9 +157,11 @@ public enum Worker {
             let signer = WebhookSigner(
                 secrets: secrets, signingKey: configuration.signingKey, legacySignature: configuration.legacySignature,
                 userAgent: "clipping-worker/\(WorkerVersion.current)")
+            // The operations page's figures of this process (attempts, origins) watch what the log writes.
+            let activity = DeliveryActivity()
             let dispatcher = WebhookDispatcher(
                 store: outbox, sender: client, clock: clock, signer: signer, configuration: dispatcherConfiguration,
-                observer: deliveryLog, logger: logger, metricsFactory: metrics)
+                observer: DeliveryObservers([deliveryLog, activity]), logger: logger, metricsFactory: metrics)
             let runner = PipelineRunner(
                 jobs: jobs, publisher: DispatchingJobEvents(jobs: jobs, dispatcher: dispatcher, clock: clock), clock: clock,
                 engine: engine(configuration, clock: clock),
@@ -192,7 +194,10 @@ public enum Worker {
                         return .unavailable("webhook attempt records cannot be written")
                     }
                     return .ready
-                })
+                },
+                operations: operationsServices(
+                    outbox: outbox, jobs: jobs, dispatcher: dispatcher, activity: activity, clock: clock,
+                    configuration: configuration))
             // Slow clients: idle connections close after `apiIdleTimeout`, a request must be read
             // within `apiRequestReadTimeout`, and beyond `apiMaxConnections` a new connection is
             // closed at once.

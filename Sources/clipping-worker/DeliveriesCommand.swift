@@ -4,11 +4,11 @@ import DeliveryLog
 import WorkerAPI
 import Foundation
 
-/// `clipping-worker deliveries tail|list|redeliver`.
+/// `clipping-worker deliveries tail|list|redeliver|discard`.
 struct DeliveriesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "deliveries", abstract: "Follow and manage webhook deliveries.",
-        subcommands: [Tail.self, List.self, Redeliver.self])
+        subcommands: [Tail.self, List.self, Redeliver.self, Discard.self])
 
     /// Prints (and follows) the delivery log under the data directory.
     struct Tail: AsyncParsableCommand {
@@ -150,15 +150,92 @@ struct DeliveriesCommand: AsyncParsableCommand {
         }
     }
 
-    /// Sends an event again, same webhook-id.
+    /// Sends an event again (same webhook-id), or every event matching a filter (bulk).
     struct Redeliver: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "redeliver", abstract: "Send an event again (same webhook-id).")
-        @Argument(help: "The event id, evt_…") var eventID: String
+        static let configuration = CommandConfiguration(
+            commandName: "redeliver",
+            abstract: "Send an event again (same webhook-id), or every event matching --state and the other filters.",
+            discussion: """
+                One event: clipping-worker deliveries redeliver EVENT_ID
+                Bulk (POST /deliveries/redeliver, at most 10,000 per call; events whose callback is gone are \
+                skipped unless --job names their job): clipping-worker deliveries redeliver --state failed --since 12h [--dry-run]
+                """)
+        @Argument(help: "The event id, evt_… (omit with --state)") var eventID: String?
+        @Option(help: "Bulk: failed, dropped or superseded") var state: String?
+        @OptionGroup var filter: BulkFilterOptions
+        @Flag(help: "Bulk: only count what matches") var dryRun = false
+        @OptionGroup var client: ClientOptions
+
+        func validate() throws {
+            switch (eventID, state) {
+            case (nil, nil): throw ValidationError("give an event id, or --state for a bulk redelivery")
+            case (.some, .some): throw ValidationError("give either an event id or --state, not both")
+            case (.some, nil) where dryRun || filter.isSet:
+                throw ValidationError("--dry-run and the filters apply to a bulk redelivery (--state)")
+            case (nil, .some(let state)) where !["failed", "dropped", "superseded"].contains(state):
+                throw ValidationError("--state must be failed, dropped or superseded")
+            default: break
+            }
+        }
+
+        func run() async throws {
+            if let eventID {
+                _ = try await client.call("POST", "/deliveries/\(eventID)/redeliver")
+                print("queued \(eventID) for redelivery")
+                return
+            }
+            let body = try filter.body(state: state ?? "failed", dryRun: dryRun)
+            let response = try await client.call("POST", "/deliveries/redeliver", body: body)
+            let result = try JSONDecoder().decode(BulkRedeliverResponse.self, from: Data(response.body))
+            if dryRun {
+                print("matched \(result.matched); would redeliver \(min(result.matched, 10_000) - result.skipped_gone), skip \(result.skipped_gone) (callback gone) — dry run, nothing sent")
+            } else {
+                print("matched \(result.matched); redelivered \(result.redelivered); skipped \(result.skipped_gone) (callback gone)")
+            }
+        }
+    }
+
+    /// Ends pending events without further attempts: a receiver gone for good.
+    struct Discard: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "discard",
+            abstract: "End pending events without further attempts (a receiver gone for good); count first with --dry-run.",
+            discussion: "POST /deliveries/discard: terminal events end failed, others dropped, reason \"discarded by operator\".")
+        @OptionGroup var filter: BulkFilterOptions
+        @Flag(help: "Only count what matches") var dryRun = false
         @OptionGroup var client: ClientOptions
 
         func run() async throws {
-            _ = try await client.call("POST", "/deliveries/\(eventID)/redeliver")
-            print("queued \(eventID) for redelivery")
+            let response = try await client.call("POST", "/deliveries/discard", body: try filter.body(state: "pending", dryRun: dryRun))
+            let result = try JSONDecoder().decode(BulkDiscardResponse.self, from: Data(response.body))
+            print(dryRun ? "matched \(result.matched) pending events — dry run, nothing discarded" : "matched \(result.matched); discarded \(result.discarded)")
         }
+    }
+}
+
+/// The filters of the bulk commands (the body of `POST /deliveries/redeliver` and `/discard`).
+struct BulkFilterOptions: ParsableArguments {
+    @Option(help: "Only this job (also redelivers events whose callback is gone)") var job: String?
+    @Option(help: "Only this event type, e.g. job.completed") var event: String?
+    @Option(help: "Only callbacks to this origin, e.g. https://hooks.example.com") var origin: String?
+    @Option(help: "Stored since: an ISO 8601 time or a duration back from now (30m, 12h, 7d)") var since: String?
+    @Option(help: "Stored before: an ISO 8601 time or a duration back from now") var until: String?
+
+    var isSet: Bool { job != nil || event != nil || origin != nil || since != nil || until != nil }
+
+    private struct Body: Encodable {
+        var state: String
+        var job_id: String?
+        var event: String?
+        var origin: String?
+        var since: String?
+        var until: String?
+        var dry_run: Bool
+    }
+
+    func body(state: String, dryRun: Bool) throws -> [UInt8] {
+        Array(
+            try JSONEncoder().encode(
+                Body(state: state, job_id: job, event: event, origin: origin, since: since, until: until, dry_run: dryRun)))
     }
 }

@@ -42,9 +42,9 @@ struct SubmitCommand: AsyncParsableCommand {
     }
 }
 
-/// `clipping-worker jobs show ID`.
+/// `clipping-worker jobs show ID` and `jobs list`.
 struct JobsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "jobs", abstract: "Look at jobs.", subcommands: [Show.self])
+    static let configuration = CommandConfiguration(commandName: "jobs", abstract: "Look at jobs.", subcommands: [Show.self, List.self])
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "show", abstract: "Print a job's status and output.")

@@ -24,6 +24,14 @@ struct StoreFixture: Sendable {
     let kind: StoreKind
     let outbox: Outbox
     let jobs: any JobStore
+    /// The listings across jobs (SPEC sections 4 and 9) on the same store.
+    let listing: any DeliveryListing
+    let jobListing: any JobListing
+    /// The store's plan for a listing of events or jobs (SQLite `EXPLAIN QUERY PLAN`, PostgreSQL `EXPLAIN`).
+    let listingPlan: @Sendable (DeliveryFilter) async throws -> String
+    let jobListingPlan: @Sendable (JobFilter) async throws -> String
+    /// Runs SQL on the store's database (to refresh planner statistics).
+    let execute: @Sendable (String) async throws -> Void
     /// A new owner on the same database once this one is gone: SQLite closes and reopens its
     /// file (a restarted process); PostgreSQL lets the first owner's leases lapse (on the
     /// database's clock) and opens a store with a new owner id.
@@ -36,8 +44,11 @@ struct StoreFixture: Sendable {
             let path = NSTemporaryDirectory() + "conformance-\(UUID().uuidString).sqlite"
             defer { try? FileManager.default.removeItem(atPath: path) }
             let outbox = try SQLiteOutboxStore(path: path)
+            let jobs = SQLiteJobStore(outbox: outbox)
             let fixture = StoreFixture(
-                kind: kind, outbox: outbox, jobs: SQLiteJobStore(outbox: outbox),
+                kind: kind, outbox: outbox, jobs: jobs, listing: outbox, jobListing: jobs,
+                listingPlan: { try await outbox.listingPlan($0) }, jobListingPlan: { try await jobs.listingPlan($0) },
+                execute: { _ in },
                 successor: {
                     outbox.close()
                     return try SQLiteOutboxStore(path: path)
@@ -46,8 +57,11 @@ struct StoreFixture: Sendable {
         case .postgres:
             try await TestPostgres.withSchema { database in
                 try await database.withStore { outbox, client in
+                    let jobs = PostgresJobStore(outbox: outbox)
                     let fixture = StoreFixture(
-                        kind: kind, outbox: outbox, jobs: PostgresJobStore(outbox: outbox),
+                        kind: kind, outbox: outbox, jobs: jobs, listing: outbox, jobListing: jobs,
+                        listingPlan: { try await outbox.listingPlan($0) }, jobListingPlan: { try await jobs.listingPlan($0) },
+                        execute: { _ = try await client.query(PostgresQuery(unsafeSQL: $0)) },
                         successor: {
                             try await client.query(
                                 "UPDATE webhook_jobs SET lease_until = now() - interval '1 second' WHERE lease_owner IS NOT NULL")
