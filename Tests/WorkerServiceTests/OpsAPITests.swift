@@ -96,7 +96,12 @@ struct OpsAPITests {
             let second = try await Self.events(h, "state=failed&event=job.completed&limit=1&cursor=\(cursor)")
             #expect(second.events.map { $0["job_id"] as? String } == [bad1] && second.next == nil)
             // Every other filter.
-            #expect(try await Self.events(h, "job_id=\(good)").events.allSatisfy { $0["state"] as? String == "delivered" })
+            // The good job's events: every one delivered, but progress that was still waiting when
+            // the terminal event was stored, superseded (SPEC section 6); none of another job.
+            let goodEvents = try await Self.events(h, "job_id=\(good)").events
+            #expect(!goodEvents.isEmpty && goodEvents.allSatisfy { $0["job_id"] as? String == good })
+            #expect(goodEvents.allSatisfy { ["delivered", "superseded"].contains($0["state"] as? String ?? "") })
+            #expect(goodEvents.contains { $0["event"] as? String == "job.completed" && $0["state"] as? String == "delivered" })
             #expect(try await Self.events(h, "event=job.started").events.count == 3)
             let origin = "http://127.0.0.1:\(receiver.server.port)"
             #expect(try await Self.events(h, "origin=\(origin)&event=job.completed").events.count == 3)
