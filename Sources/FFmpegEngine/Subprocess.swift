@@ -37,16 +37,15 @@ enum Subprocess {
     ) async throws -> Output {
         let scratch = try Scratch()
         defer { scratch.remove() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
-        process.standardError = try scratch.writer("err")
+        let stderr = try scratch.writer("err")
+        defer { try? stderr.close() }
         let stdout = try StdoutSink(onLine: onLine, scratch: scratch, limit: limit)
-        process.standardOutput = stdout.target
+        let plan = SpawnPlan(
+            executable: executable, arguments: arguments, stdin: nil, stdout: stdout.descriptor, stderr: stderr.fileDescriptor)
         let status: Int32
         do {
-            status = try await supervise([process], timeLimit: timeLimit, name: executable).first ?? -1
+            status = try await supervise([plan], timeLimit: timeLimit, name: executable, afterLaunch: { stdout.launched() })
+                .first ?? -1
         } catch {
             stdout.abandon()
             throw error
@@ -65,30 +64,35 @@ enum Subprocess {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let pipe = Pipe()
-        let first = Process()
-        first.executableURL = URL(fileURLWithPath: producer.executable)
-        first.arguments = producer.arguments
-        first.standardInput = FileHandle.nullDevice
-        // Handles, not the Pipe: Foundation closes a Pipe's other end in the parent at launch,
-        // which the second launch still needs. Both ends are closed here once both run.
-        first.standardOutput = pipe.fileHandleForWriting
-        first.standardError = try scratch.writer("producer-err")
-        let second = Process()
-        second.executableURL = URL(fileURLWithPath: consumer.executable)
-        second.arguments = consumer.arguments
-        second.standardInput = pipe.fileHandleForReading
-        second.standardError = try scratch.writer("err")
+        let producerErr = try scratch.writer("producer-err")
+        let consumerErr = try scratch.writer("err")
+        defer {
+            try? producerErr.close()
+            try? consumerErr.close()
+        }
         let stdout = try StdoutSink(onLine: onLine, scratch: scratch, limit: limit)
-        second.standardOutput = stdout.target
+        let plans = [
+            SpawnPlan(
+                executable: producer.executable, arguments: producer.arguments, stdin: nil,
+                stdout: pipe.fileHandleForWriting.fileDescriptor, stderr: producerErr.fileDescriptor),
+            SpawnPlan(
+                executable: consumer.executable, arguments: consumer.arguments, stdin: pipe.fileHandleForReading.fileDescriptor,
+                stdout: stdout.descriptor, stderr: consumerErr.fileDescriptor),
+        ]
         let statuses: [Int32]
         do {
             statuses = try await supervise(
-                [first, second], timeLimit: timeLimit, name: consumer.executable,
+                plans, timeLimit: timeLimit, name: consumer.executable,
                 afterLaunch: {
+                    // The children have their ends; the consumer sees the end of the data only
+                    // once no one else holds the pipe's write end.
                     try? pipe.fileHandleForWriting.close()
                     try? pipe.fileHandleForReading.close()
+                    stdout.launched()
                 })
         } catch {
+            try? pipe.fileHandleForWriting.close()
+            try? pipe.fileHandleForReading.close()
             stdout.abandon()
             throw error
         }
@@ -109,37 +113,32 @@ enum Subprocess {
         return nil
     }
 
-    /// Launches `processes` in order and waits until every one has exited.
+    /// Launches `plans` in order and waits until every process has exited.
     ///
     /// A cancel that lands before a launch is noticed right after it (nothing was running to stop
     /// then); one that lands later stops them through the cancellation handler.
     private static func supervise(
-        _ processes: [Process], timeLimit: Duration?, name: String, afterLaunch: @Sendable () -> Void = {}
+        _ plans: [SpawnPlan], timeLimit: Duration?, name: String, afterLaunch: @Sendable () -> Void = {}
     ) async throws -> [Int32] {
-        let exits = ExitCollector(count: processes.count)
-        let stop: @Sendable () -> Void = {
-            for process in processes where process.isRunning {
-                process.terminate()
-                let pid = process.processIdentifier
-                DispatchQueue.global().asyncAfter(deadline: .now() + 1) {
-                    if process.isRunning { kill(pid, SIGKILL) }
-                }
-            }
-        }
+        let exits = ExitCollector(count: plans.count)
+        let running = RunningProcesses()
+        let stop: @Sendable () -> Void = { running.stop() }
         let statuses: [Int32] = try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[Int32], any Error>) in
                 exits.start(continuation)
-                for (index, process) in processes.enumerated() {
-                    process.terminationHandler = { exits.exited(index, status: $0.terminationStatus) }
+                for (index, plan) in plans.enumerated() {
                     do {
-                        try process.run()
+                        let pid = try plan.spawn()
+                        running.add(pid)
+                        SpawnPlan.wait(for: pid) { status in
+                            running.remove(pid)
+                            exits.exited(index, status: status)
+                        }
                     } catch {
-                        process.terminationHandler = nil
                         let failure = PipelineError(
-                            .internal, "A helper program could not be started",
-                            detail: "cannot run \(process.executableURL?.path ?? name): \(error)")
+                            .internal, "A helper program could not be started", detail: "cannot run \(plan.executable): \(error)")
                         // The ones launched are stopped; the rest never ran.
-                        for later in index..<processes.count { exits.exited(later, status: -1, failure: failure) }
+                        for later in index..<plans.count { exits.exited(later, status: -1, failure: failure) }
                         stop()
                         break
                     }
@@ -164,6 +163,97 @@ enum Subprocess {
                 detail: "\(name) stopped after \(timeLimit)")
         }
         return statuses
+    }
+}
+
+/// One process to start with `posix_spawn`: its program, arguments and three descriptors.
+///
+/// Not Foundation's `Process`: its `run()` was seen to crash (a `memcpy` from a bad pointer) when
+/// several processes start at once, which a worker running two jobs does all the time. The child
+/// gets exactly stdin, stdout and stderr: every other descriptor is closed in it
+/// (`posix_spawn_file_actions_addclosefrom_np`), so no socket, database file or pipe end leaks
+/// into ffmpeg or a helper (a leaked pipe write end would keep a consumer from seeing its input end).
+private struct SpawnPlan: Sendable {
+    let executable: String
+    let arguments: [String]
+    /// nil: `/dev/null`.
+    let stdin: Int32?
+    let stdout: Int32
+    let stderr: Int32
+
+    /// Starts the process; returns its pid.
+    /// - Throws: ``SpawnError`` with `strerror` of posix_spawn's result.
+    func spawn() throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if let stdin {
+            posix_spawn_file_actions_adddup2(&actions, stdin, 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
+        posix_spawn_file_actions_adddup2(&actions, stdout, 1)
+        posix_spawn_file_actions_adddup2(&actions, stderr, 2)
+        Self.closeTheRest(&actions)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        guard result == 0 else { throw SpawnError(reason: String(cString: strerror(result))) }
+        return pid
+    }
+
+    /// `posix_spawn_file_actions_addclosefrom_np(actions, 3)` (glibc 2.34+; Swift's Glibc module
+    /// does not declare it, hence the lookup), else a close for every descriptor open now above 2.
+    private static func closeTheRest(_ actions: inout posix_spawn_file_actions_t) {
+        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32
+        if let symbol = closeFrom {
+            _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
+            return
+        }
+        let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        for descriptor in open.compactMap(Int32.init) where descriptor > 2 {
+            posix_spawn_file_actions_addclose(&actions, descriptor)
+        }
+    }
+
+    // Read once; a function address never changes.
+    nonisolated(unsafe) private static let closeFrom: UnsafeMutableRawPointer? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np")
+
+    /// Calls `exited` with the process's status (its exit code, or 128 + the signal that ended
+    /// it) from a thread of its own that waits for it.
+    static func wait(for pid: pid_t, exited: @escaping @Sendable (Int32) -> Void) {
+        let thread = Thread {
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            let signal = status & 0x7f
+            exited(signal == 0 ? (status >> 8) & 0xff : 128 + signal)
+        }
+        thread.start()
+    }
+}
+
+private struct SpawnError: Error, CustomStringConvertible {
+    let reason: String
+    var description: String { reason }
+}
+
+/// The pids still running, for stopping them: SIGTERM, then SIGKILL a second later.
+private final class RunningProcesses: Sendable {
+    private let pids = Mutex(Set<pid_t>())
+
+    func add(_ pid: pid_t) { pids.withLock { _ = $0.insert(pid) } }
+    func remove(_ pid: pid_t) { pids.withLock { _ = $0.remove(pid) } }
+
+    func stop() {
+        let running = pids.withLock { $0 }
+        for pid in running { kill(pid, SIGTERM) }
+        guard !running.isEmpty else { return }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 1) {
+            // Only those still not reaped: a reaped pid may belong to another process by now.
+            let left = self.pids.withLock { $0 }
+            for pid in left where running.contains(pid) { kill(pid, SIGKILL) }
+        }
     }
 }
 
@@ -239,23 +329,26 @@ private struct Scratch: Sendable {
 /// Where a process's stdout goes: a file, or a pipe read line by line on a thread of its own
 /// (a blocking read, kept off the cooperative pool) when a line handler wants it as it comes.
 private final class StdoutSink: Sendable {
-    let target: any Sendable
+    private let file: FileHandle?
     private let pipe: Pipe?
     private let scratch: Scratch
     private let limit: Int
     private let reader: Task<Data, Never>?
 
+    /// The descriptor the child writes to.
+    var descriptor: Int32 { file?.fileDescriptor ?? pipe?.fileHandleForWriting.fileDescriptor ?? -1 }
+
     init(onLine: (@Sendable (Substring) -> Void)?, scratch: Scratch, limit: Int) throws {
         self.scratch = scratch
         self.limit = limit
         guard let onLine else {
-            target = try scratch.writer("out")
+            file = try scratch.writer("out")
             pipe = nil
             reader = nil
             return
         }
+        file = nil
         let pipe = Pipe()
-        target = pipe
         self.pipe = pipe
         let handle = pipe.fileHandleForReading
         reader = Task {
@@ -281,10 +374,17 @@ private final class StdoutSink: Sendable {
         }
     }
 
-    /// Ends the reader when the process never ran (Foundation closes the pipe's write end in
-    /// this process only after a successful launch); harmless when it did.
+    /// The child has its copy: this process lets go of the write end (the reader then sees the
+    /// end of the output when the child exits) and of the file.
+    func launched() {
+        try? pipe?.fileHandleForWriting.close()
+        try? file?.close()
+    }
+
+    /// Ends the reader when the process never ran; harmless when it did.
     func abandon() {
         try? pipe?.fileHandleForWriting.close()
+        try? file?.close()
     }
 
     /// Everything printed (up to the limit), after the last line was handed over.

@@ -32,6 +32,8 @@ public final class ScriptedHTTPServer: Sendable {
         case headersThenHang(status: Int)
         /// Waits, then replies.
         case delayed(Duration, Reply)
+        /// Replies once the test opens the gate: an order of events that no machine load can change.
+        case gated(ReplyGate, Reply)
 
         /// 204 No Content.
         public static let noContent = Reply.status(204)
@@ -158,6 +160,32 @@ public final class ScriptedHTTPServer: Sendable {
     }
 }
 
+/// A gate a test opens to let held replies go (``ScriptedHTTPServer/Reply/gated(_:_:)``).
+public final class ReplyGate: Sendable {
+    private let state = Mutex<(open: Bool, waiting: [@Sendable () -> Void])>((false, []))
+
+    public init() {}
+
+    /// Lets every held reply go, and the later ones at once.
+    public func open() {
+        let waiting = state.withLock { state in
+            state.open = true
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        waiting.forEach { $0() }
+    }
+
+    func whenOpen(_ action: @escaping @Sendable () -> Void) {
+        let now = state.withLock { state -> Bool in
+            if state.open { return true }
+            state.waiting.append(action)
+            return false
+        }
+        if now { action() }
+    }
+}
+
 final class ConnectionCounter: Sendable {
     let value = Mutex(0)
 }
@@ -259,6 +287,15 @@ final class ScriptedHandler: ChannelInboundHandler, @unchecked Sendable {
             var headers = HTTPHeaders()
             headers.add(name: "Content-Length", value: "1000")
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: code), headers: headers))), promise: nil)
+        case .gated(let gate, let next):
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let eventLoop = context.eventLoop
+            gate.whenOpen {
+                eventLoop.execute {
+                    let (handler, context) = loopBound.value
+                    handler.perform(next, context: context, keepAlive: keepAlive)
+                }
+            }
         case .delayed(let delay, let next):
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             let (seconds, attoseconds) = delay.components

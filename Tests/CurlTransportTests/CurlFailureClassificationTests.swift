@@ -172,16 +172,18 @@ struct CurlFailureClassificationTests {
     }
 
     @Test func cancellationAfterTheTransferFinishedLeavesNothingBehind() async throws {
-        // The reply comes late enough (3 s: 1 s was missed once with three builds and the whole
-        // suite sharing two cores) that the gate is closed by then.
-        let server = try await ScriptedHTTPServer.start { _ in .delayed(.seconds(3), .noContent) }
+        // The reply waits until the executor's gate is closed: a fixed delay (3 s) was still
+        // missed on a machine busy with the whole suite and a browser.
+        let replies = ReplyGate()
+        let server = try await ScriptedHTTPServer.start { _ in .gated(replies, .noContent) }
         let executor = GatedTaskExecutor()
         var configuration = Self.ipv4LoopbackOnly
-        configuration.totalTimeout = .seconds(5)
+        configuration.totalTimeout = .seconds(60)  // the reply comes when the test opens its gate
         try await CurlHTTPClient.withClient(configuration: configuration) { client in
             let task = Task(executorPreference: executor) { try await client.send(post(server.url())) }
             try await server.received.wait(count: 1)
             executor.closeGate()
+            replies.open()
             // The transfer ended and resumed the task, whose next step is held: cancel it now, in
             // the window between the end of the transfer and the return from `send`.
             try await executor.held.wait(count: 1)
