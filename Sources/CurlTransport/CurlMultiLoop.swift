@@ -144,7 +144,6 @@ final class CurlMultiLoop: @unchecked Sendable {
         check(ccurl_easy_setopt_pointer(easy, CURLOPT_PRIVATE, transfer.pointer), "CURLOPT_PRIVATE")
 
         if let refused {
-            transfer.easy = easy
             running[transfer.id] = transfer
             end(transfer, with: .failure(TransportError(
                 .internalError, "libcurl refused \(refused.option): \(String(cString: curl_easy_strerror(refused.code)))")))

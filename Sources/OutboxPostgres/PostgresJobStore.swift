@@ -21,12 +21,7 @@ public struct PostgresJobStore: JobStore {
     public func create(_ spec: JobSpec, idempotencyKey: String?, requestDigest: String, maxQueued: Int?, at time: Timestamp)
         async throws(JobStoreError) -> (job: JobRecord, created: Bool)
     {
-        let specJSON: String
-        do {
-            specJSON = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
-        } catch {
-            throw JobStoreError(.storage, "cannot encode the job: \(error)")
-        }
+        let specJSON = try spec.storedJSON()
         let id = JobRecord.newID(at: time)
         let logger = outbox.logger
         let outcome: Result<(JobRecord, Bool), JobStoreError>

@@ -17,12 +17,7 @@ public struct SQLiteJobStore: JobStore {
     public func create(_ spec: JobSpec, idempotencyKey: String?, requestDigest: String, maxQueued: Int?, at time: Timestamp)
         async throws(JobStoreError) -> (job: JobRecord, created: Bool)
     {
-        let specJSON: String
-        do {
-            specJSON = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
-        } catch {
-            throw JobStoreError(.storage, "cannot encode the job: \(error)")
-        }
+        let specJSON = try spec.storedJSON()
         // Writes into a deleted database file would vanish at the next start: refuse them.
         if let problem = outbox.fileProblem() { throw JobStoreError(.unavailable, problem) }
         let id = JobRecord.newID(at: time)

@@ -43,6 +43,16 @@ public struct JobSpec: Sendable, Hashable, Codable {
         self.captionStyleJSON = captionStyleJSON
     }
 
+    /// The spec as every job store keeps it (`spec_json`), its trace included.
+    /// - Throws: ``JobStoreError`` `.storage` if it cannot be encoded.
+    public func storedJSON() throws(JobStoreError) -> String {
+        do {
+            return String(decoding: try JSONEncoder().encode(self), as: UTF8.self)
+        } catch {
+            throw JobStoreError(.storage, "cannot encode the job: \(error)")
+        }
+    }
+
     /// The request as the worker understood it, as JSON with sorted keys: what `Idempotency-Key`
     /// compares. Two bodies that differ only in whitespace, key order, escapes, or an explicit
     /// `null` (or default) for an optional field give the same bytes, so a retry of the same

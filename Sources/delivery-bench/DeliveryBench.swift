@@ -81,11 +81,7 @@ struct DeliveryBench {
             url = server.url()
         }
         print("delivery-bench: receiver \(options.url == nil ? "built-in" : "external") \(url)")
-        // Loopback only: the policy is checked again on every address curl connects to.
-        let clientConfiguration = CurlClientConfiguration(
-            connectTimeout: .seconds(2), totalTimeout: .seconds(5),
-            networkPolicy: NetworkPolicy(allowedNetworks: [CIDRBlock("127.0.0.0/8")!, CIDRBlock("::1/128")!]),
-            caFile: caFile)
+        let clientConfiguration = loopbackClient(caFile: caFile)
 
         var capacity: Double?
         if options.mode != .deadReceiver {
@@ -126,9 +122,7 @@ struct DeliveryBench {
         _ options: BenchOptions, stores: [Store], sender: Sender, url: String, observer: BenchObserver,
         latencies: LatencyRecorder, capacity: Double?
     ) async throws {
-        var configuration = DispatcherConfiguration()
-        configuration.progressMinInterval = .zero  // every event is stored and sent; nothing coalesces
-        configuration.perOriginConcurrency = options.perOriginConcurrency
+        let configuration = dispatcherConfiguration(options)
         let signer = WebhookSigner(secrets: [WebhookSecret.generate()])
         let dispatchers = stores.map { store in
             WebhookDispatcher(
@@ -149,6 +143,23 @@ struct DeliveryBench {
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
+    }
+
+    /// Every event stored and sent (the throttle off: nothing coalesces), `--concurrency` per origin.
+    static func dispatcherConfiguration(_ options: BenchOptions) -> DispatcherConfiguration {
+        var configuration = DispatcherConfiguration()
+        configuration.progressMinInterval = .zero
+        configuration.perOriginConcurrency = options.perOriginConcurrency
+        return configuration
+    }
+
+    /// The benchmark's curl client: loopback only (the policy is checked on every address curl
+    /// connects to), short timeouts.
+    static func loopbackClient(caFile: String? = nil) -> CurlClientConfiguration {
+        CurlClientConfiguration(
+            connectTimeout: .seconds(2), totalTimeout: .seconds(5),
+            networkPolicy: NetworkPolicy(allowedNetworks: [CIDRBlock("127.0.0.0/8")!, CIDRBlock("::1/128")!]),
+            caFile: caFile)
     }
 
     /// Requests/s a plain keep-alive curl loop gets from the receiver: the ceiling for the pipeline.

@@ -18,10 +18,7 @@ enum MultiProcessBench {
             return .noContent
         }
         let url = server.url()
-        let clientConfiguration = CurlClientConfiguration(
-            connectTimeout: .seconds(2), totalTimeout: .seconds(5),
-            networkPolicy: NetworkPolicy(allowedNetworks: [CIDRBlock("127.0.0.0/8")!]))
-        let capacity = await CurlHTTPClient.withClient(configuration: clientConfiguration) { client in
+        let capacity = await CurlHTTPClient.withClient(configuration: DeliveryBench.loopbackClient()) { client in
             await DeliveryBench.receiverCapacity(client: client, url: url, concurrency: options.perOriginConcurrency)
         }
         print(String(format: "receiver capacity (bare curl loop, %d in flight): %.0f req/s", options.perOriginConcurrency, capacity))

@@ -43,17 +43,12 @@ enum PostgresBench {
     static func runWorker(_ options: BenchOptions, index: Int, store: PostgresOutboxStore) async throws {
         guard let url = options.url else { throw BenchUsageError(message: "--worker-index needs --url") }
         let observer = BenchObserver(forwardingTo: nil)
-        let clientConfiguration = CurlClientConfiguration(
-            connectTimeout: .seconds(2), totalTimeout: .seconds(5),
-            networkPolicy: NetworkPolicy(allowedNetworks: [CIDRBlock("127.0.0.0/8")!, CIDRBlock("::1/128")!]))
+        let clientConfiguration = DeliveryBench.loopbackClient()
         let started = monotonicNanoseconds()
         try await CurlHTTPClient.withClient(configuration: clientConfiguration) { client in
-            var configuration = DispatcherConfiguration()
-            configuration.progressMinInterval = .zero
-            configuration.perOriginConcurrency = options.perOriginConcurrency
             let dispatcher = WebhookDispatcher(
                 store: store, sender: client, clock: SystemClock(), signer: WebhookSigner(secrets: [WebhookSecret.generate()]),
-                configuration: configuration, observer: observer, logger: DeliveryBench.logger)
+                configuration: DeliveryBench.dispatcherConfiguration(options), observer: observer, logger: DeliveryBench.logger)
             let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [dispatcher], logger: DeliveryBench.logger))
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
