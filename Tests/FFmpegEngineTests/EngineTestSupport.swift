@@ -11,6 +11,16 @@ enum EngineTestSupport {
     static let required = ProcessInfo.processInfo.environment["CLIPPING_WORKER_TEST_REQUIRE_ENGINES"] == "1"
     static var enabled: Bool { required || (helpers.whisper != nil && helpers.faces != nil) }
 
+    /// The multilingual model `scripts/install-engines.sh --multilingual` puts beside the helpers.
+    static var multilingualModel: String? {
+        guard let helper = helpers.whisper else { return nil }
+        let bin = URL(fileURLWithPath: helper).resolvingSymlinksInPath().deletingLastPathComponent()
+        let model = bin.deletingLastPathComponent().appendingPathComponent("models/whisper-base").path
+        return FileManager.default.fileExists(atPath: model + "/model.bin") ? model : nil
+    }
+    /// Tests of the multilingual model run when it is installed, or when the engines are required.
+    static var multilingualEnabled: Bool { required || multilingualModel != nil }
+
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("fixtures").path
 

@@ -71,6 +71,27 @@ struct WhisperTranscriberTests {
         }
     }
 
+    /// CLIPPING_WORKER_WHISPER_MODEL naming a multilingual model: the language is detected, not
+    /// assumed, and `transcript.json` says which (Spanish speech made by fixtures/make-speech-es.py).
+    @Test(.enabled(if: EngineTestSupport.multilingualEnabled, "run scripts/install-engines.sh --multilingual"))
+    func aMultilingualModelDetectsTheLanguage() async throws {
+        let helper = try #require(EngineTestSupport.helpers.whisper, "run scripts/install-engines.sh")
+        let model = try #require(EngineTestSupport.multilingualModel, "run scripts/install-engines.sh --multilingual")
+        let spanish = try await WhisperTranscriber(helper: helper, model: model).transcribe(
+            EngineTestSupport.fixtures + "/speech-es.m4a", durationMs: 13_052, progress: { _ in })
+        #expect(spanish.language == "es")
+        let text = Self.normalized(spanish.segments.compactMap(\.text).joined(separator: " "))
+        #expect(text.contains("nunca se pierde nada"), "\(text)")
+        #expect(text.contains("gracias por mirar"), "\(text)")
+        let json = String(decoding: try JSONEncoder().encode(spanish), as: UTF8.self)
+        #expect(json.contains(#""language":"es""#), "\(json.prefix(200))")
+        // The same model on the English sample says English: detected, not a fixed answer.
+        let english = try await WhisperTranscriber(helper: helper, model: model).transcribe(
+            EngineTestSupport.fixtures + "/sample.mp4", durationMs: 40_400, progress: { _ in })
+        #expect(english.language == "en")
+        #expect(Self.normalized(english.segments.compactMap(\.text).joined(separator: " ")).contains("thank you for watching"))
+    }
+
     @Test func cancellingDuringTranscriptionKillsTheHelper() async throws {
         // Four and a half minutes of the sample: long enough to be cancelled mid-way.
         let directory = NSTemporaryDirectory() + "whisper-cancel-\(UUID().uuidString)"
