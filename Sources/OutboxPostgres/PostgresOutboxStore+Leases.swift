@@ -39,6 +39,29 @@ extension PostgresOutboxStore {
         return claimed
     }
 
+    /// The pending events of jobs this worker holds (no bodies), in sequence order; a job whose
+    /// lease moved to another worker is left out.
+    public func pendingEvents(ofJobs jobIDs: [String]) async throws(OutboxError) -> [String: [OutboxEvent]] {
+        guard !jobIDs.isEmpty else { return [:] }
+        let (owner, logger) = (self.owner, self.logger)
+        let held = try await database.withConnection(failure: .readFailed) { connection -> [ClaimedJob] in
+            let rows = try await connection.query(
+                """
+                WITH claimed AS (
+                    SELECT j.job_id, j.lease_epoch, j.lease_until, j.terminal_stored,
+                        COALESCE((SELECT max(a.sequence) FROM webhook_events a
+                            WHERE a.job_id = j.job_id AND a.attempt_count > 0 AND NOT a.redelivered), 0) AS highest
+                    FROM webhook_jobs j
+                    WHERE j.job_id = ANY(\(jobIDs)::text[]) AND j.lease_owner = \(owner))
+                \(unescaped: Self.claimedWithPendingEvents)
+                """, logger: logger)
+            return try await Self.claimedJobs(from: rows, owner: owner)
+        }
+        var byJob = [String: [OutboxEvent]]()
+        for job in held where !job.events.isEmpty { byJob[job.lease.jobID] = job.events }
+        return byJob
+    }
+
     /// Extends the leases this worker still holds (owner and epoch unchanged), in one statement
     /// that locks the rows in job id order (as every writer does, so renewals never deadlock with
     /// appends or attempt records).

@@ -298,8 +298,8 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
     }
 
     /// The pending events of some jobs (no bodies), by job in sequence order, with each job's
-    /// terminal-stored flag and highest attempted sequence.
-    private func pendingEvents(ofJobs jobIDs: [String]) async throws(OutboxError) -> [String: [OutboxEvent]] {
+    /// terminal-stored flag and highest attempted sequence. (One owner: every job is held.)
+    public func pendingEvents(ofJobs jobIDs: [String]) async throws(OutboxError) -> [String: [OutboxEvent]] {
         try await read { db in
             var byJob = [String: [OutboxEvent]]()
             let statement = try db.cachedStatement(

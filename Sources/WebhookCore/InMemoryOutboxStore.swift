@@ -97,6 +97,27 @@ public actor InMemoryOutboxStore: OutboxStore, OutboxReadModel {
         return claimed
     }
 
+    public func pendingEvents(ofJobs jobIDs: [String]) throws(OutboxError) -> [String: [OutboxEvent]] {
+        let wanted = Set(jobIDs)
+        var byJob = [String: [OutboxEvent]]()
+        for id in order {
+            guard var event = events[id], event.state == .pending, wanted.contains(event.jobID) else { continue }
+            event.body = nil
+            byJob[event.jobID, default: []].append(event)
+        }
+        for (jobID, pending) in byJob {
+            let highest = events.values.filter { $0.jobID == jobID && $0.attempts > 0 && !$0.redelivered }
+                .map(\.sequence).max() ?? 0
+            byJob[jobID] = pending.sorted { $0.sequence < $1.sequence }.map { event in
+                var event = event
+                event.jobTerminalStored = terminalJobs.contains(jobID)
+                event.jobHighestAttemptedSequence = highest
+                return event
+            }
+        }
+        return byJob
+    }
+
     public func renewLeases(_ leases: [JobLease], at time: Timestamp) throws(OutboxError) -> [JobLease] {
         leases.filter { epochs[$0.jobID, default: 0] != $0.epoch }
     }

@@ -57,6 +57,11 @@ public protocol OutboxStore: Sendable {
     /// sequence order. Repeated calls page through the backlog; an empty result means none is left.
     func claimJobs(limit: Int, at time: Timestamp) async throws(OutboxError) -> [ClaimedJob]
 
+    /// The pending events (no bodies), in sequence order, of jobs this owner holds: how the
+    /// dispatcher brings back the queues it gave up while their origin was paused. A job held by
+    /// another owner now (its lease moved on) is left out.
+    func pendingEvents(ofJobs jobIDs: [String]) async throws(OutboxError) -> [String: [OutboxEvent]]
+
     /// Extends leases this owner still holds.
     /// - Returns: the leases that were lost (their epoch moved on: another worker holds the job).
     func renewLeases(_ leases: [JobLease], at time: Timestamp) async throws(OutboxError) -> [JobLease]

@@ -29,6 +29,11 @@ public struct DispatcherConfiguration: Sendable {
     /// The process's shutdown deadline (`CLIPPING_WORKER_SHUTDOWN_GRACE_SECONDS`): attempts in
     /// flight at graceful shutdown get until then, and are cancelled after. Nil waits for them.
     public var shutdown: ShutdownDeadline?
+    /// Jobs parked behind a paused origin give their queues up: their events stay pending in the
+    /// store and are read back (``OutboxStore/pendingEvents(ofJobs:)``) when the origin is probed or
+    /// resumes, so a dead receiver with a large backlog costs memory per job, not per event.
+    /// On by default; off keeps every pending event's entry in memory.
+    public var evictParkedJobs = true
 
     /// Creates a configuration.
     public init(

@@ -128,6 +128,9 @@ public struct JobDeliveryMachine: Sendable {
         case waiting(until: Timestamp)
         /// The head is due: start it when its origin allows.
         case ready
+        /// The queue was given up (``evict(into:)``): the events are in the store, and
+        /// ``beginRestore()`` brings them back once the origin takes attempts again.
+        case evicted
     }
 
     /// An attempt the driver is to perform.
@@ -179,6 +182,10 @@ public struct JobDeliveryMachine: Sendable {
     /// Ends of events (delivered, failed, dropped) not yet durable: no attempt starts until they
     /// are (``Action/holdUntilStored``).
     private var storesAwaited: Int32 = 0
+    /// Pending events of this job that are in the store but not in ``queue``: it was parked
+    /// behind a paused origin and gave its queue up (``evict(into:)``), so an outage of hours
+    /// costs a few bytes per job instead of a queue entry per event.
+    private var evictedEvents: Int32 = 0
     // The flags last, together: a machine lives per job, and fields of 1 byte between wider
     // ones would each cost a padded word.
     /// The store holds this job's terminal event.
@@ -189,6 +196,11 @@ public struct JobDeliveryMachine: Sendable {
     public private(set) var gone = false
     /// The in-flight head should end `superseded` unless it succeeds.
     private var supersedeInFlight = false
+    /// The queue was given up; the store holds the events (``evict(into:)``).
+    public private(set) var evicted = false
+    /// The driver is reading the evicted events back: events accepted meanwhile are queued (the
+    /// read may miss them) and merged with what it returns; no attempt starts until it is done.
+    public private(set) var restoring = false
 
     /// The event whose attempt is in flight (always the head).
     public var inFlightEventID: EventID? { inFlightAttempt?.eventID }
@@ -208,12 +220,15 @@ public struct JobDeliveryMachine: Sendable {
     /// change is written, only the machine knows, and a progress event appended meanwhile must
     /// not be sent after the 410.
     public var isFinished: Bool {
-        queue.isEmpty && inFlightAttempt == nil && throttle.held == nil && waiters.isEmpty && !terminalPublishing
+        queue.isEmpty && !evicted && inFlightAttempt == nil && throttle.held == nil && waiters.isEmpty && !terminalPublishing
             && appendsUnderWay == 0 && storesAwaited == 0 && (terminalStored || throttle.lastEmittedAt == nil)
     }
 
     /// The event at the head of the queue.
     public var head: QueuedEvent? { queue.first }
+
+    /// Pending events of this job, queued or evicted (for the driver's count).
+    public var pendingCount: Int { queue.count + Int(evictedEvents) }
 
     // MARK: - Publishing
 
@@ -299,6 +314,11 @@ public struct JobDeliveryMachine: Sendable {
             supersede(QueuedEvent(event, keepBody: false), now: now, into: &actions)
             return false
         }
+        if evicted && !restoring {
+            // Stored: it comes back with the others when the queue is restored.
+            evictedEvents += 1
+            return false
+        }
         // A duplicate has the sequence of the event already queued: one newer than the tail
         // (the usual case, a live append) needs no scan of a queue that may be long.
         if let tail = queue.last, tail.sequence >= event.sequence, queue.contains(where: { $0.id == event.id }) {
@@ -322,6 +342,9 @@ public struct JobDeliveryMachine: Sendable {
             redeliverAfterAttempt = event.seriesStartedAt
             return false
         }
+        // The store restarted the series; the restore reads it back as redelivered. (Not counted:
+        // it was most likely pending and counted already; the restore makes the count exact.)
+        if evicted && !restoring { return false }
         actions.append(.persist(.seriesRestarted(event.id, at: event.seriesStartedAt)))
         if let index = queue.firstIndex(where: { $0.id == event.id }) {
             queue[index].seriesStartedAt = event.seriesStartedAt
@@ -342,6 +365,9 @@ public struct JobDeliveryMachine: Sendable {
             if let body = event.body { actions.append(.releasedBody(body.count)) }
         }
         queue.removeAll()
+        evicted = false
+        restoring = false
+        evictedEvents = 0
         for id in waiters { actions.append(.resolveWaiter(id, .queued(nextAttemptAt: nil))) }
         waiters.removeAll()
         throttle.discardHeld()
@@ -381,6 +407,7 @@ public struct JobDeliveryMachine: Sendable {
     /// Looks at the head: ends it if the callback is gone, says when it is due.
     public mutating func poll(now: Timestamp, into actions: inout [Action]) -> Poll {
         if inFlightAttempt != nil { return .busy }
+        if evicted { return restoring ? .busy : .evicted }
         while let head = queue.first {
             if gone && !head.redelivered {
                 finishHead(
@@ -407,10 +434,66 @@ public struct JobDeliveryMachine: Sendable {
     /// The head's origin is paused: the head waits for the origin, and a job awaiting it stops waiting.
     /// - Parameter probeAt: when the origin will be probed, if known.
     public mutating func parked(probeAt: Timestamp?, into actions: inout [Action]) {
-        // Every terminal event of the job waits for the origin, also one behind a redelivery.
-        for event in queue where event.kind.isTerminal {
-            resolve(event.id, .queued(nextAttemptAt: probeAt), into: &actions)
+        // Every terminal event of the job waits for the origin, also one behind a redelivery
+        // (the waiters are the job's queued terminal events: none is in flight while parked).
+        for id in waiters { actions.append(.resolveWaiter(id, .queued(nextAttemptAt: probeAt))) }
+        waiters.removeAll()
+    }
+
+    // MARK: - Eviction
+
+    /// Gives the queue of a parked job up: its events stay pending in the store and come back
+    /// through ``beginRestore()`` and ``finishRestore()`` when its origin takes attempts again.
+    /// Only a quiet job is evicted: nothing in flight, no waiter, no append under way, no end
+    /// waiting to be stored, no redelivery waiting for an attempt.
+    /// - Returns: whether the queue was given up.
+    @discardableResult
+    public mutating func evict(into actions: inout [Action]) -> Bool {
+        guard !evicted, !queue.isEmpty, inFlightAttempt == nil, waiters.isEmpty, appendsUnderWay == 0,
+            storesAwaited == 0, !terminalPublishing, redeliverAfterAttempt == nil
+        else { return false }
+        for event in queue {
+            if let body = event.body { actions.append(.releasedBody(body.count)) }
         }
+        evictedEvents = Int32(clamping: queue.count)
+        // A new empty deque, not removeAll(keepingCapacity:): the storage is what is saved.
+        queue = Deque()
+        evicted = true
+        return true
+    }
+
+    /// The driver starts reading the evicted events back.
+    /// - Returns: false when there is nothing to restore or a restore is under way.
+    public mutating func beginRestore() -> Bool {
+        guard evicted, !restoring else { return false }
+        restoring = true
+        return true
+    }
+
+    /// The read failed: the job stays evicted (what was queued meanwhile is in the store too).
+    public mutating func restoreFailed(into actions: inout [Action]) {
+        guard restoring else { return }
+        restoring = false
+        for event in queue {
+            if let body = event.body { actions.append(.releasedBody(body.count)) }
+        }
+        evictedEvents += Int32(clamping: queue.count)
+        queue = Deque()
+    }
+
+    /// Evicted events were ended in the store (an operator discarded them): no longer pending.
+    public mutating func evictedEventsEnded(_ count: Int) {
+        guard evicted else { return }
+        evictedEvents = max(0, evictedEvents - Int32(clamping: count))
+    }
+
+    /// The read is back: the driver accepts the events it returned next (merged with those
+    /// queued meanwhile: duplicates are dropped, the order is by sequence).
+    public mutating func finishRestore() {
+        guard restoring else { return }
+        restoring = false
+        evicted = false
+        evictedEvents = 0
     }
 
     /// Releases the cached bodies (a parked job's events wait long; they are read back when due).

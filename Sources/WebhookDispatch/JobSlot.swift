@@ -7,6 +7,9 @@ final class JobSlot {
     /// per job, rather than in every queued event: most jobs have none, and a queued event is
     /// the unit of the dispatcher's memory.
     var trace: TraceContext?
+    /// Events an operator discarded while the job's evicted queue was being read back: the read
+    /// may have returned them as pending, and they must not come back.
+    var discardedWhileRestoring: Set<EventID>?
 
     init(_ machine: JobDeliveryMachine) {
         self.machine = machine

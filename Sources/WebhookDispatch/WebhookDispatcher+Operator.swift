@@ -17,17 +17,36 @@ extension WebhookDispatcher where Store: DeliveryListing {
         var untracked = [EventID]()
         var byJob = [String: Set<EventID>]()
         for match in matches { byJob[match.jobID, default: []].insert(match.id) }
+        var evicted = [String: Set<EventID>]()
         for (jobID, ids) in byJob {
             guard let slot = jobs[jobID] else {
                 untracked.append(contentsOf: ids)
                 continue
             }
-            ended += withJob(jobID, callbackURL: slot.machine.callbackURL) { job, actions in
+            let endedHere = withJob(jobID, callbackURL: slot.machine.callbackURL) { job, actions in
                 job.discard(ids, reason: reason, now: now, into: &actions)
+            }
+            ended += endedHere
+            if slot.machine.evicted {
+                // Its other events are in the store only: they are ended there, and a read-back
+                // under way must not bring them back.
+                let rest = ids.subtracting(endedHere)
+                if slot.machine.restoring { slot.discardedWhileRestoring = (slot.discardedWhileRestoring ?? []).union(rest) }
+                evicted[jobID] = rest
+                untracked.append(contentsOf: rest)
             }
             pump(jobID)
         }
-        ended += try await store.discard(untracked, reason: reason, at: now)
+        let endedInStore = try await store.discard(untracked, reason: reason, at: now)
+        ended += endedInStore
+        if !evicted.isEmpty {
+            let endedSet = Set(endedInStore)
+            for (jobID, ids) in evicted {
+                let count = ids.reduce(0) { $0 + (endedSet.contains($1) ? 1 : 0) }
+                guard count > 0, let slot = jobs[jobID] else { continue }
+                withJob(jobID, callbackURL: slot.machine.callbackURL) { job, _ in job.evictedEventsEnded(count) }
+            }
+        }
         return ended
     }
 

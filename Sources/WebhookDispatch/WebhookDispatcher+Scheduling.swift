@@ -20,9 +20,9 @@ extension WebhookDispatcher {
             slot = JobSlot(JobDeliveryMachine(jobID: jobID, callbackURL: callbackURL))
             jobs[jobID] = slot
         }
-        let before = slot.machine.queue.count
+        let before = slot.machine.pendingCount
         let result = body(&slot.machine, &actions)
-        let after = slot.machine.queue.count
+        let after = slot.machine.pendingCount
         if slot.machine.isFinished { jobs[jobID] = nil }
         countPending(after - before)
         for action in actions { carryOut(action, jobID: jobID, callbackURL: callbackURL) }
@@ -42,6 +42,7 @@ extension WebhookDispatcher {
             heldProgressInput.yield(draft)
         case .persist(let change):
             pendingChanges.append(change)
+            changesHandedOver += 1
             changesReadyInput.yield()
         case .holdUntilStored:
             pendingStoreGates.append(jobID)
@@ -106,6 +107,10 @@ extension WebhookDispatcher {
         let now = clock.now
         let callbackURL = slot.machine.callbackURL
         let poll = withJob(jobID, callbackURL: callbackURL) { job, actions in job.poll(now: now, into: &actions) }
+        if poll == .evicted {
+            restoreOrPark(jobID, slot: slot, now: now)
+            return
+        }
         guard poll == .ready, let origin = slot.machine.origin else { return }
         let state = originState(origin)
         var probe = false
@@ -123,9 +128,11 @@ extension WebhookDispatcher {
                 }
                 let newlyParked = state.parked.insert(jobID).inserted
                 // Behind an open or a probing origin alike, a waiting job stops waiting.
+                let evict = configuration.evictParkedJobs
                 withJob(jobID, callbackURL: callbackURL) { job, actions in
                     if newlyParked { job.dropBodies(into: &actions) }
                     job.parked(probeAt: probeAt, into: &actions)
+                    if evict { job.evict(into: &actions) }
                 }
                 return
             }
@@ -160,6 +167,35 @@ extension WebhookDispatcher {
             return
         }
         metrics.setInFlight(attemptsInFlight)
+    }
+
+    /// An evicted job was pumped: behind a paused origin it stays parked (its queue is read back
+    /// only to carry a due probe); otherwise its queue is read back and it goes on from there.
+    private func restoreOrPark(_ jobID: String, slot: JobSlot, now: Timestamp) {
+        guard let origin = slot.machine.origin else { return }
+        let state = originState(origin)
+        guard state.breaker.isPaused else {
+            scheduleRestore(jobID)
+            return
+        }
+        var probeAt: Timestamp?
+        if case .open(let at, _) = state.breaker.state {
+            probeAt = at
+            if at <= now && !state.probeInFlight && !state.probeRestorePending {
+                // The probe is due and no resident job took it: this one will, once restored.
+                state.probeRestorePending = true
+                state.parked.remove(jobID)
+                scheduleRestore(jobID)
+                return
+            }
+            if state.probeArmedAt != at {
+                state.probeArmedAt = at
+                arm(.probe(origin), at: at)
+            }
+        }
+        state.parked.insert(jobID)
+        // A terminal event accepted while evicted: its job stops waiting, as behind any paused origin.
+        withJob(jobID, callbackURL: slot.machine.callbackURL) { job, actions in job.parked(probeAt: probeAt, into: &actions) }
     }
 
     /// Takes an attempt's result back: breaker, the machine's decision, next work.
@@ -225,6 +261,17 @@ extension WebhookDispatcher {
         // Jobs held back by the global limit go as slots free up.
         while attemptsInFlight < configuration.maxInFlight, let next = globalWaiting.popFirst() {
             pump(next)
+        }
+    }
+
+    /// Wakes parked jobs until one starts the due probe: pump() turns the first due head into
+    /// the probe; a job not yet due arms its own timer and comes back then; an evicted job is
+    /// read back first and takes the probe after (``restoreOrPark(_:slot:now:)``).
+    func wakeParkedForProbe(_ state: OriginState) {
+        for jobID in Array(state.parked) {
+            guard state.breaker.isPaused, !state.probeInFlight, !state.probeRestorePending else { break }
+            state.parked.remove(jobID)
+            pump(jobID)
         }
     }
 
@@ -299,13 +346,7 @@ extension WebhookDispatcher {
             case .probe(let origin):
                 guard let state = origins[origin] else { continue }
                 state.probeArmedAt = nil
-                // Wake parked jobs until one starts the probe: pump() turns the first due head
-                // into the probe; a job not yet due arms its own timer and comes back then.
-                for jobID in Array(state.parked) {
-                    guard state.breaker.isPaused, !state.probeInFlight else { break }
-                    state.parked.remove(jobID)
-                    pump(jobID)
-                }
+                wakeParkedForProbe(state)
             }
         }
     }

@@ -1,3 +1,4 @@
+import DequeModule
 public import Logging
 public import Metrics
 public import ServiceLifecycle
@@ -48,6 +49,15 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     var timers = TimerQueue()
     var waiters: [EventID: CheckedContinuation<TerminalDelivery, Never>] = [:]
     var pendingChanges: [OutboxChange] = []
+    /// Changes handed to the change writer, and how many of them it stored: a restore of an
+    /// evicted queue first waits until what was handed over before it is stored, so the store
+    /// it reads holds the job's latest attempt records.
+    var changesHandedOver: UInt64 = 0
+    var changesWritten: UInt64 = 0
+    var changeBarriers: [(through: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
+    /// Jobs whose evicted queues are to be read back, in order.
+    var restoreQueue = Deque<String>()
+    nonisolated let restoreWake = WakeSignal()
     /// Jobs whose next attempt waits for the changes in ``pendingChanges`` (one entry per
     /// ``JobDeliveryMachine/Action/holdUntilStored``), released once their batch is stored.
     var pendingStoreGates: [String] = []
@@ -308,6 +318,7 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
                 loops.addTask { await self.changeWriterLoop() }
                 loops.addTask { await self.heldProgressLoop() }
                 loops.addTask { await self.completionLoop() }
+                loops.addTask { await self.restoreLoop() }
                 if let duration = self.store.leaseDuration {
                     loops.addTask { await self.leaseLoop(every: duration / 3) }
                 }
@@ -469,6 +480,9 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         waiters.removeAll()
         timerLoopStopped = true
         timerWake.close()
+        restoreWake.close()
+        for barrier in changeBarriers { barrier.continuation.resume() }
+        changeBarriers.removeAll()
         leaseLoopStop.close()
         attemptEnds.finish()
         changesReadyInput.finish()
@@ -546,6 +560,7 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
             while true {
                 do {
                     try await store.apply(batch)
+                    changesStored(batch.count)
                     if storeFailing {
                         storeFailing = false
                         logger.notice("webhook attempt records are written again")
@@ -569,12 +584,94 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
                             metadata: [LogMetadataKey.outboxChanges: "\(batch.count)", LogMetadataKey.error: "\(error)"])
                         pendingChanges.removeAll()
                         pendingStoreGates.removeAll()
+                        changesStored(Int(changesHandedOver - changesWritten))
                         return
                     }
                     try? await Task.sleep(for: .milliseconds(min(5000, 50 << min(tries, 7))))
                 }
             }
         }
+    }
+
+    /// Counts stored changes and lets go the restores waiting for them.
+    private func changesStored(_ count: Int) {
+        changesWritten += UInt64(count)
+        guard !changeBarriers.isEmpty else { return }
+        let written = changesWritten
+        changeBarriers.removeAll { barrier in
+            guard barrier.through <= written else { return false }
+            barrier.continuation.resume()
+            return true
+        }
+    }
+
+    /// Returns once every change handed to the change writer so far is stored (or the
+    /// dispatcher stops).
+    private func changesHandedOverAreStored() async {
+        let through = changesHandedOver
+        guard changesWritten < through, !draining else { return }
+        await withCheckedContinuation { changeBarriers.append((through, $0)) }
+    }
+
+    // MARK: - Evicted queues
+
+    /// Reads evicted queues back, a page of jobs per store call.
+    private func restoreLoop() async {
+        while !timerLoopStopped && !Task.isCancelled {
+            guard !restoreQueue.isEmpty else {
+                await restoreWake.wait()
+                continue
+            }
+            var page = [String]()
+            while page.count < configuration.recoveryPageSize, let jobID = restoreQueue.popFirst() { page.append(jobID) }
+            await restore(page)
+        }
+    }
+
+    /// Reads the pending events of jobs whose queues were evicted and queues them again.
+    private func restore(_ jobIDs: [String]) async {
+        await changesHandedOverAreStored()
+        let events: [String: [OutboxEvent]]
+        do {
+            events = try await store.pendingEvents(ofJobs: jobIDs)
+        } catch {
+            logger.warning(
+                "could not read back the pending events of parked jobs; retrying in a second",
+                metadata: [LogMetadataKey.error: "\(error)"])
+            for jobID in jobIDs {
+                guard let slot = jobs[jobID], slot.machine.restoring else { continue }
+                withJob(jobID, callbackURL: slot.machine.callbackURL) { job, actions in job.restoreFailed(into: &actions) }
+            }
+            try? await clock.sleep(until: clock.now.advanced(by: .seconds(1)))
+            for jobID in jobIDs { scheduleRestore(jobID) }
+            return
+        }
+        var touched = Set<Origin>()
+        for jobID in jobIDs {
+            // Relinquished meanwhile (its lease moved on), or claimed afresh: nothing to merge.
+            guard let slot = jobs[jobID], slot.machine.restoring else { continue }
+            let discarded = slot.discardedWhileRestoring
+            slot.discardedWhileRestoring = nil
+            withJob(jobID, callbackURL: slot.machine.callbackURL) { job, _ in job.finishRestore() }
+            for event in events[jobID] ?? [] where discarded?.contains(event.id) != true {
+                accept(event, redelivery: false, pumpNow: false)
+            }
+            if let origin = slot.machine.origin { touched.insert(origin) }
+            pump(jobID)
+        }
+        for origin in touched {
+            guard let state = origins[origin] else { continue }
+            state.probeRestorePending = false
+            // The restored job may not have taken the probe (its head not due): another may.
+            wakeParkedForProbe(state)
+        }
+    }
+
+    /// Queues a read-back of the job's evicted queue (once: a restore under way is not repeated).
+    func scheduleRestore(_ jobID: String) {
+        guard !draining, let slot = jobs[jobID], slot.machine.beginRestore() else { return }
+        restoreQueue.append(jobID)
+        restoreWake.signal()
     }
 
     /// The ends of events in a stored batch are durable: their jobs' next attempts may start.

@@ -24,6 +24,10 @@ extension ForwardingOutboxStore {
         try await inner.claimJobs(limit: limit, at: time)
     }
 
+    public func pendingEvents(ofJobs jobIDs: [String]) async throws(OutboxError) -> [String: [OutboxEvent]] {
+        try await inner.pendingEvents(ofJobs: jobIDs)
+    }
+
     public func renewLeases(_ leases: [JobLease], at time: Timestamp) async throws(OutboxError) -> [JobLease] {
         try await inner.renewLeases(leases, at: time)
     }

@@ -4,7 +4,7 @@ import WebhookDispatch
 
 /// A randomized, model-based test of the per-job rules: random interleavings of publish,
 /// attempt outcomes (2xx, 5xx, 410, timeout, interruption), timers, operator redeliveries,
-/// late throttle releases and restarts, driven through ``JobDeliveryMachine`` and a real
+/// late throttle releases, restarts, evictions of a parked job's queue and its read-back, driven through ``JobDeliveryMachine`` and a real
 /// (in-memory) store, checked after every step against SPEC section 6 as a receiver sees it.
 struct JobDeliveryModelTests {
     /// A seeded generator, so a failing seed can be replayed.
@@ -207,6 +207,39 @@ struct JobDeliveryModelTests {
             try await run(jobID) { job, actions in job.redeliver(event, now: now, keepBody: false, into: &actions) }
         }
 
+        /// Read-backs of evicted queues whose result has not reached the machine yet (the
+        /// dispatcher's actor runs other work while the store is read).
+        var restoreReads: [String: [OutboxEvent]] = [:]
+
+        /// The job is parked behind a paused origin: it gives its queue up (if it is quiet).
+        func evict(_ jobID: String) async throws {
+            guard machines[jobID] != nil else { return }
+            var evicted = false
+            try await run(jobID) { job, actions in evicted = job.evict(into: &actions) }
+            if evicted { evictions += 1 }
+        }
+        var evictions = 0
+
+        /// The origin takes attempts again: the evicted queue is read back, once the change
+        /// writer stored what it was handed (the dispatcher waits for that); half the time the
+        /// result reaches the machine at a later step.
+        func restore(_ jobID: String, atOnce: Bool = false) async throws {
+            guard let machine = machines[jobID], machine.evicted else { return }
+            if !machine.restoring { try await run(jobID) { job, _ in _ = job.beginRestore() } }
+            if restoreReads[jobID] == nil {
+                try await writeChanges()
+                restoreReads[jobID] = try await store.pendingEvents(ofJobs: [jobID])[jobID] ?? []
+                if !atOnce && Bool.random(using: &random) { return }
+            }
+            try await applyRestore(jobID)
+        }
+
+        func applyRestore(_ jobID: String) async throws {
+            guard let events = restoreReads.removeValue(forKey: jobID), machines[jobID]?.restoring == true else { return }
+            try await run(jobID) { job, _ in job.finishRestore() }
+            try await accept(events)
+        }
+
         /// The change writer commits what is waiting, then lets the jobs it held go on.
         func writeChanges() async throws {
             let (batch, gates) = (unwritten, storeGates)
@@ -224,6 +257,7 @@ struct JobDeliveryModelTests {
             machines.removeAll()
             lateDrafts.removeAll()
             committedUnaccepted.removeAll()
+            restoreReads.removeAll()
             waiting.removeAll()
             await store.simulateRestart()
             while true {
@@ -282,6 +316,10 @@ struct JobDeliveryModelTests {
                 try await writeChanges()
                 var busy = false
                 for jobID in jobIDs {
+                    if machines[jobID]?.evicted == true {
+                        busy = true
+                        try await restore(jobID, atOnce: true)
+                    }
                     if let machine = machines[jobID], !machine.queue.isEmpty {
                         busy = true
                         try await attempt(jobID, forceSuccess: true)
@@ -302,7 +340,7 @@ struct JobDeliveryModelTests {
         let simulation = Simulation(seed: UInt64(seed) &* 7919 &+ 17)
         for _ in 0..<250 {
             let jobID = simulation.jobIDs.randomElement(using: &simulation.random)!
-            switch Int.random(in: 0..<100, using: &simulation.random) {
+            switch Int.random(in: 0..<106, using: &simulation.random) {
             case 0..<30: try await simulation.publish(jobID)
             case 30..<34: try await simulation.publishTerminal(jobID)
             case 34..<62: try await simulation.attempt(jobID)
@@ -312,7 +350,9 @@ struct JobDeliveryModelTests {
             case 88..<92: try await simulation.redeliver()
             case 92..<95: try await simulation.restart()
             case 95..<98: try await simulation.writeChanges()
-            default: try await simulation.advance(by: .seconds(30))
+            case 98..<100: try await simulation.advance(by: .seconds(30))
+            case 100..<103: try await simulation.evict(jobID)
+            default: try await simulation.restore(jobID)
             }
             simulation.checkReceiver()
         }
@@ -320,5 +360,6 @@ struct JobDeliveryModelTests {
         simulation.checkReceiver()
         try await simulation.checkStore()
         #expect(simulation.seen.count > 0)
+        print("EVICTIONS", seed, simulation.evictions)
     }
 }
