@@ -8,6 +8,9 @@ public struct DispatcherStatus: Sendable, Hashable {
     public var pausedOrigins: Int
     /// Jobs with something to remember (queued events, a held update, a waiter).
     public var jobsTracked: Int
+    /// Jobs parked behind a paused origin whose queues were given up: their events are in the
+    /// store only, and are read back when the origin takes attempts again.
+    public var jobsEvicted: Int
     /// Jobs whose next attempt waits because `maxInFlight` attempts are in flight.
     public var jobsWaitingForASlot: Int
     /// Origins remembered (breaker, limits); forgotten after 10 idle minutes.

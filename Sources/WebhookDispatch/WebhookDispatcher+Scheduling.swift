@@ -21,8 +21,10 @@ extension WebhookDispatcher {
             jobs[jobID] = slot
         }
         let before = slot.machine.pendingCount
+        let wasEvicted = slot.machine.evicted
         let result = body(&slot.machine, &actions)
         let after = slot.machine.pendingCount
+        if slot.machine.evicted != wasEvicted { jobsEvicted += wasEvicted ? -1 : 1 }
         if slot.machine.isFinished { jobs[jobID] = nil }
         countPending(after - before)
         for action in actions { carryOut(action, jobID: jobID, callbackURL: callbackURL) }

@@ -65,6 +65,8 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     var actions: [JobDeliveryMachine.Action] = []
     var bodyBytesHeld = 0
     var pendingEvents = 0
+    /// Jobs whose machines gave their queues up (``JobDeliveryMachine/evict(into:)``).
+    var jobsEvicted = 0
     var attemptsInFlight = 0
     var pausedOriginCount = 0
     var draining = false
@@ -291,7 +293,7 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     public var status: DispatcherStatus {
         DispatcherStatus(
             pendingEvents: pendingEvents, attemptsInFlight: attemptsInFlight, pausedOrigins: pausedOriginCount,
-            jobsTracked: jobs.count, jobsWaitingForASlot: globalWaiting.count, originsTracked: origins.count,
+            jobsTracked: jobs.count, jobsEvicted: jobsEvicted, jobsWaitingForASlot: globalWaiting.count, originsTracked: origins.count,
             timersArmed: timers.count,
             bodyCacheBytes: bodyBytesHeld, bodyLoads: bodyLoads,
             storeFailing: storeFailing)
