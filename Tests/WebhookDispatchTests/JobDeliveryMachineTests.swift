@@ -328,4 +328,94 @@ struct JobDeliveryMachineTests {
         #expect(!machine.attemptEnded(event.id, result: Self.ended(.success), now: Self.t0, policy: Self.policy, random: 0, into: &actions))
         #expect(machine.poll(now: Self.t0, into: &actions) == .idle)
     }
+
+    // MARK: - Eviction
+
+    @Test func anEvictedQueueIsCountedNotHeldAndComesBackInOrderWithWhatArrivedMeanwhile() {
+        var machine = M(jobID: "j", callbackURL: Self.url)
+        var actions = [M.Action]()
+        let first = Self.event(1, .progress), second = Self.event(2, .progress), third = Self.event(3, .progress)
+        machine.accept(first, now: Self.t0, keepBody: true, into: &actions)
+        machine.accept(second, now: Self.t0, keepBody: true, into: &actions)
+        actions.removeAll()
+        let r1 = machine.evict(into: &actions)
+        #expect(r1)
+        // The cached bodies go back to the driver's budget; the queue is empty; the job is remembered.
+        #expect(actions.filter { if case .releasedBody = $0 { true } else { false } }.count == 2)
+        #expect(machine.queue.isEmpty && machine.pendingCount == 2 && !machine.isFinished)
+        let p11 = machine.poll(now: Self.t0, into: &actions)
+        #expect(p11 == .evicted)
+        // Stored while evicted: counted, not queued.
+        let r2 = machine.accept(third, now: Self.t0, keepBody: true, into: &actions)
+        #expect(!r2)
+        #expect(machine.queue.isEmpty && machine.pendingCount == 3)
+        // The read-back begins; an event stored meanwhile is queued (the read may miss it) but
+        // nothing starts until the read is merged.
+        let r3 = machine.beginRestore()
+        #expect(r3)
+        let r4 = machine.beginRestore()
+        #expect(!r4)
+        let fourth = Self.event(4, .progress)
+        machine.accept(fourth, now: Self.t0, keepBody: false, into: &actions)
+        let p12 = machine.poll(now: Self.t0, into: &actions)
+        #expect(p12 == .busy)
+        machine.finishRestore()
+        // The read returned 1–4 (4 twice: once read, once queued): one queue, in order.
+        for event in [first, second, third, fourth] { machine.accept(event, now: Self.t0, keepBody: false, into: &actions) }
+        #expect(machine.queue.map(\.sequence) == [1, 2, 3, 4])
+        #expect(machine.pendingCount == 4 && !machine.evicted)
+        #expect(Self.begin(&machine)?.sequence == 1)
+    }
+
+    @Test func onlyAQuietJobIsEvictedAndAFailedReadKeepsItEvicted() {
+        var machine = M(jobID: "j", callbackURL: Self.url)
+        var actions = [M.Action]()
+        machine.accept(Self.event(1, .progress), now: Self.t0, keepBody: false, into: &actions)
+        machine.accept(Self.event(2, .progress), now: Self.t0, keepBody: false, into: &actions)
+        // An attempt in flight: not evicted.
+        let attempt = Self.begin(&machine)
+        #expect(attempt != nil)
+        let r5 = machine.evict(into: &actions)
+        #expect(!r5)
+        machine.attemptEnded(attempt!.eventID, result: Self.ended(.success), now: Self.t0, policy: Self.policy, random: 0, into: &actions)
+        // The delivered event's end is not stored yet: not evicted either (a read-back would see it pending).
+        let r6 = machine.evict(into: &actions)
+        #expect(!r6)
+        Self.store(&machine, actions)
+        actions.removeAll()
+        let r7 = machine.evict(into: &actions)
+        #expect(r7)
+        let r8 = machine.beginRestore()
+        #expect(r8)
+        machine.accept(Self.event(3, .progress), now: Self.t0, keepBody: false, into: &actions)
+        machine.restoreFailed(into: &actions)
+        // Still evicted, the event queued meanwhile counted with the others (it is in the store).
+        #expect(machine.evicted && machine.queue.isEmpty && machine.pendingCount == 2)
+        let p13 = machine.poll(now: Self.t0, into: &actions)
+        #expect(p13 == .evicted)
+    }
+
+    @Test func aTerminalEventStoredWhileEvictedSupersedesTheProgressReadBackAndItsWaiterStopsWaiting() {
+        var machine = M(jobID: "j", callbackURL: Self.url)
+        var actions = [M.Action]()
+        let progress = Self.event(1, .progress)
+        machine.accept(progress, now: Self.t0, keepBody: false, into: &actions)
+        let r9 = machine.evict(into: &actions)
+        #expect(r9)
+        let terminal = Self.event(2, .completed)
+        machine.accept(terminal, now: Self.t0, keepBody: false, into: &actions)
+        machine.awaitTerminal(terminal.id)
+        // Still behind the paused origin: the job stops waiting.
+        actions.removeAll()
+        machine.parked(probeAt: Self.t0.advanced(by: .seconds(5)), into: &actions)
+        #expect(Self.waiterResults(actions) == [.queued(nextAttemptAt: Self.t0.advanced(by: .seconds(5)))])
+        // Read back: the progress event, stored before the terminal one, is superseded.
+        actions.removeAll()
+        let r10 = machine.beginRestore()
+        #expect(r10)
+        machine.finishRestore()
+        for event in [progress, terminal] { machine.accept(event, now: Self.t0, keepBody: false, into: &actions) }
+        #expect(Self.reports(actions).map(\.outcome) == [.superseded])
+        #expect(machine.queue.map(\.sequence) == [2])
+    }
 }
