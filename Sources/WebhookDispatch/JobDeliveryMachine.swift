@@ -207,9 +207,15 @@ public struct JobDeliveryMachine: Sendable {
 
     /// A job with nothing pending.
     public init(jobID: String, callbackURL: String) {
+        self.init(jobID: jobID, callbackURL: callbackURL, origin: Origin(url: callbackURL))
+    }
+
+    /// A job with nothing pending, whose callback's origin the caller parsed already (the
+    /// driver shares one URL and origin among the jobs that have the same callback).
+    public init(jobID: String, callbackURL: String, origin: Origin?) {
         self.jobID = jobID
         self.callbackURL = callbackURL
-        self.origin = Origin(url: callbackURL)
+        self.origin = origin
     }
 
     /// True when nothing about this job needs remembering. A running job (no terminal event

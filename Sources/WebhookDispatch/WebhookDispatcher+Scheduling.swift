@@ -17,7 +17,8 @@ extension WebhookDispatcher {
         if let existing = jobs[jobID] {
             slot = existing
         } else {
-            slot = JobSlot(JobDeliveryMachine(jobID: jobID, callbackURL: callbackURL))
+            let callback = sharedCallback(callbackURL)
+            slot = JobSlot(JobDeliveryMachine(jobID: jobID, callbackURL: callback.url, origin: callback.origin))
             jobs[jobID] = slot
         }
         let before = slot.machine.pendingCount
@@ -31,6 +32,18 @@ extension WebhookDispatcher {
         actions.removeAll(keepingCapacity: true)
         self.actions = actions
         return result
+    }
+
+    /// The callback URL and its parsed origin, shared by the jobs that name the same URL: a
+    /// platform's jobs mostly share one callback, and each machine then holds references to one
+    /// copy of the strings instead of a copy each (at 100,000 parked jobs, megabytes).
+    private func sharedCallback(_ url: String) -> (url: String, origin: Origin?) {
+        if let known = callbacks[url] { return known }
+        // Bounded: per-job URLs (a query string per job) would otherwise grow it without end.
+        if callbacks.count >= 1024 { callbacks.removeAll(keepingCapacity: true) }
+        let entry = (url: url, origin: Origin(url: url))
+        callbacks[url] = entry
+        return entry
     }
 
     private func countPending(_ delta: Int) {

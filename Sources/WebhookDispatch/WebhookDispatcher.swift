@@ -44,6 +44,8 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     /// Leases from claims, by job (a job whose events this worker appended needs none).
     var leases: [String: JobLease] = [:]
     var origins: [Origin: OriginState] = [:]
+    /// Callback URLs seen lately with their origins (``sharedCallback(_:)``).
+    var callbacks: [String: (url: String, origin: Origin?)] = [:]
     /// Jobs whose head is due but `maxInFlight` attempts are in flight.
     var globalWaiting = JobWaitQueue()
     var timers = TimerQueue()

@@ -16,6 +16,24 @@ func peakRSSMiB() -> Double {
     return Double(usage.ru_maxrss) / 1024
 }
 
+/// The resident set now, split into anonymous memory (heap, stacks: what the process made) and
+/// file-backed pages (the binary and shared libraries, shared and clean), in MiB, from
+/// /proc/self/status. Peak RSS counts both; the split says which one a change moved.
+func residentSplitMiB() -> (anonymous: Double, files: Double) {
+    guard let file = fopen("/proc/self/status", "r") else { return (0, 0) }
+    defer { fclose(file) }
+    var (anonymous, files) = (0.0, 0.0)
+    var buffer = [CChar](repeating: 0, count: 256)
+    while fgets(&buffer, Int32(buffer.count), file) != nil {
+        let line = String(cString: buffer)
+        // "RssAnon:\t   24980 kB"
+        let kib = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first.flatMap { Double($0) } ?? 0
+        if line.hasPrefix("RssAnon:") { anonymous = kib / 1024 }
+        if line.hasPrefix("RssFile:") { files = kib / 1024 }
+    }
+    return (anonymous, files)
+}
+
 /// User + system CPU seconds used by this process.
 func cpuSeconds() -> Double {
     var usage = rusage()

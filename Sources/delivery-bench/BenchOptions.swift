@@ -14,6 +14,8 @@ struct BenchOptions {
     var store = "sqlite"
     var durability = "full"
     var deliveryLog = true
+    /// Off with --keep-parked-queues: parked jobs keep their queues (to compare the memory).
+    var evictParkedJobs = true
     /// An external receiver (`--url`) instead of the built-in one; loopback only.
     var url: String?
     /// `--store postgres`: the database (else `CLIPPING_WORKER_DATABASE_URL`).
@@ -39,6 +41,8 @@ struct BenchOptions {
           default          maximum throughput: N progress events for M jobs (default 50000 for 256)
           --rate/--seconds latency of enqueue → 2xx under an offered load of R events/s
           --dead-receiver  memory with N events pending for a receiver that refuses connections
+                   (--keep-parked-queues: the parked jobs keep their queues in memory, as
+                   before eviction, for comparison)
           --url URL        deliver to a receiver already running at URL (e.g. nginx answering 204)
                            instead of the built-in one, and measure the bare curl loop against it;
                            only http(s)://127.x.x.x or localhost is accepted. Latency is then
@@ -78,6 +82,7 @@ struct BenchOptions {
             case "--concurrency": options.perOriginConcurrency = try int(argument)
             case "--dead-receiver": options.mode = .deadReceiver
             case "--no-log": options.deliveryLog = false
+            case "--keep-parked-queues": options.evictParkedJobs = false
             case "--store":
                 guard let value = iterator.next(), ["sqlite", "memory", "postgres"].contains(value) else {
                     throw BenchUsageError(message: "--store takes sqlite, memory or postgres")

@@ -150,6 +150,7 @@ struct DeliveryBench {
         var configuration = DispatcherConfiguration()
         configuration.progressMinInterval = .zero
         configuration.perOriginConcurrency = options.perOriginConcurrency
+        configuration.evictParkedJobs = options.evictParkedJobs
         return configuration
     }
 
@@ -304,15 +305,18 @@ struct DeliveryBench {
         let stored = Double(monotonicNanoseconds() - start) / 1e9
         // Let the breaker settle and a probe or two happen.
         try await Task.sleep(for: .seconds(6))
-        var (pending, paused, cached) = (0, 0, 0)
+        var (pending, paused, cached, evicted) = (0, 0, 0, 0)
         for dispatcher in dispatchers {
             let status = await dispatcher.status
             pending += status.pendingEvents
             paused += status.pausedOrigins
             cached += status.bodyCacheBytes
+            evicted += status.jobsEvicted
         }
-        print(String(format: "stored %d events in %.2f s; pending %d, attempts %d, paused origins %d, body cache %.1f MiB",
-                     total, stored, pending, observer.attempts, paused, Double(cached) / 1_048_576))
-        print(String(format: "RESULT pending=%d peak_rss_mib=%.1f", pending, peakRSSMiB()))
+        print(String(format: "stored %d events in %.2f s; pending %d, attempts %d, paused origins %d, jobs evicted %d, body cache %.1f MiB",
+                     total, stored, pending, observer.attempts, paused, evicted, Double(cached) / 1_048_576))
+        let resident = residentSplitMiB()
+        print(String(format: "RESULT pending=%d peak_rss_mib=%.1f rss_anon_mib=%.1f rss_file_mib=%.1f",
+                     pending, peakRSSMiB(), resident.anonymous, resident.files))
     }
 }
