@@ -139,11 +139,19 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
                     event.state = draft.kind.isTerminal ? .failed : .dropped
                     reason = "callback gone (410)"
                 }
-                try insert.execute(arguments: [
-                    id.description, draft.jobID, sequence, draft.kind.rawValue, draft.callbackURL, Data(body),
-                    event.state.rawValue, time.milliseconds, time.milliseconds, time.milliseconds, reason,
-                    time.milliseconds, draft.trace?.storedForm,
-                ])
+                // (event_id, job_id, sequence, event_type, callback_url, body, state, created_at,
+                //  series_started_at, next_attempt_at, final_reason, updated_at, trace)
+                let direct = DirectStatement(insert, in: db)
+                direct.bind(1, id)
+                direct.bind(2, draft.jobID)
+                direct.bind(3, sequence)
+                direct.bind(4, draft.kind.rawValue)
+                direct.bind(5, draft.callbackURL)
+                direct.bind(7, event.state.rawValue)
+                for index: Int32 in [8, 9, 10, 12] { direct.bind(index, time.milliseconds) }
+                direct.bind(11, reason)
+                direct.bind(13, draft.trace?.storedForm)
+                try direct.run(binding: body, at: 6, sql: OutboxStatements.insertEvent)
                 let terminal = entry.terminalStored || draft.kind.isTerminal
                 // The process that appends a job's events holds the job (its runner's lease). The
                 // row changes only when this process first appends for the job, or at its terminal
@@ -197,22 +205,29 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
             for change in changes {
                 switch change {
                 case .attempted(let id, let record, let next):
-                    let text = id.description
                     let reason = record.outcome == .delivered || record.outcome == .retrying ? nil : record.error
                     if record.attempt == 1 {
-                        try firstAttempted.execute(arguments: [
-                            record.outcome.state.rawValue, next?.milliseconds, record.statusCode, reason,
-                            record.startedAt.milliseconds + record.durationMs, record.startedAt.milliseconds,
-                            record.durationMs, record.statusCode, record.error, record.outcome.rawValue, text,
-                        ])
+                        let direct = DirectStatement(firstAttempted, in: db)
+                        direct.bind(1, record.outcome.state.rawValue)
+                        direct.bind(2, next?.milliseconds)
+                        direct.bind(3, record.statusCode)
+                        direct.bind(4, reason)
+                        direct.bind(5, record.startedAt.milliseconds + record.durationMs)
+                        direct.bind(6, record.startedAt.milliseconds)
+                        direct.bind(7, record.durationMs)
+                        direct.bind(8, record.statusCode)
+                        direct.bind(9, record.error)
+                        direct.bind(10, record.outcome.rawValue)
+                        direct.bind(11, id)
+                        try direct.run(sql: OutboxStatements.firstAttempted)
                         continue
                     }
                     try attempted.execute(arguments: [
                         record.outcome.state.rawValue, record.attempt, next?.milliseconds, record.statusCode, reason,
-                        record.startedAt.milliseconds + record.durationMs, text,
+                        record.startedAt.milliseconds + record.durationMs, id.description,
                     ])
                     try attempt.execute(arguments: [
-                        text, record.attempt, record.startedAt.milliseconds, record.durationMs, record.statusCode,
+                        id.description, record.attempt, record.startedAt.milliseconds, record.durationMs, record.statusCode,
                         record.error, record.outcome.rawValue,
                     ])
                 case .finished(let id, let state, let reason, let time):

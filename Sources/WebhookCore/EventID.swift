@@ -83,6 +83,13 @@ public struct EventID: Hashable, Comparable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Writes the bytes of ``description`` into `bytes` (at least ``textLength`` long), without
+    /// making a string: for a stack buffer handed to C.
+    public func writeText(to bytes: UnsafeMutableBufferPointer<UInt8>) {
+        precondition(bytes.count >= Self.textLength)
+        write(to: bytes)
+    }
+
     private func write(to bytes: UnsafeMutableBufferPointer<UInt8>) {
         bytes[0] = UInt8(ascii: "e")
         bytes[1] = UInt8(ascii: "v")
