@@ -35,10 +35,6 @@ struct DirectStatement {
         bind(index, value.map(Int64.init))
     }
 
-    func bind(_ index: Int32, _ value: Bool) {
-        sqlite3_bind_int64(handle, index, value ? 1 : 0)
-    }
-
     func bind(_ index: Int32, _ value: String?) {
         guard var value else {
             sqlite3_bind_null(handle, index)

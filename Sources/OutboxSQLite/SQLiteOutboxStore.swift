@@ -148,8 +148,11 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
                 direct.bind(4, draft.kind.rawValue)
                 direct.bind(5, draft.callbackURL)
                 direct.bind(7, event.state.rawValue)
-                for index: Int32 in [8, 9, 10, 12] { direct.bind(index, time.milliseconds) }
+                direct.bind(8, time.milliseconds)
+                direct.bind(9, time.milliseconds)
+                direct.bind(10, time.milliseconds)
                 direct.bind(11, reason)
+                direct.bind(12, time.milliseconds)
                 direct.bind(13, draft.trace?.storedForm)
                 try direct.run(binding: body, at: 6, sql: OutboxStatements.insertEvent)
                 let terminal = entry.terminalStored || draft.kind.isTerminal

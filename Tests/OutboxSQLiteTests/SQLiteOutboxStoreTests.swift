@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import OutboxSQLite
 import Testing
 import WebhookCore
@@ -57,6 +58,60 @@ struct SQLiteOutboxStoreTests {
         // (one fsync per commit costs ~0.3 ms; the appends arrive faster than that).
         let commits = store.committedTransactions - before
         #expect(commits >= 1 && commits < 400)
+    }
+
+    /// The event insert and the first-attempt update bind through the SQLite C API
+    /// (DirectStatement): a row the database refuses fails that append alone, with the
+    /// database's reason, while the others of its shared commit are stored.
+    @Test func aRefusedInsertFailsItsAppendAloneWithTheDatabasesReason() async throws {
+        let store = try SQLiteOutboxStore(path: path)
+        _ = try await store.append([draft()], at: t0)
+        // A trigger refuses one job's events (the database speaking, as a full disk would).
+        let queue = try DatabaseQueue(path: path)
+        try await queue.write { db in
+            try db.execute(sql: """
+                CREATE TRIGGER refuse_job BEFORE INSERT ON webhook_events WHEN NEW.job_id = 'refused'
+                BEGIN SELECT RAISE(ABORT, 'refused by the test'); END
+                """)
+        }
+        try queue.close()
+        let outcomes = await withTaskGroup(of: (String, Result<[OutboxEvent], OutboxError>).self) { group in
+            for job in ["job-1", "refused", "job-2", "job-1"] {
+                group.addTask {
+                    do throws(OutboxError) {
+                        return (job, .success(try await store.append([draft(job: job)], at: t0)))
+                    } catch {
+                        return (job, .failure(error))
+                    }
+                }
+            }
+            var all = [(String, Result<[OutboxEvent], OutboxError>)]()
+            for await outcome in group { all.append(outcome) }
+            return all
+        }
+        for (job, outcome) in outcomes {
+            switch outcome {
+            case .success(let events):
+                #expect(job != "refused" && events.count == 1)
+            case .failure(let error):
+                #expect(job == "refused")
+                #expect(error.code == .writeFailed)
+                #expect("\(error)".contains("refused by the test"), "\(error)")
+            }
+        }
+        #expect(outcomes.filter { if case .failure = $0.1 { true } else { false } }.count == 1)
+        // Nothing of the refused append was left behind; the other jobs' sequences are gapless.
+        #expect(try await store.pendingCount() == 4)
+        #expect(try await store.histories(ofJob: "job-1").map(\.event.sequence) == [1, 2, 3])
+        #expect(try await store.histories(ofJob: "refused").isEmpty)
+        // The first-attempt update: recorded in the event's row.
+        let event = try #require(try await store.histories(ofJob: "job-2").first?.event)
+        let record = AttemptRecord(attempt: 1, startedAt: t0, durationMs: 12, statusCode: 204, error: nil, outcome: .delivered)
+        try await store.apply([.attempted(event.id, record, nextAttemptAt: nil)])
+        let history = try #require(try await store.history(of: event.id))
+        #expect(history.event.state == .delivered)
+        #expect(history.attempts.map(\.statusCode) == [204] && history.attempts.first?.durationMs == 12)
+        store.close()
     }
 
     @Test func recordsAttemptsAndStates() async throws {
