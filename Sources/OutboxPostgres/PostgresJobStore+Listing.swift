@@ -1,5 +1,5 @@
 import PostgresNIO
-public import WebhookCore
+import WebhookCore
 public import WorkerCore
 
 /// `GET /ai-clipping/jobs` on PostgreSQL: newest first, one range of an index of schema

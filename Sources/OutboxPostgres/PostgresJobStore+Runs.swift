@@ -1,6 +1,6 @@
 import Logging
 import PostgresNIO
-public import WebhookCore
+import WebhookCore
 public import WorkerCore
 
 /// Runs across workers (SPEC section 8): a job runs on the worker that holds its lease — the

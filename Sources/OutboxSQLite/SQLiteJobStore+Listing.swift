@@ -1,5 +1,5 @@
 import GRDB
-public import WebhookCore
+import WebhookCore
 public import WorkerCore
 
 /// `GET /ai-clipping/jobs` on SQLite: newest first, one range of an index of migration

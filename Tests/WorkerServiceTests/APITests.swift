@@ -450,12 +450,9 @@ struct RecordingLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(
-        level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
-        function: String, line: UInt
-    ) {
-        let all = self.metadata.merging(metadata ?? [:]) { _, new in new }
-        lines.append("\(message) " + all.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " "))
+    func log(event: LogEvent) {
+        let all = self.metadata.merging(event.metadata ?? [:]) { _, new in new }
+        lines.append("\(event.message) " + all.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " "))
     }
 }
 
