@@ -141,7 +141,7 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
                 }
                 // (event_id, job_id, sequence, event_type, callback_url, body, state, created_at,
                 //  series_started_at, next_attempt_at, final_reason, updated_at, trace)
-                let direct = DirectStatement(insert, in: db)
+                var direct = DirectStatement(insert, in: db)
                 direct.bind(1, id)
                 direct.bind(2, draft.jobID)
                 direct.bind(3, sequence)
@@ -210,7 +210,7 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
                 case .attempted(let id, let record, let next):
                     let reason = record.outcome == .delivered || record.outcome == .retrying ? nil : record.error
                     if record.attempt == 1 {
-                        let direct = DirectStatement(firstAttempted, in: db)
+                        var direct = DirectStatement(firstAttempted, in: db)
                         direct.bind(1, record.outcome.state.rawValue)
                         direct.bind(2, next?.milliseconds)
                         direct.bind(3, record.statusCode)

@@ -236,6 +236,9 @@ public struct JobDeliveryMachine: Sendable {
     /// Pending events of this job, queued or evicted (for the driver's count).
     public var pendingCount: Int { queue.count + Int(evictedEvents) }
 
+    /// Pending events of this job in the store only (its queue was given up).
+    public var evictedEventCount: Int { Int(evictedEvents) }
+
     // MARK: - Publishing
 
     /// A `job.started` or `job.progress` update from the pipeline.
@@ -348,9 +351,14 @@ public struct JobDeliveryMachine: Sendable {
             redeliverAfterAttempt = event.seriesStartedAt
             return false
         }
-        // The store restarted the series; the restore reads it back as redelivered. (Not counted:
-        // it was most likely pending and counted already; the restore makes the count exact.)
-        if evicted && !restoring { return false }
+        // The store restarted the series; the restore reads it back as redelivered. Persisted
+        // again, as below: an end of it recorded before and not yet written must not undo it.
+        // (Not counted: it was most likely pending and counted already; the restore makes the
+        // count exact.)
+        if evicted && !restoring {
+            actions.append(.persist(.seriesRestarted(event.id, at: event.seriesStartedAt)))
+            return false
+        }
         actions.append(.persist(.seriesRestarted(event.id, at: event.seriesStartedAt)))
         if let index = queue.firstIndex(where: { $0.id == event.id }) {
             queue[index].seriesStartedAt = event.seriesStartedAt
@@ -487,10 +495,12 @@ public struct JobDeliveryMachine: Sendable {
         queue = Deque()
     }
 
-    /// Evicted events were ended in the store (an operator discarded them): no longer pending.
-    public mutating func evictedEventsEnded(_ count: Int) {
-        guard evicted else { return }
-        evictedEvents = max(0, evictedEvents - Int32(clamping: count))
+    /// Evicted events were ended in the store (an operator discarded them): no longer pending,
+    /// and a job awaiting one of them stops waiting.
+    public mutating func evictedEventsEnded(_ ids: [EventID], reason: String, into actions: inout [Action]) {
+        for id in ids { resolve(id, .failed(reason: reason), into: &actions) }
+        guard evicted, !restoring else { return }
+        evictedEvents = max(0, evictedEvents - Int32(clamping: ids.count))
     }
 
     /// The read is back: the driver accepts the events it returned next (merged with those

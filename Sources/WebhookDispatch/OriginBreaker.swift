@@ -43,6 +43,12 @@ public struct OriginBreaker: Sendable, Equatable {
     /// True unless closed.
     public var isPaused: Bool { state != .closed }
 
+    /// True when the origin is paused and its next probe is due at `now`.
+    public func isProbeDue(now: Timestamp) -> Bool {
+        guard case .open(let probeAt, _) = state else { return false }
+        return now >= probeAt
+    }
+
     /// Starts a probe if one is due at `now`; returns true when the caller may send one attempt.
     public mutating func beginProbe(now: Timestamp) -> Bool {
         guard case .open(let probeAt, let interval) = state, now >= probeAt else { return false }

@@ -9,9 +9,9 @@ final class OriginState {
     var parked = Set<String>()
     var probeInFlight = false
     var probeArmedAt: Timestamp?
-    /// A parked job's evicted queue is being read back so that it can carry the due probe:
-    /// no other parked job is woken for it meanwhile.
-    var probeRestorePending = false
+    /// The parked job whose evicted queue is being read back so that it can carry the due probe:
+    /// no other parked job is woken for it meanwhile. Cleared when that read-back ends, however.
+    var probeCarrier: String?
     /// The last time an attempt to this origin ended: an origin idle for long is forgotten.
     var lastUsed: Timestamp
 

@@ -17,7 +17,7 @@ extension WebhookDispatcher where Store: DeliveryListing {
         var untracked = [EventID]()
         var byJob = [String: Set<EventID>]()
         for match in matches { byJob[match.jobID, default: []].insert(match.id) }
-        var evicted = [String: Set<EventID>]()
+        var evicted = [(slot: JobSlot, jobID: String, rest: Set<EventID>)]()
         for (jobID, ids) in byJob {
             guard let slot = jobs[jobID] else {
                 untracked.append(contentsOf: ids)
@@ -28,25 +28,40 @@ extension WebhookDispatcher where Store: DeliveryListing {
             }
             ended += endedHere
             if slot.machine.evicted {
-                // Its other events are in the store only: they are ended there, and a read-back
-                // under way must not bring them back.
+                // Its other events are in the store only: they are ended there. A read-back issued
+                // before that is stored may return them (and those ended above, queued during a
+                // read-back under way) as pending: it must not bring them back.
                 let rest = ids.subtracting(endedHere)
-                if slot.machine.restoring { slot.discardedWhileRestoring = (slot.discardedWhileRestoring ?? []).union(rest) }
-                evicted[jobID] = rest
+                slot.discarded = (slot.discarded ?? []).union(ids)
+                slot.discardsUnderWay += 1
+                evicted.append((slot, jobID, rest))
                 untracked.append(contentsOf: rest)
             }
             pump(jobID)
         }
-        let endedInStore = try await store.discard(untracked, reason: reason, at: now)
-        ended += endedInStore
+        let outcome: Result<[EventID], OutboxError>
+        do {
+            outcome = .success(try await store.discard(untracked, reason: reason, at: now))
+        } catch {
+            outcome = .failure(error)
+        }
         if !evicted.isEmpty {
-            let endedSet = Set(endedInStore)
-            for (jobID, ids) in evicted {
-                let count = ids.reduce(0) { $0 + (endedSet.contains($1) ? 1 : 0) }
-                guard count > 0, let slot = jobs[jobID] else { continue }
-                withJob(jobID, callbackURL: slot.machine.callbackURL) { job, _ in job.evictedEventsEnded(count) }
+            discardReturns += 1
+            let endedInStore = Set((try? outcome.get()) ?? [])
+            for (slot, jobID, rest) in evicted {
+                slot.discardsUnderWay -= 1
+                slot.lastDiscardReturn = discardReturns
+                // Not ended after all (the store failed): nothing to keep out of a read-back.
+                let notEnded = rest.filter { !endedInStore.contains($0) }
+                if !notEnded.isEmpty { slot.discarded?.subtract(notEnded) }
+                let endedThere = rest.filter(endedInStore.contains)
+                guard !endedThere.isEmpty, jobs[jobID] === slot else { continue }
+                withJob(jobID, callbackURL: slot.machine.callbackURL) { job, actions in
+                    job.evictedEventsEnded(Array(endedThere), reason: reason, into: &actions)
+                }
             }
         }
+        ended += try outcome.get()
         return ended
     }
 

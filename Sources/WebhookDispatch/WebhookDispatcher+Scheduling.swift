@@ -22,9 +22,11 @@ extension WebhookDispatcher {
             jobs[jobID] = slot
         }
         let before = slot.machine.pendingCount
+        let evictedBefore = slot.machine.evictedEventCount
         let wasEvicted = slot.machine.evicted
         let result = body(&slot.machine, &actions)
         let after = slot.machine.pendingCount
+        evictedEvents += slot.machine.evictedEventCount - evictedBefore
         if slot.machine.evicted != wasEvicted { jobsEvicted += wasEvicted ? -1 : 1 }
         if slot.machine.isFinished { jobs[jobID] = nil }
         countPending(after - before)
@@ -130,25 +132,17 @@ extension WebhookDispatcher {
         let state = originState(origin)
         var probe = false
         if state.breaker.isPaused {
-            if !state.probeInFlight && state.breaker.beginProbe(now: now) {
+            let probeDue = !state.probeInFlight && state.breaker.isProbeDue(now: now)
+            if probeDue && attemptsInFlight >= configuration.maxInFlight {
+                // The probe waits for a global slot like any attempt: begun now, it would leave
+                // the breaker probing with nothing in flight, and the origin paused for good.
+                globalWaiting.append(jobID)
+                return
+            }
+            if probeDue && state.breaker.beginProbe(now: now) {
                 probe = true
             } else {
-                var probeAt: Timestamp?
-                if case .open(let at, _) = state.breaker.state {
-                    probeAt = at
-                    if state.probeArmedAt != at {
-                        state.probeArmedAt = at
-                        arm(.probe(origin), at: at)
-                    }
-                }
-                let newlyParked = state.parked.insert(jobID).inserted
-                // Behind an open or a probing origin alike, a waiting job stops waiting.
-                let evict = configuration.evictParkedJobs
-                withJob(jobID, callbackURL: callbackURL) { job, actions in
-                    if newlyParked { job.dropBodies(into: &actions) }
-                    job.parked(probeAt: probeAt, into: &actions)
-                    if evict { job.evict(into: &actions) }
-                }
+                park(jobID, callbackURL: callbackURL, behind: origin, state)
                 return
             }
         } else if state.inFlight >= configuration.perOriginConcurrency {
@@ -184,6 +178,27 @@ extension WebhookDispatcher {
         metrics.setInFlight(attemptsInFlight)
     }
 
+    /// Parks a job behind its paused origin: it stops waiting (its terminal waiter is told the
+    /// event is queued), drops its cached bodies and gives its queue up when quiet.
+    private func park(_ jobID: String, callbackURL: String, behind origin: Origin, _ state: OriginState) {
+        var probeAt: Timestamp?
+        if case .open(let at, _) = state.breaker.state {
+            probeAt = at
+            if state.probeArmedAt != at {
+                state.probeArmedAt = at
+                arm(.probe(origin), at: at)
+            }
+        }
+        let newlyParked = state.parked.insert(jobID).inserted
+        // Behind an open or a probing origin alike, a waiting job stops waiting.
+        let evict = configuration.evictParkedJobs
+        withJob(jobID, callbackURL: callbackURL) { job, actions in
+            if newlyParked { job.dropBodies(into: &actions) }
+            job.parked(probeAt: probeAt, into: &actions)
+            if evict { job.evict(into: &actions) }
+        }
+    }
+
     /// An evicted job was pumped: behind a paused origin it stays parked (its queue is read back
     /// only to carry a due probe); otherwise its queue is read back and it goes on from there.
     private func restoreOrPark(_ jobID: String, slot: JobSlot, now: Timestamp) {
@@ -196,9 +211,9 @@ extension WebhookDispatcher {
         var probeAt: Timestamp?
         if case .open(let at, _) = state.breaker.state {
             probeAt = at
-            if at <= now && !state.probeInFlight && !state.probeRestorePending {
+            if at <= now && !state.probeInFlight && state.probeCarrier == nil {
                 // The probe is due and no resident job took it: this one will, once restored.
-                state.probeRestorePending = true
+                state.probeCarrier = jobID
                 state.parked.remove(jobID)
                 scheduleRestore(jobID)
                 return
@@ -284,7 +299,7 @@ extension WebhookDispatcher {
     /// read back first and takes the probe after (``restoreOrPark(_:slot:now:)``).
     func wakeParkedForProbe(_ state: OriginState) {
         for jobID in Array(state.parked) {
-            guard state.breaker.isPaused, !state.probeInFlight, !state.probeRestorePending else { break }
+            guard state.breaker.isPaused, !state.probeInFlight, state.probeCarrier == nil else { break }
             state.parked.remove(jobID)
             pump(jobID)
         }
@@ -306,9 +321,6 @@ extension WebhookDispatcher {
         case .none:
             break
         case .paused(let probeAt):
-            // Jobs waiting for a slot of this origin now wait for its probe like the others:
-            // left in `waiting`, nothing would wake them if no attempt of the origin is in flight.
-            while let waitingJob = state.nextWaiting() { state.parked.insert(waitingJob) }
             pausedOriginCount += 1
             metrics.setPausedOrigins(pausedOriginCount)
             logger.warning(
@@ -316,6 +328,13 @@ extension WebhookDispatcher {
                 metadata: [LogMetadataKey.webhookOrigin: "\(origin)", LogMetadataKey.webhookProbeAt: "\(probeAt)"])
             state.probeArmedAt = probeAt
             arm(.probe(origin), at: probeAt)
+            // Jobs waiting for a slot of this origin now wait for its probe like the others (left
+            // in `waiting`, nothing would wake them if no attempt of the origin is in flight),
+            // parked as any job behind a paused origin: their queues given up.
+            while let waitingJob = state.nextWaiting() {
+                guard let slot = jobs[waitingJob] else { continue }
+                park(waitingJob, callbackURL: slot.machine.callbackURL, behind: origin, state)
+            }
         case .stillPaused(let probeAt):
             state.probeArmedAt = probeAt
             arm(.probe(origin), at: probeAt)

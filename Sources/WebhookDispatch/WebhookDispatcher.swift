@@ -67,6 +67,11 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     var actions: [JobDeliveryMachine.Action] = []
     var bodyBytesHeld = 0
     var pendingEvents = 0
+    /// Of ``pendingEvents``, those of evicted queues (in the store only).
+    var evictedEvents = 0
+    /// Operator discards of evicted jobs' events that have returned from the store so far: a
+    /// read-back issued after the n-th saw its effect (``JobSlot/discarded``).
+    var discardReturns: UInt64 = 0
     /// Jobs whose machines gave their queues up (``JobDeliveryMachine/evict(into:)``).
     var jobsEvicted = 0
     var attemptsInFlight = 0
@@ -619,11 +624,17 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
 
     // MARK: - Evicted queues
 
-    /// Reads evicted queues back, a page of jobs per store call.
+    /// Reads evicted queues back, a page of jobs per store call, and no faster than they are
+    /// delivered: while ``maxResidentEvents`` events are queued in memory, the next page waits
+    /// (a receiver back after a long outage must not bring its whole backlog into memory at once).
     private func restoreLoop() async {
         while !timerLoopStopped && !Task.isCancelled {
             guard !restoreQueue.isEmpty else {
                 await restoreWake.wait()
+                continue
+            }
+            if pendingEvents - evictedEvents > configuration.maxResidentEvents {
+                try? await clock.sleep(until: clock.now.advanced(by: .milliseconds(100)))
                 continue
             }
             var page = [String]()
@@ -635,40 +646,45 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     /// Reads the pending events of jobs whose queues were evicted and queues them again.
     private func restore(_ jobIDs: [String]) async {
         await changesHandedOverAreStored()
-        let events: [String: [OutboxEvent]]
+        // Discards stored before this point are seen by the read (see ``discard(_:reason:)``).
+        let issuedAfterDiscards = discardReturns
+        let result: Result<[String: [OutboxEvent]], OutboxError>
         do {
-            events = try await store.pendingEvents(ofJobs: jobIDs)
+            result = .success(try await store.pendingEvents(ofJobs: jobIDs))
         } catch {
+            result = .failure(error)
+        }
+        // Whatever became of the page, the origins it was to carry a probe for may pick another.
+        let page = Set(jobIDs)
+        let carried = origins.values.filter { $0.probeCarrier.map(page.contains) == true }
+        for state in carried { state.probeCarrier = nil }
+        switch result {
+        case .failure(let error):
             logger.warning(
                 "could not read back the pending events of parked jobs; retrying in a second",
                 metadata: [LogMetadataKey.error: "\(error)"])
             for jobID in jobIDs {
                 guard let slot = jobs[jobID], slot.machine.restoring else { continue }
                 withJob(jobID, callbackURL: slot.machine.callbackURL) { job, actions in job.restoreFailed(into: &actions) }
+                // Parked again (its waiter told), or queued for the next try.
+                pump(jobID)
             }
             try? await clock.sleep(until: clock.now.advanced(by: .seconds(1)))
-            for jobID in jobIDs { scheduleRestore(jobID) }
-            return
-        }
-        var touched = Set<Origin>()
-        for jobID in jobIDs {
-            // Relinquished meanwhile (its lease moved on), or claimed afresh: nothing to merge.
-            guard let slot = jobs[jobID], slot.machine.restoring else { continue }
-            let discarded = slot.discardedWhileRestoring
-            slot.discardedWhileRestoring = nil
-            withJob(jobID, callbackURL: slot.machine.callbackURL) { job, _ in job.finishRestore() }
-            for event in events[jobID] ?? [] where discarded?.contains(event.id) != true {
-                accept(event, redelivery: false, pumpNow: false)
+        case .success(let events):
+            for jobID in jobIDs {
+                // Relinquished meanwhile (its lease moved on), or claimed afresh: nothing to merge.
+                guard let slot = jobs[jobID], slot.machine.restoring else { continue }
+                let discarded = slot.discarded
+                if slot.discardsUnderWay == 0 && issuedAfterDiscards >= slot.lastDiscardReturn { slot.discarded = nil }
+                withJob(jobID, callbackURL: slot.machine.callbackURL) { job, _ in job.finishRestore() }
+                for event in events[jobID] ?? [] where discarded?.contains(event.id) != true {
+                    accept(event, redelivery: false, pumpNow: false)
+                }
+                pump(jobID)
             }
-            if let origin = slot.machine.origin { touched.insert(origin) }
-            pump(jobID)
         }
-        for origin in touched {
-            guard let state = origins[origin] else { continue }
-            state.probeRestorePending = false
-            // The restored job may not have taken the probe (its head not due): another may.
-            wakeParkedForProbe(state)
-        }
+        // The restored job may not have taken the probe (its head not due): another may.
+        for state in carried { wakeParkedForProbe(state) }
     }
 
     /// Queues a read-back of the job's evicted queue (once: a restore under way is not repeated).

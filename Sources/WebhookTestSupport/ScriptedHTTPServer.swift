@@ -176,7 +176,7 @@ public final class ReplyGate: Sendable {
         waiting.forEach { $0() }
     }
 
-    func whenOpen(_ action: @escaping @Sendable () -> Void) {
+    public func whenOpen(_ action: @escaping @Sendable () -> Void) {
         let now = state.withLock { state -> Bool in
             if state.open { return true }
             state.waiting.append(action)

@@ -89,4 +89,157 @@ struct EvictionTests {
         store.close()
         try await server.shutdown()
     }
+    /// Jobs that were waiting for a slot of the origin when its breaker opened are parked like
+    /// the others, and give their queues up at once (not only when something pumps them again).
+    @Test func jobsWaitingForASlotWhenTheOriginPausesGiveTheirQueuesUp() async throws {
+        let server = try await ScriptedHTTPServer.start { _ in .delayed(.milliseconds(200), .status(503)) }
+        let clock = ManualClock()
+        var configuration = DispatcherConfiguration()
+        configuration.progressMinInterval = .zero
+        configuration.perOriginConcurrency = 2
+        configuration.breakerFailureThreshold = 1
+        let observer = RecordingObserver()
+        try await H.run(store: InMemoryOutboxStore(), clock: clock, configuration: configuration, observer: observer) { dispatcher in
+            for job in 0..<10 {
+                for percent in 1...3 {
+                    try await dispatcher.publish(H.draft(.progress, job: "job-\(job)", url: server.url(), percent: percent * 10))
+                }
+            }
+            // Two in flight, eight waiting for a slot; the first failure pauses the origin.
+            try await observer.wait(for: 1, where: { $0.outcome == .retrying })
+            let status = await dispatcher.status
+            #expect(status.pausedOrigins == 1)
+            #expect(status.jobsEvicted == 8, "\(status.jobsEvicted) of the 8 waiting jobs evicted")
+            #expect(status.pendingEvents == 30)
+        }
+        try await server.shutdown()
+    }
+
+    /// An operator's discard that lands while an evicted queue is being read back sticks: the read
+    /// (which saw the events still pending) does not bring them back.
+    @Test func aDiscardDuringAReadBackSticks() async throws {
+        let healthy = ReplyCounter()
+        let answered = Mutex<[String]>([])
+        let server = try await ScriptedHTTPServer.start { request in
+            guard healthy.current > 0 else { return .status(503) }
+            answered.withLock { $0.append(request.header("webhook-id") ?? "") }
+            return .noContent
+        }
+        let store = ReadBackGatedStore(inner: try SQLiteOutboxStore(path: H.temporaryDirectory() + "/outbox.sqlite"))
+        let clock = ManualClock()
+        let start = clock.now
+        var configuration = DispatcherConfiguration()
+        configuration.progressMinInterval = .zero
+        configuration.breakerFailureThreshold = 1
+        let observer = RecordingObserver()
+        try await H.run(store: store, clock: clock, configuration: configuration, observer: observer) { dispatcher in
+            try await dispatcher.publish(H.draft(.progress, job: "first", url: server.url()))
+            try await observer.wait(for: 1, where: { $0.outcome == .retrying })
+            for percent in 1...4 {
+                try await dispatcher.publish(H.draft(.progress, job: "long", url: server.url(), percent: percent * 10))
+            }
+            let long = try await store.inner.histories(ofJob: "long").map(\.event)
+            #expect(await dispatcher.status.jobsEvicted == 1)
+            // The probe at +5 s: a parked job's queue is read back to carry it; the read returns,
+            // then waits on the gate (as if the actor were busy) while the operator discards two
+            // of "long"'s events.
+            healthy.next()
+            clock.advance(to: start.advanced(by: .seconds(5)))
+            try await store.readReturned.wait(count: 1)
+            let discarded = Array(long[1...2])
+            let ended = try await dispatcher.discard(
+                discarded.map { BulkMatch(id: $0.id, jobID: $0.jobID, kind: $0.kind, callbackGone: false) }, reason: "operator test")
+            #expect(Set(ended) == Set(discarded.map(\.id)))
+            store.gate.open()
+            // Everything else is delivered; the discarded two never are.
+            try await observer.wait(for: 3, where: { $0.outcome == .delivered })
+            try await clock.waitForSleeper()
+            #expect(await dispatcher.status.pendingEvents == 0)
+        }
+        let ids = Set(answered.withLock { $0 })
+        let histories = try await store.inner.histories(ofJob: "long")
+        for history in histories {
+            let wasDiscarded = history.event.sequence == 2 || history.event.sequence == 3
+            #expect(ids.contains(history.event.id.description) == !wasDiscarded, "event \(history.event.sequence)")
+            #expect(history.event.state == (wasDiscarded ? .dropped : .delivered), "event \(history.event.sequence)")
+        }
+        try await server.shutdown()
+    }
+
+    /// A due probe waits for a global slot like any attempt: begun without one, it left the
+    /// breaker probing with nothing in flight, and the origin paused for good.
+    @Test func aProbeWaitingForAGlobalSlotGoesWhenOneFrees() async throws {
+        let healthy = ReplyCounter()
+        let bad = try await ScriptedHTTPServer.start { _ in healthy.current > 0 ? .noContent : .status(503) }
+        let gate = ReplyGate()
+        let slow = try await ScriptedHTTPServer.start { _ in .gated(gate, .noContent) }
+        let clock = ManualClock()
+        let start = clock.now
+        var configuration = DispatcherConfiguration()
+        configuration.progressMinInterval = .zero
+        configuration.maxInFlight = 1
+        configuration.breakerFailureThreshold = 1
+        let observer = RecordingObserver()
+        try await H.run(store: InMemoryOutboxStore(), clock: clock, configuration: configuration, observer: observer) { dispatcher in
+            try await dispatcher.publish(H.draft(.progress, job: "a", url: bad.url()))
+            try await observer.wait(for: 1, where: { $0.outcome == .retrying })
+            #expect(await dispatcher.status.pausedOrigins == 1)
+            // The only slot is taken by another origin's attempt when the probe comes due.
+            try await dispatcher.publish(H.draft(.progress, job: "b", url: slow.url()))
+            try await slow.received.wait(count: 1)
+            healthy.next()
+            try await clock.waitForSleeper(until: start.advanced(by: .seconds(5)))
+            clock.advance(to: start.advanced(by: .seconds(5)))
+            try await clock.waitForSleeper()
+            gate.open()
+            // The slot frees: the probe goes, succeeds, and the origin resumes.
+            try await observer.wait(for: 2, where: { $0.outcome == .delivered })
+            #expect(await dispatcher.status.pausedOrigins == 0)
+        }
+        try await bad.shutdown()
+        try await slow.shutdown()
+    }
+}
+
+/// A store whose read-back returns its result only once ``gate`` opens, after the read itself:
+/// what the dispatcher does meanwhile happens after the read saw the store.
+final class ReadBackGatedStore<Inner: OutboxStore & OutboxReadModel & DeliveryListing>: ForwardingOutboxStore, DeliveryListing,
+    Sendable
+{
+    let inner: Inner
+    let gate = ReplyGate()
+    let readReturned = AsyncRecorder<Int>()
+
+    init(inner: Inner) { self.inner = inner }
+
+    func pendingEvents(ofJobs jobIDs: [String]) async throws(OutboxError) -> [String: [OutboxEvent]] {
+        let result = try await inner.pendingEvents(ofJobs: jobIDs)
+        readReturned.record(jobIDs.count)
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            gate.whenOpen { continuation.resume() }
+        }
+        return result
+    }
+
+    func events(matching filter: DeliveryFilter, after cursor: DeliveryCursor?, limit: Int) async throws(OutboxError)
+        -> [EventHistory]
+    {
+        try await inner.events(matching: filter, after: cursor, limit: limit)
+    }
+
+    func bulkMatches(_ filter: DeliveryFilter, limit: Int) async throws(OutboxError) -> BulkMatches {
+        try await inner.bulkMatches(filter, limit: limit)
+    }
+
+    func discard(_ ids: [EventID], reason: String, at time: Timestamp) async throws(OutboxError) -> [EventID] {
+        try await inner.discard(ids, reason: reason, at: time)
+    }
+
+    func depthByState() async throws(OutboxError) -> [DeliveryState: Int] {
+        try await inner.depthByState()
+    }
+
+    func headOfLine(limit: Int) async throws(OutboxError) -> [HeadOfLineEntry] {
+        try await inner.headOfLine(limit: limit)
+    }
 }
