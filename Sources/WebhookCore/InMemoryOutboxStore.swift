@@ -98,20 +98,22 @@ public actor InMemoryOutboxStore: OutboxStore, OutboxReadModel {
     }
 
     public func pendingEvents(ofJobs jobIDs: [String]) throws(OutboxError) -> [String: [OutboxEvent]] {
+        // One pass over the events, whatever the number of jobs asked for.
         let wanted = Set(jobIDs)
         var byJob = [String: [OutboxEvent]]()
+        var highest = [String: Int64]()
         for id in order {
-            guard var event = events[id], event.state == .pending, wanted.contains(event.jobID) else { continue }
+            guard var event = events[id], wanted.contains(event.jobID) else { continue }
+            if event.attempts > 0 && !event.redelivered { highest[event.jobID] = max(highest[event.jobID] ?? 0, event.sequence) }
+            guard event.state == .pending else { continue }
             event.body = nil
             byJob[event.jobID, default: []].append(event)
         }
         for (jobID, pending) in byJob {
-            let highest = events.values.filter { $0.jobID == jobID && $0.attempts > 0 && !$0.redelivered }
-                .map(\.sequence).max() ?? 0
             byJob[jobID] = pending.sorted { $0.sequence < $1.sequence }.map { event in
                 var event = event
                 event.jobTerminalStored = terminalJobs.contains(jobID)
-                event.jobHighestAttemptedSequence = highest
+                event.jobHighestAttemptedSequence = highest[jobID] ?? 0
                 return event
             }
         }

@@ -11,7 +11,8 @@ public import WebhookCore
 /// - `bodyCacheBytes` (default 8 MiB): event bodies kept in memory for quick sending; beyond it,
 ///   and for events of a paused origin,
 ///   bodies are read back from the store when due, so a large backlog costs little memory.
-/// - `recoveryPageSize` (default 1000): pending events read per page at start.
+/// - `recoveryPageSize` (default 1000): jobs claimed per page at start, and jobs whose evicted
+///   queues are read back per store call.
 public struct DispatcherConfiguration: Sendable {
     public var retryPolicy: RetryPolicy
     public var progressMinInterval: Duration

@@ -31,8 +31,9 @@ public import WebhookCore
 public struct JobDeliveryMachine: Sendable {
     /// One pending event as the machine keeps it.
     ///
-    /// 56 bytes (it was 72): a dead receiver's backlog is held in memory, 100,000 events and
-    /// more. The two counters are stored narrower than `Int` and saturate, far beyond what a
+    /// 56 bytes (it was 72): every event queued in memory has one (a parked job's queue is given
+    /// up, ``evict(into:)``, but a busy receiver's backlog is queued: 100,000 events and more).
+    /// The two counters are stored narrower than `Int` and saturate, far beyond what a
     /// retry policy reaches (an attempt a second for the 72-hour max age is 259,200 attempts:
     /// within `UInt32`; a series is bounded by the same max age, and its attempts are spaced by
     /// the background schedule: far below 65,535).

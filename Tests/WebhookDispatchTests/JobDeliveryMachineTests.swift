@@ -418,4 +418,20 @@ struct JobDeliveryMachineTests {
         #expect(Self.reports(actions).map(\.outcome) == [.superseded])
         #expect(machine.queue.map(\.sequence) == [2])
     }
+
+    @Test func aTerminalEventDiscardedInTheStoreWhileEvictedReleasesItsWaiter() {
+        var machine = M(jobID: "j", callbackURL: Self.url)
+        var actions = [M.Action]()
+        machine.accept(Self.event(1, .progress), now: Self.t0, keepBody: false, into: &actions)
+        let evicted = machine.evict(into: &actions)
+        #expect(evicted)
+        let terminal = Self.event(2, .completed)
+        machine.accept(terminal, now: Self.t0, keepBody: false, into: &actions)
+        machine.awaitTerminal(terminal.id)
+        #expect(machine.pendingCount == 2)
+        actions.removeAll()
+        machine.evictedEventsEnded([terminal.id], reason: "discarded by an operator", into: &actions)
+        #expect(Self.waiterResults(actions) == [.failed(reason: "discarded by an operator")])
+        #expect(machine.pendingCount == 1)
+    }
 }
