@@ -20,6 +20,7 @@ struct DeliveryMetrics: Sendable {
     private let durations: [EventKind: Metrics.Timer]
     let inFlight: Gauge
     let pausedOrigins: Gauge
+    let evictedJobs: Gauge
 
     init(factory: any MetricsFactory) {
         var attempts = [EventKind: [AttemptOutcome: Counter]]()
@@ -45,10 +46,12 @@ struct DeliveryMetrics: Sendable {
         self.durations = durations
         inFlight = Gauge(label: "clipping_worker_webhook_in_flight", factory: factory)
         pausedOrigins = Gauge(label: "clipping_worker_webhook_origins_paused", factory: factory)
+        evictedJobs = Gauge(label: "clipping_worker_webhook_jobs_evicted", factory: factory)
     }
 
     func setInFlight(_ value: Int) { inFlight.record(value) }
     func setPausedOrigins(_ value: Int) { pausedOrigins.record(value) }
+    func setEvictedJobs(_ value: Int) { evictedJobs.record(value) }
 
     /// One report: an attempt (when it carries an attempt number), and the event's end (when the
     /// outcome is final).

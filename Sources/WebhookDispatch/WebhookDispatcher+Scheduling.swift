@@ -27,7 +27,10 @@ extension WebhookDispatcher {
         let result = body(&slot.machine, &actions)
         let after = slot.machine.pendingCount
         evictedEvents += slot.machine.evictedEventCount - evictedBefore
-        if slot.machine.evicted != wasEvicted { jobsEvicted += wasEvicted ? -1 : 1 }
+        if slot.machine.evicted != wasEvicted {
+            jobsEvicted += wasEvicted ? -1 : 1
+            metrics.setEvictedJobs(jobsEvicted)
+        }
         if slot.machine.isFinished { jobs[jobID] = nil }
         countPending(after - before)
         for action in actions { carryOut(action, jobID: jobID, callbackURL: callbackURL) }
