@@ -72,6 +72,32 @@ struct StoreConformanceTests {
         }
     }
 
+    /// What the dispatcher reads back for jobs whose queues it gave up behind a paused origin.
+    @Test(arguments: StoreKind.underTest)
+    func pendingEventsOfHeldJobsComeBackInSequenceOrderWithTheirJobsFacts(kind: StoreKind) async throws {
+        try await StoreFixture.with(kind) { store in
+            let t0 = S.now
+            let one = try await store.outbox.append([S.draft(.started), S.draft(), S.draft()], at: t0)
+            let two = try await store.outbox.append([S.draft(job: "job-2"), S.draft(.completed, job: "job-2")], at: t0)
+            try await store.outbox.apply([
+                .attempted(one[0].id, S.attempt(1, .delivered, at: t0, status: 204), nextAttemptAt: nil),
+                .attempted(one[1].id, S.attempt(1, .retrying, at: t0), nextAttemptAt: t0.advanced(by: .seconds(5))),
+            ])
+            let read = try await store.outbox.pendingEvents(ofJobs: ["job-1", "job-2", "no-such-job"])
+            #expect(Set(read.keys) == ["job-1", "job-2"])
+            let first = try #require(read["job-1"])
+            #expect(first.map(\.id) == [one[1].id, one[2].id])
+            #expect(first.allSatisfy { $0.body == nil && $0.state == .pending && !$0.jobTerminalStored })
+            // The retried event with its attempt and next time; the job's highest attempted sequence.
+            #expect(first[0].attempts == 1 && first[0].nextAttemptAt == t0.advanced(by: .seconds(5)))
+            #expect(first.allSatisfy { $0.jobHighestAttemptedSequence == 2 })
+            let second = try #require(read["job-2"])
+            #expect(second.map(\.sequence) == [1, 2] && second.map(\.id) == two.map(\.id))
+            #expect(second.allSatisfy { $0.jobTerminalStored })
+            #expect(try await store.outbox.pendingEvents(ofJobs: []).isEmpty)
+        }
+    }
+
     // MARK: - Apply
 
     @Test(arguments: StoreKind.underTest)
