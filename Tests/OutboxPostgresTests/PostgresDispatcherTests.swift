@@ -4,6 +4,7 @@ import Logging
 import OutboxPostgres
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 import Testing
 import WebhookCore
 import WebhookDispatch
@@ -109,6 +110,62 @@ struct PostgresDispatcherTests {
                     #expect(history.attempts.count == 1)
                 }
             }
+        }
+        try await server.shutdown()
+    }
+
+    /// Behind a paused origin the jobs' queues leave memory, and are read back from the shared
+    /// store (under the jobs' leases, which the lease loop keeps renewing) when the receiver
+    /// answers again: everything delivered once, in per-job order.
+    @Test func evictedQueuesAreReadBackFromTheSharedStore() async throws {
+        let down = Mutex(true)
+        // (job, sequence, webhook-id) of each request answered 2xx, in arrival order.
+        let answered = Mutex<[(String, Int, String)]>([])
+        let server = try await ScriptedHTTPServer.start { request in
+            if down.withLock({ $0 }) { return .status(503) }
+            if let body = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any],
+                let job = body["job_id"] as? String, let sequence = body["sequence"] as? Int
+            {
+                answered.withLock { $0.append((job, sequence, request.headers["webhook-id"] ?? "")) }
+            }
+            return .noContent
+        }
+        try await TestPostgres.withSchema { database in
+            try await database.withStore { store, _ in
+                try await Self.run(store: store) { dispatcher in
+                    var published = [String: Int]()
+                    for job in 0..<8 {
+                        for _ in 0..<3 {
+                            try await dispatcher.publish(Sample.draft(job: "job-\(job)", url: server.url()))
+                            published["job-\(job)", default: 0] += 1
+                        }
+                    }
+                    // Five failures pause the origin; the parked jobs give their queues up.
+                    let began = ContinuousClock.now
+                    while await dispatcher.status.jobsEvicted < 4, ContinuousClock.now - began < .seconds(10) {
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                    let parked = await dispatcher.status
+                    #expect(parked.pausedOrigins == 1 && parked.jobsEvicted >= 4, "\(parked)")
+                    // The throttle (5 s, the default) holds each job's later updates: one event per job so far.
+                    #expect(parked.pendingEvents >= 8)
+                    down.withLock { $0 = false }
+                    // The probe (5 s after the pause) resumes the origin; the queues are read back.
+                    while try await store.pendingCount() > 0, ContinuousClock.now - began < .seconds(30) {
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                    #expect(try await store.pendingCount() == 0)
+                    #expect(await dispatcher.status.jobsEvicted == 0)
+                }
+            }
+        }
+        // Per job: the 2xx answers in sequence order, each event once.
+        let lines = answered.withLock { $0 }
+        #expect(Set(lines.map(\.0)).count == 8)
+        #expect(Set(lines.map(\.2)).count == lines.count)
+        for job in Set(lines.map(\.0)) {
+            let sequences = lines.filter { $0.0 == job }.map(\.1)
+            #expect(sequences == sequences.sorted(), "\(job): \(sequences)")
         }
         try await server.shutdown()
     }
