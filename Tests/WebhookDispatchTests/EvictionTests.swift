@@ -13,15 +13,26 @@ private typealias H = DispatcherHarness
 /// and get them back when the origin is probed and resumes: over a real SQLite file and a real
 /// loopback receiver, nothing is lost, nothing is sent twice, and each job's order holds.
 struct EvictionTests {
-    @Test func aDeadReceiversBacklogLeavesMemoryAndIsDeliveredInOrderWhenItReturns() async throws {
+    /// A receiver that answers 503 until ``healthy`` is raised, then 204, keeping the webhook-ids
+    /// it answered 2xx in the order it answered them.
+    final class RecoveringReceiver: Sendable {
         let healthy = ReplyCounter()
-        // webhook-ids answered 2xx, in the order the receiver answered them.
-        let answered = Mutex<[String]>([])
-        let server = try await ScriptedHTTPServer.start { request in
-            guard healthy.current > 0 else { return .status(503) }
-            answered.withLock { $0.append(request.header("webhook-id") ?? "") }
-            return .noContent
+        private let answeredIDs = Mutex<[String]>([])
+        var answered: [String] { answeredIDs.withLock { $0 } }
+
+        func start() async throws -> ScriptedHTTPServer {
+            try await ScriptedHTTPServer.start { [self] request in
+                guard healthy.current > 0 else { return .status(503) }
+                answeredIDs.withLock { $0.append(request.header("webhook-id") ?? "") }
+                return .noContent
+            }
         }
+    }
+
+    @Test func aDeadReceiversBacklogLeavesMemoryAndIsDeliveredInOrderWhenItReturns() async throws {
+        let receiver = RecoveringReceiver()
+        let healthy = receiver.healthy
+        let server = try await receiver.start()
         let path = H.temporaryDirectory() + "/outbox.sqlite"
         let store = try SQLiteOutboxStore(path: path)
         let clock = ManualClock()
@@ -84,7 +95,7 @@ struct EvictionTests {
         }
         #expect(delivered.values.filter { $0.count == 5 }.count == 20)
         // The receiver answered each event 2xx exactly once.
-        let ids = answered.withLock { $0 }
+        let ids = receiver.answered
         #expect(ids.count == 115 && Set(ids).count == 115, "\(ids.count) answers, \(Set(ids).count) distinct")
         store.close()
         try await server.shutdown()
@@ -118,13 +129,9 @@ struct EvictionTests {
     /// An operator's discard that lands while an evicted queue is being read back sticks: the read
     /// (which saw the events still pending) does not bring them back.
     @Test func aDiscardDuringAReadBackSticks() async throws {
-        let healthy = ReplyCounter()
-        let answered = Mutex<[String]>([])
-        let server = try await ScriptedHTTPServer.start { request in
-            guard healthy.current > 0 else { return .status(503) }
-            answered.withLock { $0.append(request.header("webhook-id") ?? "") }
-            return .noContent
-        }
+        let receiver = RecoveringReceiver()
+        let healthy = receiver.healthy
+        let server = try await receiver.start()
         let store = ReadBackGatedStore(inner: try SQLiteOutboxStore(path: H.temporaryDirectory() + "/outbox.sqlite"))
         let clock = ManualClock()
         let start = clock.now
@@ -156,7 +163,7 @@ struct EvictionTests {
             try await clock.waitForSleeper()
             #expect(await dispatcher.status.pendingEvents == 0)
         }
-        let ids = Set(answered.withLock { $0 })
+        let ids = Set(receiver.answered)
         let histories = try await store.inner.histories(ofJob: "long")
         for history in histories {
             let wasDiscarded = history.event.sequence == 2 || history.event.sequence == 3

@@ -73,21 +73,9 @@ struct ThrottledDeliveryEndToEndTests {
         }
         let perJob = receipts.lines.withLock { $0 }
         #expect(perJob.count == jobs)
-        var inversions = 0
-        var progressAfterTerminal = 0
-        for (_, lines) in perJob {
-            var highest: Int64 = 0
-            var terminalSeen = false
-            for line in lines {
-                if line.sequence < highest { inversions += 1 }
-                highest = max(highest, line.sequence)
-                let terminal = line.event == "job.completed" || line.event == "job.failed"
-                if !terminal && terminalSeen { progressAfterTerminal += 1 }
-                if terminal { terminalSeen = true }
-            }
-        }
-        #expect(inversions == 0)
-        #expect(progressAfterTerminal == 0)
+        let order = ReceiverOrderCheck(perJob.mapValues { $0.map { ($0.sequence, $0.event) } })
+        #expect(order.inversions == 0)
+        #expect(order.progressAfterTerminal == 0)
         try await server.shutdown()
     }
 }
