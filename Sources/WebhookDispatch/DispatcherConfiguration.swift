@@ -35,9 +35,6 @@ public struct DispatcherConfiguration: Sendable {
     /// resumes, so a dead receiver with a large backlog costs memory per job, not per event.
     /// On by default; off keeps every pending event's entry in memory.
     public var evictParkedJobs = true
-    /// While more events than this are queued in memory, evicted queues are read back no
-    /// faster than they are delivered (a page of jobs at a time).
-    public var maxResidentEvents = 100_000
 
     /// Creates a configuration.
     public init(

@@ -49,6 +49,14 @@ public struct OriginBreaker: Sendable, Equatable {
         return now >= probeAt
     }
 
+    /// The probe ended without an answer to judge (cancelled, shut down): paused again, the next
+    /// probe due at once. Returns that time, or nil when no probe was under way.
+    public mutating func probeUnanswered(now: Timestamp) -> Timestamp? {
+        guard case .probing(let interval) = state else { return nil }
+        state = .open(probeAt: now, interval: interval)
+        return now
+    }
+
     /// Starts a probe if one is due at `now`; returns true when the caller may send one attempt.
     public mutating func beginProbe(now: Timestamp) -> Bool {
         guard case .open(let probeAt, let interval) = state, now >= probeAt else { return false }

@@ -51,15 +51,20 @@ extension WebhookDispatcher where Store: DeliveryListing {
             for (slot, jobID, rest) in evicted {
                 slot.discardsUnderWay -= 1
                 slot.lastDiscardReturn = discardReturns
-                // Not ended after all (the store failed): nothing to keep out of a read-back.
-                let notEnded = rest.filter { !endedInStore.contains($0) }
-                if !notEnded.isEmpty { slot.discarded?.subtract(notEnded) }
+                // The store failed: nothing of `rest` was ended, nothing to keep out of a read-back.
+                // (Ids it did not end because they were final already stay: they are not pending.)
+                if case .failure = outcome { slot.discarded?.subtract(rest) }
+                // No read-back under way: any later one reads the store after this discard.
+                if slot.discardsUnderWay == 0 && !slot.machine.restoring { slot.discarded = nil }
                 let endedThere = rest.filter(endedInStore.contains)
                 guard !endedThere.isEmpty, jobs[jobID] === slot else { continue }
                 withJob(jobID, callbackURL: slot.machine.callbackURL) { job, actions in
                     job.evictedEventsEnded(Array(endedThere), reason: reason, into: &actions)
                 }
             }
+            // Read-backs waiting for these discards to settle may merge now.
+            for waiter in discardWaiters { waiter.resume() }
+            discardWaiters.removeAll()
         }
         ended += try outcome.get()
         return ended

@@ -218,7 +218,7 @@ extension WebhookDispatcher {
                 // The probe is due and no resident job took it: this one will, once restored.
                 state.probeCarrier = jobID
                 state.parked.remove(jobID)
-                scheduleRestore(jobID)
+                scheduleRestore(jobID, carriesProbe: true)
                 return
             }
             if state.probeArmedAt != at {
@@ -248,6 +248,9 @@ extension WebhookDispatcher {
         }
         if item.isProbe { state.probeInFlight = false }
         guard let slot, slot.machine.inFlightEventID == item.eventID else {
+            // The probe's job went away meanwhile (its lease moved on): its answer still decides
+            // the breaker, which would otherwise stay probing with nothing in flight.
+            if item.isProbe { settleOrphanedProbe(state, origin: origin, result: result) }
             pumpWaiting(state)
             return
         }
@@ -258,6 +261,7 @@ extension WebhookDispatcher {
         if case .failure(let error) = result, error.code == .cancelled || error.code == .shutdown {
             // Interrupted, not answered: the attempt does not count and the event stays pending.
             outcome = .interrupted
+            if item.isProbe { reopenAfterUnansweredProbe(state, origin: origin, now: now) }
         } else {
             let verdict: AttemptVerdict
             var statusCode: Int?
@@ -284,6 +288,29 @@ extension WebhookDispatcher {
         }
         pump(item.jobID)
         pumpWaiting(state)
+    }
+
+    /// Judges the answer of a probe whose job is gone, for the breaker alone.
+    private func settleOrphanedProbe(_ state: OriginState, origin: Origin, result: Result<WebhookResponse, TransportError>) {
+        let now = clock.now
+        let verdict: AttemptVerdict
+        switch result {
+        case .failure(let error) where error.code == .cancelled || error.code == .shutdown:
+            reopenAfterUnansweredProbe(state, origin: origin, now: now)
+            return
+        case .failure(let error):
+            verdict = AttemptVerdict.of(error)
+        case .success(let response):
+            verdict = AttemptVerdict.of(response, now: now)
+        }
+        updateBreaker(state, origin: origin, unhealthy: verdict.indicatesUnhealthyReceiver, probe: true, now: now)
+    }
+
+    /// A probe that got no answer leaves the origin paused with its next probe due now.
+    private func reopenAfterUnansweredProbe(_ state: OriginState, origin: Origin, now: Timestamp) {
+        guard let probeAt = state.breaker.probeUnanswered(now: now) else { return }
+        state.probeArmedAt = probeAt
+        arm(.probe(origin), at: probeAt)
     }
 
     /// Lets jobs waiting for a slot of this origin go, as far as its limit allows.

@@ -72,6 +72,8 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     /// Operator discards of evicted jobs' events that have returned from the store so far: a
     /// read-back issued after the n-th saw its effect (``JobSlot/discarded``).
     var discardReturns: UInt64 = 0
+    /// Read-backs waiting for discards of their jobs' events to return from the store.
+    var discardWaiters: [CheckedContinuation<Void, Never>] = []
     /// Jobs whose machines gave their queues up (``JobDeliveryMachine/evict(into:)``).
     var jobsEvicted = 0
     var attemptsInFlight = 0
@@ -277,6 +279,8 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     public func redeliver(_ id: EventID) async throws(OutboxError) -> OutboxEvent {
         try await waitForRecovery()
         let event = try await store.redeliver(id, at: clock.now)
+        // Pending again: a discard's filter must not keep it out of a read-back.
+        jobs[event.jobID]?.discarded?.remove(id)
         // On a shared store another worker may hold the job: it stays pending and due there, and
         // that worker (or whoever claims the job next) sends it, so a job never has attempts in
         // flight on two workers.
@@ -492,6 +496,8 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         restoreWake.close()
         for barrier in changeBarriers { barrier.continuation.resume() }
         changeBarriers.removeAll()
+        for waiter in discardWaiters { waiter.resume() }
+        discardWaiters.removeAll()
         leaseLoopStop.close()
         attemptEnds.finish()
         changesReadyInput.finish()
@@ -624,17 +630,13 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
 
     // MARK: - Evicted queues
 
-    /// Reads evicted queues back, a page of jobs per store call, and no faster than they are
-    /// delivered: while ``maxResidentEvents`` events are queued in memory, the next page waits
-    /// (a receiver back after a long outage must not bring its whole backlog into memory at once).
+    /// Reads evicted queues back, a page of jobs per store call, as fast as the store reads them.
+    /// (Not paced by what is queued in memory: events that wait for other reasons, a paused
+    /// origin's or a long back-off's, would hold every read-back back, probes included.)
     private func restoreLoop() async {
         while !timerLoopStopped && !Task.isCancelled {
             guard !restoreQueue.isEmpty else {
                 await restoreWake.wait()
-                continue
-            }
-            if pendingEvents - evictedEvents > configuration.maxResidentEvents {
-                try? await clock.sleep(until: clock.now.advanced(by: .milliseconds(100)))
                 continue
             }
             var page = [String]()
@@ -653,6 +655,11 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
             result = .success(try await store.pendingEvents(ofJobs: jobIDs))
         } catch {
             result = .failure(error)
+        }
+        // A discard of these jobs' events still under way decides what the read may bring back
+        // (ended: kept out; failed: merged): wait for it to return.
+        while !draining, jobIDs.contains(where: { (jobs[$0]?.discardsUnderWay ?? 0) > 0 }) {
+            await withCheckedContinuation { discardWaiters.append($0) }
         }
         // Whatever became of the page, the origins it was to carry a probe for may pick another.
         let page = Set(jobIDs)
@@ -674,8 +681,10 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
             for jobID in jobIDs {
                 // Relinquished meanwhile (its lease moved on), or claimed afresh: nothing to merge.
                 guard let slot = jobs[jobID], slot.machine.restoring else { continue }
-                let discarded = slot.discarded
-                if slot.discardsUnderWay == 0 && issuedAfterDiscards >= slot.lastDiscardReturn { slot.discarded = nil }
+                // Kept out only if the read may have missed a discard's commit; either way no discard
+                // is under way now, so later reads see them all and need no filter.
+                let discarded = issuedAfterDiscards < slot.lastDiscardReturn ? slot.discarded : nil
+                slot.discarded = nil
                 withJob(jobID, callbackURL: slot.machine.callbackURL) { job, _ in job.finishRestore() }
                 for event in events[jobID] ?? [] where discarded?.contains(event.id) != true {
                     accept(event, redelivery: false, pumpNow: false)
@@ -688,9 +697,11 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     }
 
     /// Queues a read-back of the job's evicted queue (once: a restore under way is not repeated).
-    func scheduleRestore(_ jobID: String) {
+    /// A job that is to carry its origin's probe goes first: a resumed origin's backlog ahead of
+    /// it must not keep another origin paused.
+    func scheduleRestore(_ jobID: String, carriesProbe: Bool = false) {
         guard !draining, let slot = jobs[jobID], slot.machine.beginRestore() else { return }
-        restoreQueue.append(jobID)
+        if carriesProbe { restoreQueue.prepend(jobID) } else { restoreQueue.append(jobID) }
         restoreWake.signal()
     }
 

@@ -173,6 +173,59 @@ struct EvictionTests {
         try await server.shutdown()
     }
 
+    /// What an operator does to an evicted job's event while its read-back is in flight: the read
+    /// saw the event pending, then the operator discards it and either redelivers it or the
+    /// discard fails. Either way the event is pending in the store, and it must be sent.
+    enum OperatorRace: CaseIterable, Sendable { case discardThenRedeliver, discardFails }
+
+    @Test(arguments: OperatorRace.allCases)
+    func anEventPendingAgainAfterADiscardIsSent(race: OperatorRace) async throws {
+        let receiver = RecoveringReceiver()
+        let server = try await receiver.start()
+        let store = ReadBackGatedStore(inner: try SQLiteOutboxStore(path: H.temporaryDirectory() + "/outbox.sqlite"))
+        let clock = ManualClock()
+        let start = clock.now
+        var configuration = DispatcherConfiguration()
+        configuration.progressMinInterval = .zero
+        configuration.breakerFailureThreshold = 1
+        let observer = RecordingObserver()
+        let targetBox = Mutex<OutboxEvent?>(nil)
+        try await H.run(store: store, clock: clock, configuration: configuration, observer: observer) { dispatcher in
+            try await dispatcher.publish(H.draft(.progress, job: "first", url: server.url()))
+            try await observer.wait(for: 1, where: { $0.outcome == .retrying })
+            for percent in 1...3 {
+                try await dispatcher.publish(H.draft(.progress, job: "long", url: server.url(), percent: percent * 10))
+            }
+            let target = try await store.inner.histories(ofJob: "long")[1].event
+            targetBox.withLock { $0 = target }
+            receiver.healthy.next()
+            clock.advance(to: start.advanced(by: .seconds(5)))
+            try await store.readReturned.wait(count: 1)
+            let match = [BulkMatch(id: target.id, jobID: target.jobID, kind: target.kind, callbackGone: false)]
+            switch race {
+            case .discardThenRedeliver:
+                #expect(try await dispatcher.discard(match, reason: "operator test") == [target.id])
+                _ = try await dispatcher.redeliver(target.id)
+            case .discardFails:
+                // The discard is still waiting for the store when the read's result arrives, and
+                // then fails: the read-back must not have kept the event out meanwhile.
+                store.failDiscards.withLock { $0 = true }
+                let discard = Task { try await dispatcher.discard(match, reason: "operator test") }
+                try await store.discardStarted.wait(count: 1)
+                store.gate.open()
+                try await Task.sleep(for: .milliseconds(50))
+                store.discardGate.open()
+                await #expect(throws: OutboxError.self) { try await discard.value }
+            }
+            store.gate.open()
+            try await observer.wait(for: 4, where: { $0.outcome == .delivered })
+        }
+        let target = try #require(targetBox.withLock { $0 })
+        #expect(receiver.answered.contains(target.id.description))
+        #expect(try await store.inner.history(of: target.id)?.event.state == .delivered)
+        try await server.shutdown()
+    }
+
     /// A due probe waits for a global slot like any attempt: begun without one, it left the
     /// breaker probing with nothing in flight, and the origin paused for good.
     @Test func aProbeWaitingForAGlobalSlotGoesWhenOneFrees() async throws {
@@ -216,6 +269,10 @@ final class ReadBackGatedStore<Inner: OutboxStore & OutboxReadModel & DeliveryLi
     let inner: Inner
     let gate = ReplyGate()
     let readReturned = AsyncRecorder<Int>()
+    /// Discards fail (the database refusing the write), once ``discardGate`` opens, while set.
+    let failDiscards = Mutex(false)
+    let discardGate = ReplyGate()
+    let discardStarted = AsyncRecorder<Int>()
 
     init(inner: Inner) { self.inner = inner }
 
@@ -239,7 +296,14 @@ final class ReadBackGatedStore<Inner: OutboxStore & OutboxReadModel & DeliveryLi
     }
 
     func discard(_ ids: [EventID], reason: String, at time: Timestamp) async throws(OutboxError) -> [EventID] {
-        try await inner.discard(ids, reason: reason, at: time)
+        if failDiscards.withLock({ $0 }) {
+            discardStarted.record(ids.count)
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                discardGate.whenOpen { continuation.resume() }
+            }
+            throw OutboxError(.writeFailed, "refused by the test")
+        }
+        return try await inner.discard(ids, reason: reason, at: time)
     }
 
     func depthByState() async throws(OutboxError) -> [DeliveryState: Int] {
