@@ -173,10 +173,10 @@ struct EvictionTests {
         try await server.shutdown()
     }
 
-    /// What an operator does to an evicted job's event while its read-back is in flight: the read
-    /// saw the event pending, then the operator discards it and either redelivers it or the
-    /// discard fails. Either way the event is pending in the store, and it must be sent.
-    enum OperatorRace: CaseIterable, Sendable { case discardThenRedeliver, discardFails }
+    /// What an operator does to an evicted job's event while its read-back is in flight (the read
+    /// saw the event pending): discards it and redelivers it, or discards it slowly (the read's
+    /// result arrives first) and the discard fails or succeeds. Sent exactly when it is pending.
+    enum OperatorRace: CaseIterable, Sendable { case discardThenRedeliver, slowDiscardFails, slowDiscardSucceeds }
 
     @Test(arguments: OperatorRace.allCases)
     func anEventPendingAgainAfterADiscardIsSent(race: OperatorRace) async throws {
@@ -206,23 +206,31 @@ struct EvictionTests {
             case .discardThenRedeliver:
                 #expect(try await dispatcher.discard(match, reason: "operator test") == [target.id])
                 _ = try await dispatcher.redeliver(target.id)
-            case .discardFails:
-                // The discard is still waiting for the store when the read's result arrives, and
-                // then fails: the read-back must not have kept the event out meanwhile.
-                store.failDiscards.withLock { $0 = true }
+            case .slowDiscardFails, .slowDiscardSucceeds:
+                // The discard is still waiting for the store when the read's result arrives: the
+                // read-back waits for it to decide.
+                store.holdDiscards.withLock { $0 = true }
+                store.failDiscards.withLock { $0 = race == .slowDiscardFails }
                 let discard = Task { try await dispatcher.discard(match, reason: "operator test") }
                 try await store.discardStarted.wait(count: 1)
                 store.gate.open()
                 try await Task.sleep(for: .milliseconds(50))
                 store.discardGate.open()
-                await #expect(throws: OutboxError.self) { try await discard.value }
+                if race == .slowDiscardFails {
+                    await #expect(throws: OutboxError.self) { try await discard.value }
+                } else {
+                    #expect(try await discard.value == [target.id])
+                }
             }
             store.gate.open()
-            try await observer.wait(for: 4, where: { $0.outcome == .delivered })
+            try await observer.wait(for: race == .slowDiscardSucceeds ? 3 : 4, where: { $0.outcome == .delivered })
+            try await clock.waitForSleeper()
+            #expect(await dispatcher.status.pendingEvents == 0)
         }
         let target = try #require(targetBox.withLock { $0 })
-        #expect(receiver.answered.contains(target.id.description))
-        #expect(try await store.inner.history(of: target.id)?.event.state == .delivered)
+        let pendingAgain = race != .slowDiscardSucceeds
+        #expect(receiver.answered.contains(target.id.description) == pendingAgain)
+        #expect(try await store.inner.history(of: target.id)?.event.state == (pendingAgain ? .delivered : .dropped))
         try await server.shutdown()
     }
 
@@ -269,7 +277,9 @@ final class ReadBackGatedStore<Inner: OutboxStore & OutboxReadModel & DeliveryLi
     let inner: Inner
     let gate = ReplyGate()
     let readReturned = AsyncRecorder<Int>()
-    /// Discards fail (the database refusing the write), once ``discardGate`` opens, while set.
+    /// Discards wait for ``discardGate`` while set, then fail (the database refusing the write)
+    /// if ``failDiscards`` is set.
+    let holdDiscards = Mutex(false)
     let failDiscards = Mutex(false)
     let discardGate = ReplyGate()
     let discardStarted = AsyncRecorder<Int>()
@@ -296,13 +306,13 @@ final class ReadBackGatedStore<Inner: OutboxStore & OutboxReadModel & DeliveryLi
     }
 
     func discard(_ ids: [EventID], reason: String, at time: Timestamp) async throws(OutboxError) -> [EventID] {
-        if failDiscards.withLock({ $0 }) {
+        if holdDiscards.withLock({ $0 }) {
             discardStarted.record(ids.count)
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 discardGate.whenOpen { continuation.resume() }
             }
-            throw OutboxError(.writeFailed, "refused by the test")
         }
+        if failDiscards.withLock({ $0 }) { throw OutboxError(.writeFailed, "refused by the test") }
         return try await inner.discard(ids, reason: reason, at: time)
     }
 
