@@ -179,7 +179,7 @@ struct EvictionTests {
     enum OperatorRace: CaseIterable, Sendable { case discardThenRedeliver, slowDiscardFails, slowDiscardSucceeds }
 
     @Test(arguments: OperatorRace.allCases)
-    func anEventPendingAgainAfterADiscardIsSent(race: OperatorRace) async throws {
+    func aReadBackInFlightHonoursWhatTheOperatorDid(race: OperatorRace) async throws {
         let receiver = RecoveringReceiver()
         let server = try await receiver.start()
         let store = ReadBackGatedStore(inner: try SQLiteOutboxStore(path: H.temporaryDirectory() + "/outbox.sqlite"))
