@@ -62,6 +62,53 @@ struct LeaseTests {
         #expect(server.received.values.count == 2)
         try await server.shutdown()
     }
+
+    /// The probe's job is taken over by another worker while the probe is in flight: the probe's
+    /// answer still settles the breaker (it was left probing with nothing in flight, the origin
+    /// paused for good), and the origin's other jobs go on.
+    @Test func aProbeWhoseJobWasTakenOverStillSettlesTheBreaker() async throws {
+        let gate = ReplyGate()
+        let requests = ReplyCounter()
+        let server = try await ScriptedHTTPServer.start { _ in
+            requests.next() == 1 ? .status(503) : .gated(gate, .noContent)
+        }
+        let store = ExpiringLeaseStore()
+        // Left pending by a worker that died: both jobs are claimed (leased) at start.
+        _ = try await store.append(
+            [try H.draft(.progress, job: "first", url: server.url()), try H.draft(.progress, job: "other", url: server.url())],
+            at: Timestamp(milliseconds: 1_700_000_000_000))
+        await store.inner.simulateRestart()
+        let clock = ManualClock()
+        let start = clock.now
+        var configuration = DispatcherConfiguration()
+        configuration.progressMinInterval = .zero
+        configuration.breakerFailureThreshold = 1
+        configuration.perOriginConcurrency = 1
+        let observer = RecordingObserver()
+        try await H.run(store: store, clock: clock, configuration: configuration, observer: observer) { dispatcher in
+            // One attempt at a time: the first fails and pauses the origin; the other job parks.
+            try await observer.wait(for: 1, where: { $0.outcome == .retrying })
+            await H.waitForStatus(dispatcher) { $0.jobsEvicted == 1 }
+            #expect(await dispatcher.status.pausedOrigins == 1)
+            // The probe at +5 s is carried by one of the two jobs; its answer is held back.
+            try await clock.waitForSleeper(until: start.advanced(by: .seconds(5)))
+            clock.advance(to: start.advanced(by: .seconds(5)))
+            let probe = try await server.received.wait(count: 2)[1]
+            let carrier = String(decoding: probe.body, as: UTF8.self).contains("\"job_id\":\"first\"") ? "first" : "other"
+            // Another worker takes that job over; the next renewal (every 0.5 s) finds out.
+            store.stolen.withLock { _ = $0.insert(carrier) }
+            try await clock.waitForSleeper()
+            clock.advance(by: .milliseconds(500))
+            await H.waitForStatus(dispatcher) { $0.jobsTracked <= 1 }
+            // The probe succeeds: the origin resumes and the remaining job is delivered.
+            gate.open()
+            await H.waitForStatus(dispatcher) { $0.pausedOrigins == 0 }
+            #expect(await dispatcher.status.pausedOrigins == 0)
+            let remaining = carrier == "first" ? "other" : "first"
+            try await observer.wait(for: 1, where: { $0.outcome == .delivered && $0.jobID == remaining })
+        }
+        try await server.shutdown()
+    }
 }
 
 /// A job awaiting its terminal event is resumed on every path out of the dispatcher.
