@@ -29,6 +29,27 @@ struct EvictionTests {
         }
     }
 
+    /// Unthrottled, and the first failure pauses the origin.
+    static var pausingAtOnce: DispatcherConfiguration {
+        var configuration = DispatcherConfiguration()
+        configuration.progressMinInterval = .zero
+        configuration.breakerFailureThreshold = 1
+        return configuration
+    }
+
+    /// Pauses the origin with a failing event of job "first", then stores `events` progress events
+    /// of job "long", which parks behind the paused origin and gives its queue up.
+    static func parkLongJob<S: OutboxStore, Sender: WebhookSender, C: WorkerClock>(
+        _ dispatcher: WebhookDispatcher<S, Sender, C>, url: String, observer: RecordingObserver, events: Int
+    ) async throws {
+        try await dispatcher.publish(H.draft(.progress, job: "first", url: url))
+        try await observer.wait(for: 1, where: { $0.outcome == .retrying })
+        for percent in 1...events {
+            try await dispatcher.publish(H.draft(.progress, job: "long", url: url, percent: percent * 10))
+        }
+        #expect(await dispatcher.status.jobsEvicted == 1)
+    }
+
     @Test func aDeadReceiversBacklogLeavesMemoryAndIsDeliveredInOrderWhenItReturns() async throws {
         let receiver = RecoveringReceiver()
         let healthy = receiver.healthy
@@ -135,18 +156,10 @@ struct EvictionTests {
         let store = ReadBackGatedStore(inner: try SQLiteOutboxStore(path: H.temporaryDirectory() + "/outbox.sqlite"))
         let clock = ManualClock()
         let start = clock.now
-        var configuration = DispatcherConfiguration()
-        configuration.progressMinInterval = .zero
-        configuration.breakerFailureThreshold = 1
         let observer = RecordingObserver()
-        try await H.run(store: store, clock: clock, configuration: configuration, observer: observer) { dispatcher in
-            try await dispatcher.publish(H.draft(.progress, job: "first", url: server.url()))
-            try await observer.wait(for: 1, where: { $0.outcome == .retrying })
-            for percent in 1...4 {
-                try await dispatcher.publish(H.draft(.progress, job: "long", url: server.url(), percent: percent * 10))
-            }
+        try await H.run(store: store, clock: clock, configuration: Self.pausingAtOnce, observer: observer) { dispatcher in
+            try await Self.parkLongJob(dispatcher, url: server.url(), observer: observer, events: 4)
             let long = try await store.inner.histories(ofJob: "long").map(\.event)
-            #expect(await dispatcher.status.jobsEvicted == 1)
             // The probe at +5 s: a parked job's queue is read back to carry it; the read returns,
             // then waits on the gate (as if the actor were busy) while the operator discards two
             // of "long"'s events.
@@ -185,17 +198,10 @@ struct EvictionTests {
         let store = ReadBackGatedStore(inner: try SQLiteOutboxStore(path: H.temporaryDirectory() + "/outbox.sqlite"))
         let clock = ManualClock()
         let start = clock.now
-        var configuration = DispatcherConfiguration()
-        configuration.progressMinInterval = .zero
-        configuration.breakerFailureThreshold = 1
         let observer = RecordingObserver()
         let targetBox = Mutex<OutboxEvent?>(nil)
-        try await H.run(store: store, clock: clock, configuration: configuration, observer: observer) { dispatcher in
-            try await dispatcher.publish(H.draft(.progress, job: "first", url: server.url()))
-            try await observer.wait(for: 1, where: { $0.outcome == .retrying })
-            for percent in 1...3 {
-                try await dispatcher.publish(H.draft(.progress, job: "long", url: server.url(), percent: percent * 10))
-            }
+        try await H.run(store: store, clock: clock, configuration: Self.pausingAtOnce, observer: observer) { dispatcher in
+            try await Self.parkLongJob(dispatcher, url: server.url(), observer: observer, events: 3)
             let target = try await store.inner.histories(ofJob: "long")[1].event
             targetBox.withLock { $0 = target }
             receiver.healthy.next()
