@@ -15,21 +15,7 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
     packages+=(postgresql)
 fi
 
-missing=()
-for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "install-deps: installing ${missing[*]}"
-    sudo_cmd=""
-    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo_cmd apt-get update -qq
-    $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-else
-    echo "install-deps: system packages present"
-fi
+"$(dirname "$0")/apt-install-missing.sh" --say-present install-deps "${packages[@]}"
 
 # moto's S3-compatible server, for the S3 storage tests (PyPI).
 if ! python3 -c "import moto.server, flask" >/dev/null 2>&1; then

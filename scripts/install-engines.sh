@@ -40,19 +40,7 @@ fi
 # Debian's interpreter, not whatever python3 comes first on PATH: python3-opencv is built for it.
 python=/usr/bin/python3
 
-packages=(python3 python3-venv python3-opencv opencv-data)
-missing=()
-for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "install-engines: installing ${missing[*]}"
-    sudo_cmd=""
-    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo_cmd apt-get update -qq
-    $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+scripts/apt-install-missing.sh install-engines python3 python3-venv python3-opencv opencv-data
 
 mkdir -p "$dir/bin"
 lock=$(sha256sum engines/requirements.txt | cut -d' ' -f1)
