@@ -7,16 +7,22 @@ final class JobSlot {
     /// per job, rather than in every queued event: most jobs have none, and a queued event is
     /// the unit of the dispatcher's memory.
     var trace: TraceContext?
-    /// Events an operator discarded while the job was evicted: a read-back issued before the
-    /// discard was stored may return them as pending, and they must not come back. Kept until a
-    /// read-back issued after the last of those discards returned (``lastDiscardReturn``).
-    var discarded: Set<EventID>?
-    /// Discards of this job's evicted events waiting for the store.
-    var discardsUnderWay: Int32 = 0
-    /// ``WebhookDispatcher/discardReturns`` when the last of them returned.
-    var lastDiscardReturn: UInt64 = 0
+    /// Operator discards of this job's events while it was evicted; nil (one pointer per job)
+    /// for every job without one.
+    var discards: DiscardFilter?
 
     init(_ machine: JobDeliveryMachine) {
         self.machine = machine
     }
+}
+
+/// Events an operator discarded while their job was evicted: a read-back issued before such a
+/// discard was stored may return them as pending, and they must not come back.
+final class DiscardFilter {
+    var ids: Set<EventID> = []
+    /// Discards of the job's evicted events waiting for the store (a read-back waits for them).
+    var underWay: Int32 = 0
+    /// ``WebhookDispatcher/discardReturns`` when the last of them returned: a read-back issued
+    /// before it may have missed its commit.
+    var lastReturn: UInt64 = 0
 }

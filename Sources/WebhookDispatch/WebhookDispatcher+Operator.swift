@@ -32,8 +32,10 @@ extension WebhookDispatcher where Store: DeliveryListing {
                 // before that is stored may return them (and those ended above, queued during a
                 // read-back under way) as pending: it must not bring them back.
                 let rest = ids.subtracting(endedHere)
-                slot.discarded = (slot.discarded ?? []).union(ids)
-                slot.discardsUnderWay += 1
+                let filter = slot.discards ?? DiscardFilter()
+                filter.ids.formUnion(ids)
+                filter.underWay += 1
+                slot.discards = filter
                 evicted.append((slot, jobID, rest))
                 untracked.append(contentsOf: rest)
             }
@@ -49,13 +51,16 @@ extension WebhookDispatcher where Store: DeliveryListing {
             discardReturns += 1
             let endedInStore = Set((try? outcome.get()) ?? [])
             for (slot, jobID, rest) in evicted {
-                slot.discardsUnderWay -= 1
-                slot.lastDiscardReturn = discardReturns
-                // The store failed: nothing of `rest` was ended, nothing to keep out of a read-back.
-                // (Ids it did not end because they were final already stay: they are not pending.)
-                if case .failure = outcome { slot.discarded?.subtract(rest) }
-                // No read-back under way: any later one reads the store after this discard.
-                if slot.discardsUnderWay == 0 && !slot.machine.restoring { slot.discarded = nil }
+                if let filter = slot.discards {
+                    filter.underWay -= 1
+                    filter.lastReturn = discardReturns
+                    // The store failed: nothing of `rest` was ended, nothing to keep out of a
+                    // read-back. (Ids it did not end because they were final already stay: they are
+                    // not pending.)
+                    if case .failure = outcome { filter.ids.subtract(rest) }
+                    // No read-back under way: any later one reads the store after this discard.
+                    if filter.underWay == 0 && !slot.machine.restoring { slot.discards = nil }
+                }
                 let endedThere = rest.filter(endedInStore.contains)
                 guard !endedThere.isEmpty, jobs[jobID] === slot else { continue }
                 withJob(jobID, callbackURL: slot.machine.callbackURL) { job, actions in

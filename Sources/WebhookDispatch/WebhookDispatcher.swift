@@ -70,7 +70,7 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     /// Of ``pendingEvents``, those of evicted queues (in the store only).
     var evictedEvents = 0
     /// Operator discards of evicted jobs' events that have returned from the store so far: a
-    /// read-back issued after the n-th saw its effect (``JobSlot/discarded``).
+    /// read-back issued after the n-th saw its effect (``DiscardFilter``).
     var discardReturns: UInt64 = 0
     /// Read-backs waiting for discards of their jobs' events to return from the store.
     var discardWaiters: [CheckedContinuation<Void, Never>] = []
@@ -280,7 +280,7 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         try await waitForRecovery()
         let event = try await store.redeliver(id, at: clock.now)
         // Pending again: a discard's filter must not keep it out of a read-back.
-        jobs[event.jobID]?.discarded?.remove(id)
+        jobs[event.jobID]?.discards?.ids.remove(id)
         // On a shared store another worker may hold the job: it stays pending and due there, and
         // that worker (or whoever claims the job next) sends it, so a job never has attempts in
         // flight on two workers.
@@ -658,7 +658,7 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
         }
         // A discard of these jobs' events still under way decides what the read may bring back
         // (ended: kept out; failed: merged): wait for it to return.
-        while !draining, jobIDs.contains(where: { (jobs[$0]?.discardsUnderWay ?? 0) > 0 }) {
+        while !draining, jobIDs.contains(where: { (jobs[$0]?.discards?.underWay ?? 0) > 0 }) {
             await withCheckedContinuation { discardWaiters.append($0) }
         }
         // Whatever became of the page, the origins it was to carry a probe for may pick another.
@@ -683,8 +683,8 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
                 guard let slot = jobs[jobID], slot.machine.restoring else { continue }
                 // Kept out only if the read may have missed a discard's commit; either way no discard
                 // is under way now, so later reads see them all and need no filter.
-                let discarded = issuedAfterDiscards < slot.lastDiscardReturn ? slot.discarded : nil
-                slot.discarded = nil
+                let discarded = slot.discards.flatMap { issuedAfterDiscards < $0.lastReturn ? $0.ids : nil }
+                slot.discards = nil
                 withJob(jobID, callbackURL: slot.machine.callbackURL) { job, _ in job.finishRestore() }
                 for event in events[jobID] ?? [] where discarded?.contains(event.id) != true {
                     accept(event, redelivery: false, pumpNow: false)
