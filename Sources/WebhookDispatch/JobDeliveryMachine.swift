@@ -237,9 +237,6 @@ public struct JobDeliveryMachine: Sendable {
     /// Pending events of this job, queued or evicted (for the driver's count).
     public var pendingCount: Int { queue.count + Int(evictedEvents) }
 
-    /// Pending events of this job in the store only (its queue was given up).
-    public var evictedEventCount: Int { Int(evictedEvents) }
-
     // MARK: - Publishing
 
     /// A `job.started` or `job.progress` update from the pipeline.

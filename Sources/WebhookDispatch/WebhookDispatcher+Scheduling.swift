@@ -22,11 +22,9 @@ extension WebhookDispatcher {
             jobs[jobID] = slot
         }
         let before = slot.machine.pendingCount
-        let evictedBefore = slot.machine.evictedEventCount
         let wasEvicted = slot.machine.evicted
         let result = body(&slot.machine, &actions)
         let after = slot.machine.pendingCount
-        evictedEvents += slot.machine.evictedEventCount - evictedBefore
         if slot.machine.evicted != wasEvicted {
             jobsEvicted += wasEvicted ? -1 : 1
             metrics.setEvictedJobs(jobsEvicted)

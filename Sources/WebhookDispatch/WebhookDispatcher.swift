@@ -67,8 +67,6 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     var actions: [JobDeliveryMachine.Action] = []
     var bodyBytesHeld = 0
     var pendingEvents = 0
-    /// Of ``pendingEvents``, those of evicted queues (in the store only).
-    var evictedEvents = 0
     /// Operator discards of evicted jobs' events that have returned from the store so far: a
     /// read-back issued after the n-th saw its effect (``DiscardFilter``).
     var discardReturns: UInt64 = 0
