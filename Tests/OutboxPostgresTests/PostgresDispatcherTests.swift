@@ -150,8 +150,16 @@ struct PostgresDispatcherTests {
                     // The throttle (5 s, the default) holds each job's later updates: one event per job so far.
                     #expect(parked.pendingEvents >= 8)
                     down.withLock { $0 = false }
-                    // The probe (5 s after the pause) resumes the origin; the queues are read back.
-                    while try await store.pendingCount() > 0, ContinuousClock.now - began < .seconds(30) {
+                    // The probe (5 s after the pause) resumes the origin; the queues are read back. Each
+                    // job's held updates become one more event at the throttle's trailing edge (5 s
+                    // after its first): waited for too, or the store may be empty between the two.
+                    func jobsWithTwoAnswers() -> Int {
+                        let jobs = answered.withLock { $0.map(\.0) }
+                        return Set(jobs.filter { job in jobs.filter { $0 == job }.count >= 2 }).count
+                    }
+                    while try await store.pendingCount() > 0 || jobsWithTwoAnswers() < 8,
+                        ContinuousClock.now - began < .seconds(30)
+                    {
                         try await Task.sleep(for: .milliseconds(50))
                     }
                     #expect(try await store.pendingCount() == 0)
