@@ -1,4 +1,4 @@
-import FFmpegEngine
+@testable import FFmpegEngine
 import Foundation
 
 /// The installed engine helpers, for the tests that need them.
@@ -24,39 +24,52 @@ enum EngineTestSupport {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("fixtures").path
 
-    /// Runs a program to its end; its stdout.
-    static func run(_ executable: String, _ arguments: [String], input: Data? = nil) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        let inputPipe = Pipe()
-        if input != nil { process.standardInput = inputPipe }
-        try process.run()
+    /// A program that ended with a status other than 0, with what it printed on stderr.
+    struct ProgramFailed: Error, CustomStringConvertible {
+        var command: String
+        var status: Int32
+        var stderr: String
+        var description: String { "\(command) exited with \(status): \(stderr.suffix(400))" }
+    }
+
+    /// Runs a program to its end; its stdout. Throws ``ProgramFailed`` when it does not exit 0.
+    ///
+    /// Through the engine's own `Subprocess` (posix_spawn, output to files), not Foundation's
+    /// `Process`: tests run in parallel, and a grab that raced other tests' `Process` launches
+    /// was seen to read an empty stdout from an ffmpeg that had produced its frame.
+    /// - Parameter input: written to a file that becomes the program's stdin.
+    static func run(_ executable: String, _ arguments: [String], input: Data? = nil) async throws -> Data {
+        let output: Subprocess.Output
         if let input {
-            inputPipe.fileHandleForWriting.write(input)
-            try inputPipe.fileHandleForWriting.close()
+            let file = NSTemporaryDirectory() + "stdin-\(UUID().uuidString)"
+            try input.write(to: URL(fileURLWithPath: file))
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            output = try await Subprocess.pipeline(
+                .init(executable: "/bin/cat", arguments: [file]), into: .init(executable: executable, arguments: arguments)
+            ).consumer
+        } else {
+            output = try await Subprocess.run(executable, arguments)
         }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return data
+        guard output.status == 0 else {
+            throw ProgramFailed(
+                command: ([executable] + arguments).joined(separator: " "), status: output.status, stderr: output.stderrText)
+        }
+        return output.stdout
     }
 
     /// One frame of a video at `seconds`, as 8-bit gray pixels of `width`×`height`.
-    static func grayFrame(_ path: String, at seconds: Double, width: Int, height: Int, filter: String? = nil) throws -> Data {
+    static func grayFrame(_ path: String, at seconds: Double, width: Int, height: Int, filter: String? = nil) async throws -> Data {
         let scale = "scale=\(width):\(height),format=gray"
-        return try run(
+        return try await run(
             "/usr/bin/ffmpeg",
             ["-v", "error", "-ss", String(seconds), "-i", path, "-frames:v", "1", "-vf",
              filter.map { "\($0),\(scale)" } ?? scale, "-f", "rawvideo", "-pix_fmt", "gray", "-"])
     }
 
     /// The face helper's boxes in one gray frame.
-    static func faces(in frame: Data, width: Int, height: Int) throws -> [[Int]] {
+    static func faces(in frame: Data, width: Int, height: Int) async throws -> [[Int]] {
         guard let helper = helpers.faces else { return [] }
-        let data = try run(helper, ["--width", "\(width)", "--height", "\(height)"], input: frame)
+        let data = try await run(helper, ["--width", "\(width)", "--height", "\(height)"], input: frame)
         struct Line: Decodable { var faces: [[Int]] }
         let line = String(decoding: data, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? "{}"
         return (try? JSONDecoder().decode(Line.self, from: Data(line.utf8)))?.faces ?? []

@@ -97,34 +97,20 @@ struct FFmpegEngineTests {
         var format: Format
     }
 
-    func probe(_ path: String) throws -> Probe {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/ffprobe")
-        process.arguments = ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+    func probe(_ path: String) async throws -> Probe {
+        let data = try await EngineTestSupport.run(
+            "/usr/bin/ffprobe", ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", path])
         return try JSONDecoder().decode(Probe.self, from: data)
     }
 
     /// The bottom quarter of a frame, 64×16 grey pixels.
-    func bottomBand(_ path: String, at seconds: Double) throws -> (bytes: [UInt8], diagnostics: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
-        process.arguments = ["-v", "error", "-ss", String(seconds), "-i", path, "-frames:v", "1",
-                             "-vf", "crop=iw:ih/4:0:ih*3/4,scale=64:16,format=gray", "-f", "rawvideo", "-"]
-        let pipe = Pipe()
-        let errors = Pipe()
-        process.standardOutput = pipe
-        process.standardError = errors
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+    func bottomBand(_ path: String, at seconds: Double) async throws -> (bytes: [UInt8], diagnostics: String) {
+        let data = try await EngineTestSupport.run(
+            "/usr/bin/ffmpeg",
+            ["-v", "error", "-ss", String(seconds), "-i", path, "-frames:v", "1",
+             "-vf", "crop=iw:ih/4:0:ih*3/4,scale=64:16,format=gray", "-f", "rawvideo", "-"])
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1
-        return (Array(data), "exit \(process.terminationStatus), file \(size) bytes, stderr: \(text.suffix(300))")
+        return (Array(data), "file \(size) bytes")
     }
 
     @Test func rendersClipsForTheTargetFrameWithCaptions() async throws {
@@ -144,7 +130,7 @@ struct FFmpegEngineTests {
             previousEnd = clip.endTimeMs
             #expect((0...1).contains(clip.viralityScore))
             let file = result.directory + "/media/\(result.job.id)/clip_\(clip.clipIndex).mp4"
-            let probe = try probe(file)
+            let probe = try await probe(file)
             let video = try #require(probe.streams.first { $0.codec_type == "video" })
             #expect(video.codec_name == "h264" && video.width == 1080 && video.height == 1920)
             #expect(probe.streams.contains { $0.codec_type == "audio" && $0.codec_name == "aac" })
@@ -183,11 +169,11 @@ struct FFmpegEngineTests {
         let captioned = try await runJob(job(true))
         let plainClip = plain.directory + "/media/\(plain.job.id)/clip_1.mp4"
         let captionedClip = captioned.directory + "/media/\(captioned.job.id)/clip_1.mp4"
-        let video = try #require(try probe(plainClip).streams.first { $0.codec_type == "video" })
+        let video = try #require(try await probe(plainClip).streams.first { $0.codec_type == "video" })
         #expect(video.width == 1920 && video.height == 1080)
         #expect(plain.output?.clips.first?.startTimeMs == captioned.output?.clips.first?.startTimeMs)
-        let (a, aInfo) = try bottomBand(plainClip, at: 1.5)
-        let (b, bInfo) = try bottomBand(captionedClip, at: 1.5)
+        let (a, aInfo) = try await bottomBand(plainClip, at: 1.5)
+        let (b, bInfo) = try await bottomBand(captionedClip, at: 1.5)
         #expect(a.count == 1024 && b.count == 1024, "plain: \(aInfo); captioned: \(bInfo)")
         let difference = zip(a, b).reduce(0) { $0 + abs(Int($1.0) - Int($1.1)) } / max(1, a.count)
         #expect(difference > 3, "mean difference \(difference) in the caption band")
@@ -217,11 +203,8 @@ struct FFmpegEngineTests {
         case "text": try Data("this is not a video\n".utf8).write(to: URL(fileURLWithPath: path))
         case "empty": _ = FileManager.default.createFile(atPath: path, contents: Data())
         case "audio":
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
-            process.arguments = ["-v", "error", "-y", "-f", "lavfi", "-i", "sine=duration=3", "-c:a", "aac", "-f", "mp4", path]
-            try process.run()
-            process.waitUntilExit()
+            _ = try await EngineTestSupport.run(
+                "/usr/bin/ffmpeg", ["-v", "error", "-y", "-f", "lavfi", "-i", "sine=duration=3", "-c:a", "aac", "-f", "mp4", path])
         default:
             let sample = try Data(contentsOf: URL(fileURLWithPath: Self.fixtures + "/sample.mp4"))
             try sample.prefix(3000).write(to: URL(fileURLWithPath: path))
@@ -267,7 +250,7 @@ struct FFmpegEngineTests {
             #expect(response.status == 200)
             try Data(response.body).write(to: URL(fileURLWithPath: downloaded))
         }
-        let video = try #require(try probe(downloaded).streams.first { $0.codec_type == "video" })
+        let video = try #require(try await probe(downloaded).streams.first { $0.codec_type == "video" })
         #expect(video.codec_name == "h264" && video.width == 1080 && video.height == 1920)
     }
 }

@@ -37,17 +37,18 @@ struct SpeakerFramingTests {
         #expect(reasons.contains { $0.hasPrefix("layout talking_head") }, "\(reasons)")
         // The face is found again in the rendered 9:16 frame, inside it and near its middle.
         let output = result.directory + "/media/\(result.job.id)/clip_1.mp4"
-        let frame = try EngineTestSupport.grayFrame(output, at: 2, width: 360, height: 640)
-        let faces = try EngineTestSupport.faces(in: frame, width: 360, height: 640)
+        let frame = try await EngineTestSupport.grayFrame(output, at: 2, width: 360, height: 640)
+        let faces = try await EngineTestSupport.faces(in: frame, width: 360, height: 640)
         let face = try #require(faces.first, "no face in the output frame")
         let centre = Double(face[0]) + Double(face[2]) / 2
         #expect(face[0] >= 0 && face[0] + face[2] <= 360)
         #expect(abs(centre - 180) < 60, "face centre at \(centre) of 360")
         // The control: a blind centre crop of the same moment loses the face.
         let source = EngineTestSupport.fixtures + "/speaker-left.mp4"
-        let blind = try EngineTestSupport.grayFrame(
+        let blind = try await EngineTestSupport.grayFrame(
             source, at: Double(clip.startTimeMs) / 1000 + 2, width: 360, height: 640, filter: "crop=404:720:438:0")
-        #expect(try EngineTestSupport.faces(in: blind, width: 360, height: 640).isEmpty)
+        let blindFaces = try await EngineTestSupport.faces(in: blind, width: 360, height: 640)
+        #expect(blindFaces.isEmpty)
     }
 
     @Test func aVideoWithoutFacesKeepsTheCentreCrop() async throws {
@@ -55,7 +56,7 @@ struct SpeakerFramingTests {
         let media = NSTemporaryDirectory() + "no-face-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: media, withIntermediateDirectories: true)
         let source = media + "/pattern.mp4"
-        _ = try EngineTestSupport.run(
+        _ = try await EngineTestSupport.run(
             "/usr/bin/ffmpeg",
             ["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=15:duration=8", "-f", "lavfi", "-i",
              "sine=frequency=440:duration=8", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", source])
@@ -73,14 +74,14 @@ struct SpeakerFramingTests {
         // The output is the source's centre, not its left part.
         let output = result.directory + "/media/\(result.job.id)/clip_1.mp4"
         let at = 2.0
-        let rendered = try EngineTestSupport.grayFrame(output, at: at, width: 54, height: 96)
-        func difference(_ crop: String) throws -> Int {
-            let expected = try EngineTestSupport.grayFrame(
+        let rendered = try await EngineTestSupport.grayFrame(output, at: at, width: 54, height: 96)
+        func difference(_ crop: String) async throws -> Int {
+            let expected = try await EngineTestSupport.grayFrame(
                 source, at: Double(clip.startTimeMs) / 1000 + at, width: 54, height: 96, filter: crop)
             return zip(rendered, expected).reduce(0) { $0 + abs(Int($1.0) - Int($1.1)) } / max(1, rendered.count)
         }
-        let centre = try difference("crop=202:360:218:0")
-        let left = try difference("crop=202:360:0:0")
+        let centre = try await difference("crop=202:360:218:0")
+        let left = try await difference("crop=202:360:0:0")
         #expect(rendered.count == 54 * 96)
         #expect(centre < 12 && centre * 2 < left, "mean difference: centre \(centre), left \(left)")
     }
@@ -111,16 +112,16 @@ struct SpeakerFramingTests {
         }
         try #require(words.count >= 10)
         /// The caption area (from 75 % to 95 % of the height), 270×96 gray pixels.
-        func band(_ result: FFmpegEngineTests.Finished, at ms: Int) throws -> Data {
-            try EngineTestSupport.grayFrame(
+        func band(_ result: FFmpegEngineTests.Finished, at ms: Int) async throws -> Data {
+            try await EngineTestSupport.grayFrame(
                 result.directory + "/media/\(result.job.id)/clip_1.mp4", at: Double(ms) / 1000, width: 270, height: 96,
                 filter: "crop=iw:ih/5:0:ih*3/4")
         }
         /// Per mille of the area's pixels that differ by more than 40 gray levels: caption
         /// letters (white, outlined in black), not encoding noise.
-        func difference(at ms: Int) throws -> Int {
-            let a = try band(plain, at: ms)
-            let b = try band(captioned, at: ms)
+        func difference(at ms: Int) async throws -> Int {
+            let a = try await band(plain, at: ms)
+            let b = try await band(captioned, at: ms)
             // A grab that failed (ffmpeg gave no frame) says nothing about captions: told apart.
             #expect(a.count == 270 * 96 && b.count == 270 * 96, "frame grabs at \(ms) ms: \(a.count) and \(b.count) bytes")
             return zip(a, b).filter { abs(Int($0) - Int($1)) > 40 }.count * 1000 / max(1, a.count)
@@ -128,13 +129,15 @@ struct SpeakerFramingTests {
         // 0.3 s into words spread over the clip: the caption is up (no more than 0.5 s late).
         for word in [words[0], words[words.count / 2], words[words.count - 2]] {
             let at = word.startMs - clip.startTimeMs + 300
-            #expect(try difference(at: at) >= 10, "no caption 0.3 s into \"\(word.word)\" (\(at) ms into the clip)")
+            let shown = try await difference(at: at)
+            #expect(shown >= 10, "no caption 0.3 s into \"\(word.word)\" (\(at) ms into the clip)")
         }
         // In the middle of a pause of a second or more there is none.
         let pauses = zip(words, words.dropFirst()).filter { $1.startMs - $0.endMs >= 1000 }
         if let (before, after) = pauses.first {
             let at = (before.endMs + after.startMs) / 2 - clip.startTimeMs
-            #expect(try difference(at: at) <= 2, "a caption during the pause at \(at) ms")
+            let shown = try await difference(at: at)
+            #expect(shown <= 2, "a caption during the pause at \(at) ms")
         }
     }
 }

@@ -45,12 +45,9 @@ struct TranscriberTests {
         let directory = try scratch()
         // Embedded: the sample with its subtitles muxed in as a mov_text stream.
         let embedded = directory + "/embedded.mp4"
-        let mux = Process()
-        mux.executableURL = URL(fileURLWithPath: ffmpeg)
-        mux.arguments = ["-v", "error", "-y", "-i", Self.fixtures + "/sample.mp4", "-i", Self.fixtures + "/sample.srt",
-                         "-map", "0", "-map", "1", "-c", "copy", "-c:s", "mov_text", embedded]
-        try mux.run()
-        mux.waitUntilExit()
+        _ = try await EngineTestSupport.run(
+            ffmpeg, ["-v", "error", "-y", "-i", Self.fixtures + "/sample.mp4", "-i", Self.fixtures + "/sample.srt",
+                     "-map", "0", "-map", "1", "-c", "copy", "-c:s", "mov_text", embedded])
         let transcriber = Transcriber(ffmpeg: ffmpeg, command: nil)
         let fromStream = try await transcriber.transcribe(
             embedded, info: try await info(embedded), originalURL: "https://e.com/embedded.mp4")

@@ -97,7 +97,7 @@ struct WhisperTranscriberTests {
         let directory = NSTemporaryDirectory() + "whisper-cancel-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let long = directory + "/long.mp4"
-        _ = try EngineTestSupport.run(
+        _ = try await EngineTestSupport.run(
             ffmpeg, ["-v", "error", "-stream_loop", "6", "-i", EngineTestSupport.fixtures + "/sample.mp4", "-c", "copy", long])
         let info = try await MediaProbe(ffprobe: "/usr/bin/ffprobe").probe(long)
         let transcriber = try transcriber()
