@@ -27,6 +27,7 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
 
     private let pool: DatabasePool
     private let committer: GroupCommitter
+    private let checkpointer: WALCheckpointer
     private let jobs = JobCache()
     /// The database file.
     public let path: String
@@ -38,10 +39,19 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
 
     /// Opens (creating if needed) the outbox at `path` and brings its schema up to date.
     /// - Throws: ``OutboxError`` `.unavailable` when the file cannot be opened or migrated.
-    public init(
+    public convenience init(
         path: String, durability: Durability = .full, metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance
     ) throws(OutboxError) {
+        try self.init(path: path, durability: durability, metricsFactory: metricsFactory, checkpointer: WALCheckpointer(path: path))
+    }
+
+    /// Opens the outbox with a checkpointer of the caller's (tests set its thresholds).
+    init(
+        path: String, durability: Durability = .full, metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance,
+        checkpointer: WALCheckpointer
+    ) throws(OutboxError) {
         self.path = path
+        self.checkpointer = checkpointer
         self.owner = "sqlite-" + String(UInt64.random(in: 1...UInt64.max), radix: 36)
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
@@ -61,6 +71,8 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
                 try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
             }
             try OutboxSchema.migrator.migrate(pool)
+            // Checkpoints leave the commit path (see WALCheckpointer).
+            try pool.writeWithoutTransaction { db in checkpointer.install(on: db) }
             // Retention deletes rows; incremental auto-vacuum lets it give the space back. The
             // mode of an existing file changes only with a VACUUM: done once, at the first start
             // of this version.
@@ -100,6 +112,14 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
     /// Waits for queued writes and refuses new ones.
     public func close() {
         committer.close()
+        checkpointer.close()
+    }
+
+    /// Checkpoints of the write-ahead log so far: on the checkpointer's thread, and inline in a
+    /// commit because the log outgrew its bound (see ``WALCheckpointer``).
+    public var checkpoints: (background: Int, inline: Int) {
+        let counts = checkpointer.counts
+        return (counts.background, counts.inline)
     }
 
     /// The `synchronous` setting in force (0 off, 1 normal, 2 full), for tests and diagnostics.

@@ -12,6 +12,7 @@ private typealias H = DispatcherHarness
 /// Jobs parked behind a paused origin give their queues up (their events are in the store only)
 /// and get them back when the origin is probed and resumes: over a real SQLite file and a real
 /// loopback receiver, nothing is lost, nothing is sent twice, and each job's order holds.
+@Suite(.timeLimit(.minutes(1)))
 struct EvictionTests {
     /// A receiver that answers 503 until ``healthy`` is raised, then 204, keeping the webhook-ids
     /// it answered 2xx in the order it answered them.

@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+import WebhookCore
+
+@testable import OutboxSQLite
+
+/// Checkpoints of the write-ahead log leave the commit path, and the log stays bounded either
+/// way: on a real SQLite file, one commit per append.
+@Suite(.timeLimit(.minutes(1)))
+struct WALCheckpointerTests {
+    let path = NSTemporaryDirectory() + "wal-\(UUID().uuidString).sqlite"
+    let t0 = Timestamp(milliseconds: 1_700_000_000_000)
+
+    func draft(job: Int) -> EventDraft {
+        EventDraft(
+            kind: .progress, jobID: "job-\(job)", callbackURL: "https://example.com/hook",
+            encodedSnapshot: Array("{\"job_id\":\"job-\(job)\",\"padding\":\"\(String(repeating: "x", count: 300))\"}".utf8))
+    }
+
+    /// The size of the -wal file in 4 KiB pages.
+    var walPages: Int {
+        let size = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
+        return size / 4096
+    }
+
+    /// Appends `count` events one commit at a time (awaited one by one: no shared commits).
+    func appendOneByOne(_ store: SQLiteOutboxStore, count: Int) async throws {
+        for index in 0..<count { _ = try await store.append([draft(job: index % 16)], at: t0) }
+    }
+
+    @Test func theCheckpointerCopiesTheLogBesideTheWriter() async throws {
+        // The hard limit far above what the test writes: only the checkpointer can start the log over.
+        let checkpointer = WALCheckpointer(path: path, threshold: 50, hardLimit: 1_000_000)
+        let store = try SQLiteOutboxStore(path: path, durability: .normal, checkpointer: checkpointer)
+        try await appendOneByOne(store, count: 150)
+        // The writer pauses: the checkpointer copies the whole log meanwhile.
+        let deadline = ContinuousClock.now + .seconds(20)
+        while checkpointer.counts.background == 0 || checkpointer.counts.scheduled, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(checkpointer.counts.background >= 1)
+        #expect(checkpointer.lastFailure == nil)
+        // So the next write starts it over from its beginning, with no checkpoint of its own.
+        _ = try await store.append([draft(job: 1)], at: t0)
+        #expect(checkpointer.counts.frames < 50)
+        #expect(checkpointer.counts.inline == 0)
+        store.close()
+        let reopened = try SQLiteOutboxStore(path: path)
+        #expect(try await reopened.pendingCount() == 151)
+    }
+
+    @Test func aCommitCheckpointsItselfPastTheHardLimit() async throws {
+        // The threshold out of reach: the checkpointer never wakes, as if it had fallen behind.
+        let checkpointer = WALCheckpointer(path: path, threshold: 1_000_000, hardLimit: 64)
+        let store = try SQLiteOutboxStore(path: path, checkpointer: checkpointer)
+        try await appendOneByOne(store, count: 200)
+        let counts = checkpointer.counts
+        #expect(counts.background == 0)
+        #expect(counts.inline >= 1)
+        // Bounded by the hard limit plus the commit that crossed it, not by what was written
+        // (200 commits of several frames each).
+        #expect(walPages < 64 + 40, "the log grew to \(walPages) pages")
+        #expect(counts.frames < 64 + 40)
+        store.close()
+        let reopened = try SQLiteOutboxStore(path: path)
+        #expect(try await reopened.pendingCount() == 200)
+    }
+
+    @Test func theDefaultStoreTakesCheckpointsOffTheCommitPath() async throws {
+        let store = try SQLiteOutboxStore(path: path)
+        // Enough commits for SQLite's default point (1000 frames) several times over.
+        try await appendOneByOne(store, count: 600)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while store.checkpoints.background == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(store.checkpoints.background >= 1)
+        store.close()
+    }
+}
