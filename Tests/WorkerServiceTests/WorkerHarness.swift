@@ -1,5 +1,6 @@
 import CurlTransport
 import Foundation
+import Testing
 import Logging
 import WebhookCore
 import WebhookTestSupport
@@ -72,11 +73,14 @@ struct WorkerHarness {
         _ id: String, within limit: Duration = .seconds(15), until condition: ([String: Any]) -> Bool
     ) async throws -> [String: Any] {
         let start = ContinuousClock.now
+        var last: [String: Any] = [:]
         while ContinuousClock.now - start < limit {
             let job = try object(try await call("GET", "/ai-clipping/jobs/\(id)"))
             if condition(job) { return job }
+            last = job
             try await Task.sleep(for: .milliseconds(20))
         }
+        Issue.record("job \(id) after \(limit): \(last)")
         throw RecorderTimeout(expected: 1, got: 0)
     }
 }
