@@ -40,7 +40,7 @@ final class WALCheckpointer: Sendable {
         /// A checkpoint is queued or running.
         var scheduled = false
         /// Frames of the current log already copied into the database.
-        var backfilled = 0
+        var copied = 0
         var background = 0
         var inline = 0
         /// The log's length after the last commit.
@@ -107,14 +107,14 @@ final class WALCheckpointer: Sendable {
             let code = sqlite3_wal_checkpoint_v2(writer, nil, SQLITE_CHECKPOINT_PASSIVE, &log, &done)
             state.withLock { state in
                 state.inline += 1
-                if code == SQLITE_OK { state.backfilled = done == log ? 0 : Int(done) }
+                if code == SQLITE_OK && log >= 0 { state.copied = Int(done) }
             }
             return
         }
         let due = state.withLock { state -> Bool in
             // Fewer frames than were copied: the log started over from its beginning.
-            if frames < state.backfilled { state.backfilled = 0 }
-            guard !state.scheduled, !state.closed, frames - state.backfilled >= threshold else { return false }
+            if frames < state.copied { state.copied = 0 }
+            guard !state.scheduled, !state.closed, frames - state.copied >= threshold else { return false }
             state.scheduled = true
             return true
         }
@@ -123,6 +123,7 @@ final class WALCheckpointer: Sendable {
 
     /// One `PASSIVE` checkpoint on the checkpointer's connection.
     private func checkpoint() {
+        guard !state.withLock({ $0.closed }) else { return }
         guard let db = connection.open(path) else {
             state.withLock { state in
                 state.scheduled = false
@@ -133,23 +134,21 @@ final class WALCheckpointer: Sendable {
         var log: Int32 = 0
         var done: Int32 = 0
         let code = sqlite3_wal_checkpoint_v2(db, nil, SQLITE_CHECKPOINT_PASSIVE, &log, &done)
-        let message =
-            code != SQLITE_OK ? String(cString: sqlite3_errmsg(db)) : log < 0 ? "the database is not in WAL mode" : nil
+        // SQLITE_BUSY: a commit is checkpointing inline right now; what is left is copied next time.
+        let copied = code == SQLITE_OK && log >= 0
+        let message: String? =
+            copied || code == SQLITE_BUSY
+            ? nil : code != SQLITE_OK ? String(cString: sqlite3_errmsg(db)) : "the database is not in WAL mode"
         let again = state.withLock { state -> Bool in
             state.background += 1
-            if let message {
-                state.failure = message
-            } else if done == log {
-                // All copied: the next write starts the log over (unless a reader still uses
-                // it; then the next run copies only what is new).
-                state.backfilled = 0
-            } else {
-                state.backfilled = Int(done)
-            }
-            // Frames committed while this ran are copied in a moment, so that a writer that
-            // pauses finds the whole log copied and starts it over. A writer that never pauses
-            // gets one run per `followUp` at most (the hard limit bounds the log then).
-            let again = message == nil && done < log && !state.closed
+            state.failure = message
+            // All copied, the next write starts the log over (unless a reader still uses it).
+            if copied { state.copied = Int(done) }
+            // Frames committed while this ran (the hook counted them: compared under the same
+            // lock, so none slips between) or left by a busy run are copied in a moment, so that
+            // a writer that pauses finds the whole log copied and starts it over. A writer that
+            // never pauses gets one run per `followUp` at most (the hard limit bounds the log then).
+            let again = message == nil && (!copied || Int(done) < state.frames) && !state.closed
             state.scheduled = again
             return again
         }
