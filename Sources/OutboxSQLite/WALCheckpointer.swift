@@ -10,27 +10,28 @@ import Synchronization
 /// log past 1000 frames: that commit, and every append queued behind it, waits while the pages
 /// are copied and the database file is fsynced. With `synchronous = NORMAL` that wait is the
 /// only fsync left and it set the tail: `delivery-bench --rate 1000 --durability normal` gave
-/// p50 0.18 ms and p99 3.7–3.9 ms. Here the writer's WAL hook only counts frames and, past
-/// ``threshold`` frames not yet copied, wakes this checkpointer, whose `PASSIVE` checkpoint runs
-/// beside the writer and the readers without blocking either.
+/// p50 0.18 ms and p99 3.7–3.9 ms. Here the writer's WAL hook only looks at the log's length and,
+/// while it is ``threshold`` frames or longer, keeps this checkpointer busy: one `PASSIVE`
+/// checkpoint at a time, beside the writer and the readers, blocking neither.
 ///
-/// The log starts over from its beginning only when a write begins after every frame was copied.
-/// A writer with gaps between its commits (the worker almost always) gives the checkpointer those
-/// moments; a writer that never pauses (the benchmark at full speed) does not, and the log would
-/// grow for ever. So past ``hardLimit`` frames the commit checkpoints inline, as SQLite's default
-/// would have: by then the checkpointer has copied all but the newest frames, so that inline
-/// checkpoint is short, and the next write starts the log over. The same bound holds if this
-/// thread falls behind or its connection fails.
+/// The log starts over from its beginning only when a write begins after every frame was copied
+/// and no reader holds a place in it. So the runs go on while the log is long, one after another
+/// as commits come, until a write finds it all copied and starts it over (at 1000 events/s: about
+/// 40 runs a second, and the log started over every time before reaching 4000 frames). Runs only
+/// when frames are uncopied were tried: the log then rarely started over (23 inline checkpoints
+/// in 10 s). A writer that never pauses (the benchmark at full speed) never lets it start over, so
+/// past ``hardLimit`` frames the commit checkpoints inline, as SQLite's default would have; the
+/// runs have copied all but the newest frames by then, so that checkpoint is short. The same
+/// bound holds if this thread falls behind or its connection fails.
 final class WALCheckpointer: Sendable {
-    /// Frames appended since the last checkpoint that wake the checkpointer (SQLite's default
-    /// automatic checkpoint point).
+    /// The log's length, in frames, from which the checkpointer runs (SQLite's default automatic
+    /// checkpoint point).
     let threshold: Int
     /// Frames in the log past which a commit checkpoints itself.
     let hardLimit: Int
     private let path: String
-    /// How soon a run that left frames behind (they were committed while it ran) is followed by
-    /// another.
-    private let followUp = DispatchTimeInterval.milliseconds(5)
+    /// How soon a run that could not copy everything (a busy or incomplete run) is followed by another.
+    private let retryDelay = DispatchTimeInterval.milliseconds(5)
     private let queue = DispatchQueue(label: "outbox.checkpoint")
     private let state = Mutex(State())
     /// The checkpointer's connection; opened on first use, touched only on ``queue``.
@@ -39,8 +40,8 @@ final class WALCheckpointer: Sendable {
     private struct State {
         /// A checkpoint is queued or running.
         var scheduled = false
-        /// Frames of the current log already copied into the database.
-        var copied = 0
+        /// A commit came while one was: another run follows it.
+        var missed = false
         var background = 0
         var inline = 0
         /// The log's length after the last commit.
@@ -69,9 +70,9 @@ final class WALCheckpointer: Sendable {
     var lastFailure: String? { state.withLock { $0.failure } }
 
     /// - Parameters:
-    ///   - threshold: frames not yet copied that wake the checkpointer.
+    ///   - threshold: the log's length from which the checkpointer runs.
     ///   - hardLimit: frames past which a commit checkpoints itself (16 MiB of 4 KiB pages by
-    ///     default); below `threshold`, the checkpointer never wakes.
+    ///     default); below `threshold`, the checkpointer never runs.
     init(path: String, threshold: Int = 1000, hardLimit: Int = 4000) {
         self.path = path
         self.threshold = threshold
@@ -100,28 +101,28 @@ final class WALCheckpointer: Sendable {
 
     /// Called by the writer after each commit with the number of frames in the log.
     private func committed(frames: Int, writer: OpaquePointer?) {
-        state.withLock { $0.frames = frames }
         if frames >= hardLimit {
-            var done: Int32 = 0
-            var log: Int32 = 0
-            let code = sqlite3_wal_checkpoint_v2(writer, nil, SQLITE_CHECKPOINT_PASSIVE, &log, &done)
             state.withLock { state in
+                state.frames = frames
                 state.inline += 1
-                if code == SQLITE_OK && log >= 0 { state.copied = Int(done) }
             }
+            sqlite3_wal_checkpoint_v2(writer, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
             return
         }
         let due = state.withLock { state -> Bool in
-            // Fewer frames than were copied: the log started over from its beginning.
-            if frames < state.copied { state.copied = 0 }
-            guard !state.scheduled, !state.closed, frames - state.copied >= threshold else { return false }
+            state.frames = frames
+            guard frames >= threshold, !state.closed else { return false }
+            guard !state.scheduled else {
+                state.missed = true
+                return false
+            }
             state.scheduled = true
             return true
         }
         if due { queue.async { self.checkpoint() } }
     }
 
-    /// One `PASSIVE` checkpoint on the checkpointer's connection.
+    /// One `PASSIVE` checkpoint on the checkpointer's connection, and the next if one is due.
     private func checkpoint() {
         guard !state.withLock({ $0.closed }) else { return }
         guard let db = connection.open(path) else {
@@ -139,20 +140,32 @@ final class WALCheckpointer: Sendable {
         let message: String? =
             copied || code == SQLITE_BUSY
             ? nil : code != SQLITE_OK ? String(cString: sqlite3_errmsg(db)) : "the database is not in WAL mode"
-        let again = state.withLock { state -> Bool in
+        let next = state.withLock { state -> Next in
             state.background += 1
             state.failure = message
-            // All copied, the next write starts the log over (unless a reader still uses it).
-            if copied { state.copied = Int(done) }
-            // Frames committed while this ran (the hook counted them: compared under the same
-            // lock, so none slips between) or left by a busy run are copied in a moment, so that
-            // a writer that pauses finds the whole log copied and starts it over. A writer that
-            // never pauses gets one run per `followUp` at most (the hard limit bounds the log then).
-            let again = message == nil && (!copied || Int(done) < state.frames) && !state.closed
-            state.scheduled = again
-            return again
+            defer { state.missed = false }
+            guard message == nil, !state.closed else {
+                state.scheduled = false
+                return .none
+            }
+            // A commit came meanwhile (the hook saw this run under way; compared under one lock,
+            // so none slips between): at once. Frames left behind (a busy run, a reader's place):
+            // in a moment.
+            if state.missed { return .now }
+            if !copied || done < log { return .later }
+            state.scheduled = false
+            return .none
         }
-        if again { queue.asyncAfter(deadline: .now() + followUp) { self.checkpoint() } }
+        switch next {
+        case .none: break
+        case .now: queue.async { self.checkpoint() }
+        case .later: queue.asyncAfter(deadline: .now() + retryDelay) { self.checkpoint() }
+        }
+    }
+
+    /// When the next run is due after one ends.
+    private enum Next {
+        case none, now, later
     }
 
     /// Waits for a checkpoint under way and closes the connection; commits after this checkpoint
