@@ -16,10 +16,10 @@ import Synchronization
 ///
 /// The log starts over from its beginning only when a write begins after every frame was copied
 /// and no reader holds a place in it. So the runs go on while the log is long, one after another
-/// as commits come, until a write finds it all copied and starts it over (at 1000 events/s: about
-/// 40 runs a second, and the log started over every time before reaching 4000 frames). Runs only
-/// when frames are uncopied were tried: the log then rarely started over (23 inline checkpoints
-/// in 10 s). A writer that never pauses (the benchmark at full speed) never lets it start over, so
+/// as commits come, until a write finds it all copied and starts it over (at 1000 events/s: 40–75
+/// runs a second, and the log started over every time before reaching 4000 frames). Runs only
+/// when 1000 frames were uncopied were tried: the log then rarely started over (23 inline
+/// checkpoints in 10 s). A writer that never pauses (the benchmark at full speed) never lets it start over, so
 /// past ``hardLimit`` frames the commit checkpoints inline, as SQLite's default would have; the
 /// runs have copied all but the newest frames by then, so that checkpoint is short. The same
 /// bound holds if this thread falls behind or its connection fails.
