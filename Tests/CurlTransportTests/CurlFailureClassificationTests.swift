@@ -54,12 +54,11 @@ struct CurlFailureClassificationTests {
     }
 
     @Test func refusedAddressDoesNotTurnAConnectFailureOnAnotherIntoAFinalRefusal() async throws {
-        // Bind a server, note its port, stop it: nothing listens there any more.
-        let server = try await ScriptedHTTPServer.start { _ in .noContent }
-        let port = server.port
-        try await server.shutdown()
-        let error = await sendError("http://dual.test:\(port)/hook", configuration: dualStack(port: port))
+        // A port held but not listened on: connections to it are refused.
+        let closed = try ClosedPort()
+        let error = await sendError("http://dual.test:\(closed.port)/hook", configuration: dualStack(port: closed.port))
         #expect(error?.code == .connectFailed, "\(String(describing: error))")
+        withExtendedLifetime(closed) {}
     }
 
     @Test func everyAddressRefusedIsAFinalRefusal() async throws {

@@ -119,14 +119,13 @@ struct CurlHTTPClientTests {
     }
 
     @Test func refusedConnectionIsConnectFailed() async throws {
-        // Bind a server, note its port, stop it: nothing listens there any more.
-        let server = try await ScriptedHTTPServer.start { _ in .noContent }
-        let url = server.url()
-        try await server.shutdown()
+        // A port held but not listened on: connections to it are refused.
+        let closed = try ClosedPort()
         await CurlHTTPClient.withClient(configuration: Self.loopbackAllowed) { client in
-            let error = await #expect(throws: TransportError.self) { try await client.send(post(url)) }
+            let error = await #expect(throws: TransportError.self) { try await client.send(post(closed.url())) }
             #expect(error?.code == .connectFailed)
         }
+        withExtendedLifetime(closed) {}
     }
 
     @Test func policyRefusesLoopbackAfterResolution() async throws {
