@@ -359,7 +359,11 @@ extension PipelineRunnerTests {
                     guard ContinuousClock.now - began < .seconds(15) else { break }
                     try await Task.sleep(for: .milliseconds(20))
                 }
-                #expect(try await jobs.job(id)?.status == .completed)
+                // What the job was doing if it did not end (seen once in a full-suite run, not since).
+                let last = try await jobs.job(id)
+                #expect(
+                    last?.status == .completed,
+                    "status \(String(describing: last?.status)), step \(last?.currentStep ?? "-"), failures left \(jobs.failures.remaining.withLock { $0 })")
                 #expect(jobs.failures.remaining.withLock { $0 } < 0)
                 await group.triggerGracefulShutdown()
                 try await tasks.waitForAll()
