@@ -40,7 +40,7 @@ final class GroupCommitter: @unchecked Sendable {
     /// writes per transaction.
     var committedTransactions: Int { lock.withLock { transactions } }
 
-    /// CPU time the writer spent in transactions (statements, commits, checkpoints), in
+    /// CPU time the writer spent in transactions (statements, commits, inline checkpoints), in
     /// seconds: the store's own share of a process's CPU, which a benchmark can tell apart from
     /// the rest even on a busy machine. Guarded by `lock`.
     var writerCPUSeconds: Double { lock.withLock { Double(writerCPUNanoseconds) / 1e9 } }

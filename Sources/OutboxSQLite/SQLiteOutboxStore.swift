@@ -71,8 +71,6 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
                 try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
             }
             try OutboxSchema.migrator.migrate(pool)
-            // Checkpoints leave the commit path (see WALCheckpointer).
-            try pool.writeWithoutTransaction { db in checkpointer.install(on: db) }
             // Retention deletes rows; incremental auto-vacuum lets it give the space back. The
             // mode of an existing file changes only with a VACUUM: done once, at the first start
             // of this version.
@@ -91,6 +89,10 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
         fileIdentity = (UInt64(opened.st_dev), UInt64(opened.st_ino))
         let jobs = self.jobs
         committer = GroupCommitter(writer: pool, metricsFactory: metricsFactory, onRollback: { jobs.reset() })
+        // Checkpoints leave the commit path (see WALCheckpointer). Its connection must reach the
+        // file the pool opened: checked against the identity just taken.
+        let identity = fileIdentity
+        pool.writeWithoutTransaction { db in checkpointer.install(on: db, expecting: identity) }
     }
 
     /// Makes `path` mode 0600 (creating it empty when asked: SQLite takes an empty file for a new
@@ -106,7 +108,7 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
     public var committedTransactions: Int { committer.committedTransactions }
 
     /// CPU seconds the single writer spent in write transactions so far (statements, commits,
-    /// checkpoints): the store's share of the process's CPU.
+    /// inline checkpoints); with ``checkpointerCPUSeconds``, the store's share of the process's CPU.
     public var writerCPUSeconds: Double { committer.writerCPUSeconds }
 
     /// Waits for queued writes and refuses new ones.
@@ -121,6 +123,12 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
         let counts = checkpointer.counts
         return (counts.background, counts.inline)
     }
+
+    /// CPU seconds the checkpointer's thread spent in checkpoints so far.
+    public var checkpointerCPUSeconds: Double { checkpointer.cpuSeconds }
+
+    /// Why checkpoints cannot run beside the writer (they run inline then), or nil.
+    public var checkpointTrouble: String? { checkpointer.lastFailure?.description }
 
     /// The `synchronous` setting in force (0 off, 1 normal, 2 full), for tests and diagnostics.
     public func synchronousSetting() async throws -> Int {

@@ -49,8 +49,9 @@ struct DeliveryBench {
                 path: directory + "/outbox.sqlite", durability: options.durability == "full" ? .full : .normal)
             try await measure(options, stores: [store], directory: directory)
             store.close()
-            print(String(format: "store transactions committed: %d, writer CPU %.2f s; WAL checkpoints: %d in the background, %d inline",
-                         store.committedTransactions, store.writerCPUSeconds, store.checkpoints.background, store.checkpoints.inline))
+            print(String(format: "store transactions committed: %d, writer CPU %.2f s; WAL checkpoints: %d in the background (CPU %.2f s), %d inline",
+                         store.committedTransactions, store.writerCPUSeconds, store.checkpoints.background,
+                         store.checkpointerCPUSeconds, store.checkpoints.inline))
         }
     }
 
