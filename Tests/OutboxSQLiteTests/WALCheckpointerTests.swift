@@ -84,26 +84,40 @@ struct WALCheckpointerTests {
     /// the store's own file. Opened later by path, it reached the new file, copied the live log
     /// into it and let the writer start its log over: the committed events were gone.
     @Test func aFileMovedOverTheDatabaseDoesNotLoseCommittedEvents() async throws {
-        let checkpointer = WALCheckpointer(path: path, threshold: 1, hardLimit: 1_000_000)
-        let store = try SQLiteOutboxStore(path: path, durability: .normal, checkpointer: checkpointer)
-        let other = NSTemporaryDirectory() + "other-\(UUID().uuidString).sqlite"
+        // A second name for the store's own file, to read it once the store is closed.
+        let original = path + ".original"
         do {
-            let queue = try DatabaseQueue(path: other)
-            try await queue.write { db in try db.execute(sql: "CREATE TABLE unrelated (x INTEGER)") }
-            try queue.close()
+            let checkpointer = WALCheckpointer(path: path, threshold: 1, hardLimit: 1_000_000)
+            let store = try SQLiteOutboxStore(path: path, durability: .normal, checkpointer: checkpointer)
+            try #require(link(path, original) == 0)
+            let other = NSTemporaryDirectory() + "other-\(UUID().uuidString).sqlite"
+            do {
+                let queue = try DatabaseQueue(path: other)
+                try await queue.write { db in try db.execute(sql: "CREATE TABLE unrelated (x INTEGER)") }
+                try queue.close()
+            }
+            try #require(rename(other, path) == 0)
+            try await appendOneByOne(store, count: 150)
+            let deadline = ContinuousClock.now + .seconds(20)
+            while checkpointer.counts.background == 0 || checkpointer.counts.scheduled, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(checkpointer.counts.background >= 1)
+            // The writer starts its log over here if every frame was marked copied.
+            try await appendOneByOne(store, count: 10)
+            let deadline2 = ContinuousClock.now + .seconds(20)
+            while checkpointer.counts.scheduled, ContinuousClock.now < deadline2 { try await Task.sleep(for: .milliseconds(10)) }
+            try #require(!checkpointer.counts.scheduled)
+            store.close()
         }
-        try #require(rename(other, path) == 0)
-        try await appendOneByOne(store, count: 150)
-        let deadline = ContinuousClock.now + .seconds(20)
-        while checkpointer.counts.background == 0 || checkpointer.counts.scheduled, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        #expect(checkpointer.counts.background >= 1)
-        _ = try await store.append([draft(job: 1)], at: t0)
-        // Counted through the writer, whose connection is on the store's own file.
-        let stored = try await store.write { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM webhook_events") ?? 0 }
-        #expect(stored == 151)
-        store.close()
+        // Every frame was copied: the store's own file holds every event, read without the log
+        // (under its second name, the log's name is another).
+        let queue = try DatabaseQueue(path: original)
+        let stored = try await queue.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM webhook_events") ?? 0 }
+        #expect(stored == 160)
+        let check = try await queue.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") }
+        #expect(check == "ok")
+        try queue.close()
     }
 
     /// A checkpointer whose connection reaches another file than the store's never runs; commits
