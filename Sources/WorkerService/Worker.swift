@@ -66,6 +66,10 @@ public enum Worker {
             throw ConfigurationError("CLIPPING_WORKER_DATA_DIR", error.description)
         }
         defer { outbox.close() }
+        if let trouble = outbox.checkpointTrouble {
+            // Not fatal: commits checkpoint inline (SQLite's own way) past 4000 frames instead.
+            logger.warning("write-ahead log checkpoints will run in commits", metadata: [LogMetadataKey.error: "\(trouble)"])
+        }
         try await serve(
             outbox: outbox, jobs: SQLiteJobStore(outbox: outbox), claims: nil, configuration: configuration, secrets: secrets,
             logger: logger, signals: signals, metrics: workerMetrics, resolver: resolver, onListening: onListening)
