@@ -141,11 +141,11 @@ final class GroupCommitter: @unchecked Sendable {
     /// the hot path, where failures are rare.)
     private func commit(_ batch: [Request]) {
         let began = DispatchTime.now().uptimeNanoseconds
-        let cpuBefore = Self.threadCPUNanoseconds()
+        let cpuBefore = threadCPUNanoseconds()
         defer {
             commitDuration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - began))
             batchSize.record(batch.count)
-            let spent = Self.threadCPUNanoseconds() &- cpuBefore
+            let spent = threadCPUNanoseconds() &- cpuBefore
             lock.withLock { writerCPUNanoseconds &+= spent }
         }
         var failedIndex: Int?
@@ -202,11 +202,6 @@ final class GroupCommitter: @unchecked Sendable {
         }
     }
 
-    private static func threadCPUNanoseconds() -> UInt64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec)
-        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
-    }
 
     /// Keeps `error` for readiness when it is the storage failing, not a refused write.
     private func noteStorageFailure(_ error: any Error) {
@@ -225,4 +220,12 @@ final class GroupCommitter: @unchecked Sendable {
 private final class ResultBox<T>: @unchecked Sendable {
     // @unchecked: written inside the transaction and read after it, on the same queue.
     var value: T?
+}
+
+/// CPU time the calling thread has used, in nanoseconds: what the writer and the checkpointer
+/// report as the store's own share of the process's CPU.
+func threadCPUNanoseconds() -> UInt64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec)
+    return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
 }

@@ -172,9 +172,9 @@ final class WALCheckpointer: Sendable {
         }
         var log: Int32 = 0
         var done: Int32 = 0
-        let cpuBefore = Self.threadCPUNanoseconds()
+        let cpuBefore = threadCPUNanoseconds()
         let code = sqlite3_wal_checkpoint_v2(db, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &done)
-        let spent = Self.threadCPUNanoseconds() &- cpuBefore
+        let spent = threadCPUNanoseconds() &- cpuBefore
         // SQLITE_BUSY: another connection holds the checkpoint lock (a commit checkpointing
         // inline); what is left is copied next time.
         let copied = code == SQLITE_OK && log >= 0
@@ -214,11 +214,6 @@ final class WALCheckpointer: Sendable {
         }
     }
 
-    private static func threadCPUNanoseconds() -> UInt64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec)
-        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
-    }
 
     /// When the next run is due after one ends.
     private enum Next {
