@@ -55,7 +55,8 @@ struct ClipRenderer: Sendable {
             "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k",
             "-movflags", "+faststart", output,
         ]
-        let result = try await Subprocess.run(ffmpeg, arguments)
+        let result = try await Subprocess.run(
+            ffmpeg, arguments, timeLimit: Subprocess.Limit.render(durationMs: clip.endTimeMs - clip.startTimeMs))
         guard result.status == 0 else {
             throw PipelineError(
                 .renderFailed, "Rendering clip \(clip.clipIndex) failed (ffmpeg exit \(result.status))",

@@ -80,7 +80,7 @@ public struct FFmpegMediaEngine: ClippingEngine {
 
         await enter(.detecting)
         // Scene cuts add starts and snap points; without any, the speech-only draft stands.
-        let cuts = try await SceneDetector(ffmpeg: ffmpeg).cuts(context.source.path)
+        let cuts = try await SceneDetector(ffmpeg: ffmpeg).cuts(context.source.path, durationMs: info.durationMs)
         var plan = cuts.isEmpty
             ? draft : ClipPlanner.plan(spec: spec, durationMs: info.durationMs, speech: transcript.segments, cuts: cuts)
         guard !plan.isEmpty else { throw PipelineError(.invalidMedia, "No clip fits the requested durations") }

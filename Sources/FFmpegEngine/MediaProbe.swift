@@ -21,7 +21,8 @@ struct MediaProbe: Sendable {
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
         guard size > 0 else { throw PipelineError(.invalidMedia, "The video file is empty") }
         let output = try await Subprocess.run(
-            ffprobe, ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", path])
+            ffprobe, ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", path],
+            timeLimit: Subprocess.Limit.probe)
         guard output.status == 0 else {
             let reason = output.stderrText.split(separator: "\n").last.map(String.init) ?? "unreadable"
             throw PipelineError(.invalidMedia, "The file is not a readable video: \(Self.clean(reason, path: path))")

@@ -34,7 +34,9 @@ struct Transcriber: Sendable {
         func wants(_ candidate: TranscriptSource) -> Bool { source == .auto || source == candidate }
         if wants(.command), let command, let executable = command.first {
             let resolved = executable.contains("/") ? executable : (Subprocess.which(executable) ?? executable)
-            let output = try await Subprocess.run(resolved, Array(command.dropFirst()) + [path])
+            let output = try await Subprocess.run(
+                resolved, Array(command.dropFirst()) + [path],
+                timeLimit: Subprocess.Limit.transcribeCommand(durationMs: info.durationMs))
             guard output.status == 0 else {
                 throw PipelineError(
                     .transcriptionFailed, "The transcribe command failed (exit \(output.status))",
@@ -49,7 +51,9 @@ struct Transcriber: Sendable {
             throw PipelineError(.transcriptionFailed, "The worker is set to transcribe with a command, but none is configured")
         }
         if wants(.embedded), info.subtitleStreams > 0 {
-            let output = try await Subprocess.run(ffmpeg, ["-v", "error", "-i", path, "-map", "0:s:0", "-f", "srt", "-"])
+            let output = try await Subprocess.run(
+                ffmpeg, ["-v", "error", "-i", path, "-map", "0:s:0", "-f", "srt", "-"],
+                timeLimit: Subprocess.Limit.pass(durationMs: info.durationMs))
             if output.status == 0, let segments = TranscriptParser.parse(String(decoding: output.stdout, as: UTF8.self)) {
                 return Transcript(source: "embedded", language: nil, segments: segments)
             }
@@ -102,7 +106,8 @@ struct Transcriber: Sendable {
     func silences(_ path: String, info: MediaInfo) async throws -> [WordTiming.Silence] {
         guard info.hasAudio else { return [] }
         let output = try await Subprocess.run(
-            ffmpeg, ["-hide_banner", "-nostats", "-i", path, "-vn", "-af", "silencedetect=noise=-35dB:d=0.4", "-f", "null", "-"])
+            ffmpeg, ["-hide_banner", "-nostats", "-i", path, "-vn", "-af", "silencedetect=noise=-35dB:d=0.4", "-f", "null", "-"],
+            timeLimit: Subprocess.Limit.pass(durationMs: info.durationMs))
         guard output.status == 0 else { throw PipelineError(.transcriptionFailed, "Silence detection failed") }
         var silences = [WordTiming.Silence]()
         var start: Int?

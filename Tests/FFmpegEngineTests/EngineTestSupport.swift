@@ -39,16 +39,19 @@ enum EngineTestSupport {
     /// was seen to read an empty stdout from an ffmpeg that had produced its frame.
     /// - Parameter input: written to a file that becomes the program's stdin.
     static func run(_ executable: String, _ arguments: [String], input: Data? = nil) async throws -> Data {
+        // Far above what any of these takes; a program that hangs fails its test instead of the run.
+        let timeLimit: Duration = .seconds(120)
         let output: Subprocess.Output
         if let input {
             let file = NSTemporaryDirectory() + "stdin-\(UUID().uuidString)"
             try input.write(to: URL(fileURLWithPath: file))
             defer { try? FileManager.default.removeItem(atPath: file) }
             output = try await Subprocess.pipeline(
-                .init(executable: "/bin/cat", arguments: [file]), into: .init(executable: executable, arguments: arguments)
+                .init(executable: "/bin/cat", arguments: [file]), into: .init(executable: executable, arguments: arguments),
+                timeLimit: timeLimit
             ).consumer
         } else {
-            output = try await Subprocess.run(executable, arguments)
+            output = try await Subprocess.run(executable, arguments, timeLimit: timeLimit)
         }
         guard output.status == 0 else {
             throw ProgramFailed(

@@ -176,7 +176,7 @@ struct WordsAndFramingTests {
         let lines = Mutex<[String]>([])
         let result = try await Subprocess.pipeline(
             .init(executable: "/usr/bin/seq", arguments: ["1", "200000"]),
-            into: .init(executable: "/usr/bin/tail", arguments: ["-n", "2"]),
+            into: .init(executable: "/usr/bin/tail", arguments: ["-n", "2"]), timeLimit: .seconds(50),
             onLine: { line in lines.withLock { $0.append(String(line)) } })
         #expect(result.producer.status == 0 && result.consumer.status == 0)
         #expect(lines.withLock { $0 } == ["199999", "200000"])
