@@ -218,10 +218,33 @@ private struct SpawnPlan: Sendable {
         Self.closeTheRest(&actions)
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        Self.freshSignals(&attributes)
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
         guard result == 0 else { throw SpawnError(reason: String(cString: strerror(result))) }
         return pid
+    }
+
+    /// The child starts with no signal blocked and the usual ones at their default action.
+    ///
+    /// A child inherits its spawner's signal mask, and the threads that spawn here (the
+    /// cooperative pool's, libdispatch's) block nearly every signal: without this, ffmpeg would
+    /// ignore the SIGTERM that stops it (only the SIGKILL a second later would), and a write to a
+    /// closed pipe would not end it.
+    private static func freshSignals(_ attributes: inout posix_spawnattr_t) {
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGHUP, SIGINT, SIGQUIT, SIGPIPE, SIGTERM, SIGCHLD, SIGALRM, SIGUSR1, SIGUSR2] {
+            sigaddset(&defaults, signal)
+        }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
     }
 
     /// `posix_spawn_file_actions_addclosefrom_np(actions, 3)` (glibc 2.34+; Swift's Glibc module

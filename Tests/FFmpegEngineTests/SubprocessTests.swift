@@ -77,3 +77,21 @@ struct SubprocessTests {
         #expect(String(decoding: result.consumer.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "5")
     }
 }
+
+extension SubprocessTests {
+    /// A child starts with no signal blocked and SIGTERM at its default action, whatever the
+    /// spawning thread blocks (the cooperative pool's threads block nearly all): so a stop's
+    /// SIGTERM ends it, and an operator's `kill` works on a worker's ffmpeg.
+    @Test func aChildStartsWithNoSignalBlocked() async throws {
+        let output = try await Subprocess.run("/bin/grep", ["-E", "^Sig(Blk|Ign)", "/proc/self/status"], timeLimit: .seconds(30))
+        let fields = Dictionary(
+            uniqueKeysWithValues: String(decoding: output.stdout, as: UTF8.self).split(separator: "\n").compactMap { line in
+                let parts = line.split(separator: ":").map { $0.trimmingCharacters(in: .whitespaces) }
+                return parts.count == 2 ? (parts[0], UInt64(parts[1], radix: 16) ?? .max) : nil
+            })
+        #expect(fields["SigBlk"] == 0, "\(fields)")
+        let term: UInt64 = 1 << (UInt64(SIGTERM) - 1)
+        let pipe: UInt64 = 1 << (UInt64(SIGPIPE) - 1)
+        #expect((fields["SigIgn"] ?? .max) & (term | pipe) == 0, "\(fields)")
+    }
+}
