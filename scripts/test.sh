@@ -25,5 +25,8 @@ export CLIPPING_WORKER_TEST_REQUIRE_BROWSER=1
 
 echo "test: building and running the tests (a first build takes a few minutes)"
 swift build --build-tests
-swift test 2>&1 | tee .build/test-output.txt
-# `swift test` exits non-zero on failure; pipefail carries it through tee.
+# Under a watchdog: a whole run takes 2-7 minutes here, so past 30 a test has hung. The watchdog
+# then stops the run and prints, last, which tests never ended and which of their processes were
+# still running, instead of leaving CI to cut the run off at its own limit with no diagnosis.
+python3 scripts/test-watchdog.py --limit "${CLIPPING_WORKER_TEST_TIME_LIMIT:-1800}" --log .build/test-output.txt -- swift test
+# The watchdog exits with `swift test`'s status (non-zero on failure), or 124 after a timeout.

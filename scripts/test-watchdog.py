@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Runs the test command with a wall-clock limit, so a test that hangs fails the run with a
+diagnosis instead of running into CI's own limit with none.
+
+    scripts/test-watchdog.py --limit SECONDS --log FILE -- swift test ...
+
+Copies the command's output (stdout and stderr together) to this script's stdout and to FILE,
+and follows Swift Testing's progress lines. Past the limit it stops the command and everything it
+started (its process group, by SIGKILL: a hung test will not answer anything gentler), then
+prints, as the last lines of the run so they are what a truncated CI log keeps:
+
+- the tests that started and never ended, oldest first, with how long they had run;
+- the processes the tests had started that were still running (ffmpeg, helpers, servers).
+
+Exits with the command's status, or 124 after a timeout.
+"""
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+# "◇ Test name() started.", "✔ Test name() passed after 1.0 seconds.", "✘ ... failed after",
+# "➜ Test name() skipped." Parameterized cases ("◇ Test case passing ...") are not tests of their own.
+PROGRESS = re.compile(r"^[◇✔✘➜]\s+Test (?!case |run )(.+?)(?: started\.$| passed after | failed after | skipped)")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--limit", type=float, required=True, help="seconds the command may run")
+    parser.add_argument("--log", required=True, help="a copy of the output")
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command or args.limit <= 0:
+        parser.error("a command after -- and a positive --limit are required")
+
+    began = time.monotonic()
+    running = {}  # test name -> when it started
+    lock = threading.Lock()
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    timed_out = threading.Event()
+    report = []
+
+    def watchdog():
+        if process_done.wait(args.limit):
+            return
+        timed_out.set()
+        now = time.monotonic()
+        with lock:
+            stuck = sorted(running.items(), key=lambda item: item[1])
+        report.append(f"test-watchdog: the tests ran past {args.limit:.0f} s and were stopped.")
+        if stuck:
+            report.append("Tests that started and never ended (oldest first):")
+            report.extend(f"  {name}: running for {now - since:.0f} s" for name, since in stuck)
+        else:
+            report.append("No test was running (the hang is outside a test: start-up or exit).")
+        tree = subprocess.run(
+            ["ps", "-o", "pid,ppid,stat,etime,args", "--forest", "-g", str(process.pid)],
+            capture_output=True, text=True).stdout.rstrip()
+        report.append("Processes of the test run still alive:")
+        report.extend("  " + line for line in tree.splitlines())
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    process_done = threading.Event()
+    reported = threading.Event()
+
+    def watch():
+        watchdog()
+        reported.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+
+    def copy():
+        with open(args.log, "wb") as log:
+            for raw in process.stdout:
+                sys.stdout.buffer.write(raw)
+                sys.stdout.buffer.flush()
+                log.write(raw)
+                match = PROGRESS.match(raw.decode("utf-8", "replace").rstrip("\n"))
+                if match:
+                    name = match.group(1)
+                    with lock:
+                        if raw.rstrip().endswith(b"started."):
+                            running[name] = time.monotonic()
+                        else:
+                            running.pop(name, None)
+
+    copier = threading.Thread(target=copy, daemon=True)
+    copier.start()
+    status = process.wait()
+    process_done.set()
+    # A process that left the group could still hold the output open: do not wait for it long.
+    copier.join(10)
+    if timed_out.is_set():
+        reported.wait(30)
+        print("\n".join(report), flush=True)
+        print(f"test-watchdog: stopped after {time.monotonic() - began:.0f} s", flush=True)
+        return 124
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
