@@ -3,6 +3,7 @@ import Testing
 import WebhookCore
 
 /// The real resolver behind the submission-time lookup (`getaddrinfo`, as libcurl uses it).
+@Suite(.timeLimit(.minutes(1)))
 struct SystemHostResolverTests {
     let resolver = SystemHostResolver()
 

@@ -9,6 +9,7 @@ import WebhookTestSupport
 /// secret configured and a job whose callback carries secrets in its path (Slack style) and
 /// query; every line it logs (message and metadata, at trace level) and every line of the
 /// delivery log is searched for them.
+@Suite(.timeLimit(.minutes(2)))
 struct LogSecrecyTests {
     @Test func noSecretReachesTheProcessLog() async throws {
         let server = try await ScriptedHTTPServer.start { request in
