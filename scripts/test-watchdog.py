@@ -6,7 +6,7 @@ diagnosis instead of running into CI's own limit with none.
 
 Copies the command's output (stdout and stderr together) to this script's stdout and to FILE,
 and follows Swift Testing's progress lines. Past the limit it stops the command and everything it
-started (its process group, by SIGKILL: a hung test will not answer anything gentler), then
+started (its session, by SIGKILL: a hung test will not answer anything gentler), then
 prints, as the last lines of the run so they are what a truncated CI log keeps:
 
 - the tests that started and never ended, oldest first, with how long they had run;
@@ -27,6 +27,24 @@ import time
 # "◇ Test name() started.", "✔ Test name() passed after 1.0 seconds.", "✘ ... failed after",
 # "➜ Test name() skipped." Parameterized cases ("◇ Test case passing ...") are not tests of their own.
 PROGRESS = re.compile(r"^[◇✔✘➜]\s+Test (?!case |run )(.+?)(?: started\.$| passed after | failed after | skipped)")
+
+
+def kill_session(session):
+    """SIGKILL to every process of `session`: `swift test` starts the test binary in a process
+    group of its own, so the group of the command alone would miss the tests and what they run."""
+    for _ in range(3):  # a process may fork while the others are being killed
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    # The fields after the command name, which is in parentheses and may hold spaces.
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                if int(fields[3]) == session:
+                    os.kill(int(entry), signal.SIGKILL)
+            except (OSError, IndexError, ValueError):
+                pass
+        time.sleep(0.2)
 
 
 def main():
@@ -65,10 +83,7 @@ def main():
             capture_output=True, text=True).stdout.rstrip()
         report.append("Processes of the test run still alive:")
         report.extend("  " + line for line in tree.splitlines())
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill_session(process.pid)
 
     process_done = threading.Event()
     reported = threading.Event()
