@@ -123,10 +123,16 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Starting a program with posix_spawn: only its three descriptors, no blocked signal, and
+        // a thread that waits for its exit (the engine's programs and the tests' alike).
+        .target(
+            name: "ChildProcess",
+            swiftSettings: strictSettings
+        ),
         // The ffmpeg engine.
         .target(
             name: "FFmpegEngine",
-            dependencies: ["WorkerPipeline", "WorkerCore", "WebhookCore"],
+            dependencies: ["ChildProcess", "WorkerPipeline", "WorkerCore", "WebhookCore"],
             swiftSettings: strictSettings
         ),
         // The HTTP API on Hummingbird.
@@ -179,7 +185,7 @@ let package = Package(
         .target(
             name: "WebhookTestSupport",
             dependencies: [
-                "WebhookCore",
+                "ChildProcess", "WebhookCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

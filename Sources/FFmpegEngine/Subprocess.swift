@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import ChildProcess
 import Synchronization
 import WorkerCore
 import WorkerPipeline
@@ -185,101 +186,6 @@ enum Subprocess {
         }
         return statuses
     }
-}
-
-/// One process to start with `posix_spawn`: its program, arguments and three descriptors.
-///
-/// Not Foundation's `Process`: its `run()` was seen to crash (a `memcpy` from a bad pointer) when
-/// several processes start at once, which a worker running two jobs does all the time. The child
-/// gets exactly stdin, stdout and stderr: every other descriptor is closed in it
-/// (`posix_spawn_file_actions_addclosefrom_np`), so no socket, database file or pipe end leaks
-/// into ffmpeg or a helper (a leaked pipe write end would keep a consumer from seeing its input end).
-private struct SpawnPlan: Sendable {
-    let executable: String
-    let arguments: [String]
-    /// nil: `/dev/null`.
-    let stdin: Int32?
-    let stdout: Int32
-    let stderr: Int32
-
-    /// Starts the process; returns its pid.
-    /// - Throws: ``SpawnError`` with `strerror` of posix_spawn's result.
-    func spawn() throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        if let stdin {
-            posix_spawn_file_actions_adddup2(&actions, stdin, 0)
-        } else {
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        }
-        posix_spawn_file_actions_adddup2(&actions, stdout, 1)
-        posix_spawn_file_actions_adddup2(&actions, stderr, 2)
-        Self.closeTheRest(&actions)
-        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        Self.freshSignals(&attributes)
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
-        guard result == 0 else { throw SpawnError(reason: String(cString: strerror(result))) }
-        return pid
-    }
-
-    /// The child starts with no signal blocked and the usual ones at their default action.
-    ///
-    /// A child inherits its spawner's signal mask, and the threads that spawn here (the
-    /// cooperative pool's, libdispatch's) block nearly every signal: without this, ffmpeg would
-    /// ignore the SIGTERM that stops it (only the SIGKILL a second later would), and a write to a
-    /// closed pipe would not end it.
-    private static func freshSignals(_ attributes: inout posix_spawnattr_t) {
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in [SIGHUP, SIGINT, SIGQUIT, SIGPIPE, SIGTERM, SIGCHLD, SIGALRM, SIGUSR1, SIGUSR2] {
-            sigaddset(&defaults, signal)
-        }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    }
-
-    /// `posix_spawn_file_actions_addclosefrom_np(actions, 3)` (glibc 2.34+; Swift's Glibc module
-    /// does not declare it, hence the lookup), else a close for every descriptor open now above 2.
-    private static func closeTheRest(_ actions: inout posix_spawn_file_actions_t) {
-        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32
-        if let symbol = closeFrom {
-            _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
-            return
-        }
-        let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
-        for descriptor in open.compactMap(Int32.init) where descriptor > 2 {
-            posix_spawn_file_actions_addclose(&actions, descriptor)
-        }
-    }
-
-    // Read once; a function address never changes.
-    nonisolated(unsafe) private static let closeFrom: UnsafeMutableRawPointer? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np")
-
-    /// Calls `exited` with the process's status (its exit code, or 128 + the signal that ended
-    /// it) from a thread of its own that waits for it.
-    static func wait(for pid: pid_t, exited: @escaping @Sendable (Int32) -> Void) {
-        let thread = Thread {
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-            let signal = status & 0x7f
-            exited(signal == 0 ? (status >> 8) & 0xff : 128 + signal)
-        }
-        thread.start()
-    }
-}
-
-private struct SpawnError: Error, CustomStringConvertible {
-    let reason: String
-    var description: String { reason }
 }
 
 /// The pids still running, for stopping them: SIGTERM, then SIGKILL a second later.

@@ -18,15 +18,9 @@ public final class MotoServer: @unchecked Sendable {
 
     /// Starts moto and waits until it answers.
     public static func start() async throws -> MotoServer {
-        let finder = Process()
-        finder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        finder.arguments = ["python3", "-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"]
-        let pipe = Pipe()
-        finder.standardOutput = pipe
-        try finder.run()
-        finder.waitUntilExit()
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        guard let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        let finder = try await TestProgram.run(
+            "/usr/bin/env", ["python3", "-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"])
+        guard let port = Int(finder.output.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw RecorderTimeout(expected: 1, got: 0)
         }
         let server = MotoServer(port: port)

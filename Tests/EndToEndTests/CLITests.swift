@@ -14,71 +14,56 @@ struct CLITests {
         var error: String
     }
 
-    func run(_ arguments: [String], input: String? = nil, environment: [String: String] = [:]) throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: WorkerProcess.binary)
-        process.arguments = arguments
+    /// Runs the built binary to its end (through `TestProgram`: no pool thread blocked meanwhile).
+    func run(_ arguments: [String], input: String? = nil, environment: [String: String] = [:]) async throws -> Run {
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CLIPPING_WORKER_") && !$0.key.hasPrefix("WEBHOOK_") }
         env.merge(environment) { _, new in new }
-        process.environment = env
-        let output = Pipe()
-        let error = Pipe()
-        let stdin = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        process.standardInput = stdin
-        try process.run()
-        if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
-        try stdin.fileHandleForWriting.close()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(
-            status: process.terminationStatus, output: String(decoding: out, as: UTF8.self), error: String(decoding: err, as: UTF8.self))
+        let result = try await TestProgram.run(WorkerProcess.binary, arguments, input: input, environment: env)
+        return Run(status: result.status, output: result.output, error: result.error)
     }
 
-    @Test func verifyExitsZeroWhenValidAndOneWhenNot() throws {
+    @Test func verifyExitsZeroWhenValidAndOneWhenNot() async throws {
         let args = ["verify", "--secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "--id", "msg_p5jXN8AQM9LWM0D4loKWxJek",
                     "--timestamp", "1614265330", "--signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="]
-        let valid = try run(args, input: #"{"test": 2432232314}"#)
+        let valid = try await run(args, input: #"{"test": 2432232314}"#)
         #expect(valid.status == 0 && valid.output == "valid\n")
-        let tampered = try run(args, input: #"{"test": 2432232315}"#)
+        let tampered = try await run(args, input: #"{"test": 2432232315}"#)
         #expect(tampered.status == 1 && tampered.output.hasPrefix("invalid"))
-        let badSecret = try run(["verify", "--secret", "nope", "--id", "x", "--timestamp", "1", "--signature", "v1,x"], input: "")
+        let badSecret = try await run(["verify", "--secret", "nope", "--id", "x", "--timestamp", "1", "--signature", "v1,x"], input: "")
         #expect(badSecret.status == 64)
     }
 
-    @Test func usageErrorsExit64() throws {
-        #expect(try run(["serve", "--no-such-flag"]).status == 64)
-        #expect(try run(["frobnicate"]).status == 64)
-        #expect(try run(["submit"]).status == 64)
-        let help = try run(["--help"])
+    @Test func usageErrorsExit64() async throws {
+        #expect(try await run(["serve", "--no-such-flag"]).status == 64)
+        #expect(try await run(["frobnicate"]).status == 64)
+        #expect(try await run(["submit"]).status == 64)
+        let help = try await run(["--help"])
         #expect(help.status == 0 && help.output.contains("deliveries"))
         for command in [["serve"], ["submit"], ["jobs", "show"], ["deliveries", "tail"], ["deliveries", "list"],
                         ["deliveries", "redeliver"], ["receive"], ["verify"]] {
-            #expect(try run(command + ["--help"]).status == 0, "\(command)")
+            #expect(try await run(command + ["--help"]).status == 0, "\(command)")
         }
     }
 
-    @Test func badConfigurationExitsOneWithOneLine() throws {
+    @Test func badConfigurationExitsOneWithOneLine() async throws {
         let data = NSTemporaryDirectory() + "cli-\(UUID().uuidString)"
-        let port = try run(["serve", "--port", "http", "--data-dir", data])
+        let port = try await run(["serve", "--port", "http", "--data-dir", data])
         #expect(port.status == 1)
         #expect(port.error == "clipping-worker: bad configuration: CLIPPING_WORKER_PORT (--port): must be an integer from 0 to 65535, got \"http\"\n")
-        let exposed = try run(["serve", "--data-dir", data], environment: ["CLIPPING_WORKER_HOST": "0.0.0.0"])
+        let exposed = try await run(["serve", "--data-dir", data], environment: ["CLIPPING_WORKER_HOST": "0.0.0.0"])
         #expect(exposed.status == 1 && exposed.error.contains("CLIPPING_WORKER_API_TOKEN"))
         // Flags win over the environment.
-        let flagWins = try run(["serve", "--max-concurrent-jobs", "99", "--data-dir", data], environment: ["CLIPPING_WORKER_MAX_CONCURRENT_JOBS": "2"])
+        let flagWins = try await run(["serve", "--max-concurrent-jobs", "99", "--data-dir", data], environment: ["CLIPPING_WORKER_MAX_CONCURRENT_JOBS": "2"])
         #expect(flagWins.status == 1 && flagWins.error.contains("got \"99\""))
     }
 
     /// `serve`'s flags and help come from the settings table, which `--print-settings-markdown` prints.
-    @Test func serveHelpListsEverySettingOfTheTable() throws {
-        let table = try run(["serve", "--print-settings-markdown"])
+    @Test func serveHelpListsEverySettingOfTheTable() async throws {
+        let table = try await run(["serve", "--print-settings-markdown"])
         #expect(table.status == 0)
         let rows = table.output.split(separator: "\n").dropFirst(2).map { $0.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) } }
         #expect(rows.count >= 25)
-        let help = try run(["serve", "--help"])
+        let help = try await run(["serve", "--help"])
         #expect(help.status == 0)
         for row in rows {
             let variable = row[0].trimmingCharacters(in: ["`"])
@@ -91,15 +76,15 @@ struct CLITests {
         }
     }
 
-    @Test func serveFlagsTakeBothSpellingsAndRefuseUnknownOnes() throws {
+    @Test func serveFlagsTakeBothSpellingsAndRefuseUnknownOnes() async throws {
         let data = NSTemporaryDirectory() + "cli-\(UUID().uuidString)"
-        let joined = try run(["serve", "--port=http", "--data-dir=\(data)"])
+        let joined = try await run(["serve", "--port=http", "--data-dir=\(data)"])
         #expect(joined.status == 1)
         #expect(joined.error == "clipping-worker: bad configuration: CLIPPING_WORKER_PORT (--port): must be an integer from 0 to 65535, got \"http\"\n")
-        #expect(try run(["serve", "--port"]).status == 64)
-        #expect(try run(["serve", "--no-such-flag=1"]).status == 64)
-        #expect(try run(["serve", "--port", "0", "stray"]).status == 64)
-        #expect(try run(["serve", "--CLIPPING_WORKER_PORT", "0"]).status == 64)
+        #expect(try await run(["serve", "--port"]).status == 64)
+        #expect(try await run(["serve", "--no-such-flag=1"]).status == 64)
+        #expect(try await run(["serve", "--port", "0", "stray"]).status == 64)
+        #expect(try await run(["serve", "--CLIPPING_WORKER_PORT", "0"]).status == 64)
     }
 
     /// Each bad value, given by flag over a good environment value, stops `serve` with exit 1 and
@@ -121,9 +106,9 @@ struct CLITests {
         ("--webhook-ca-file", "WEBHOOK_CA_FILE", "/etc/ssl/certs/ca-certificates.crt", "/nonexistent/ca.pem"),
         ("--webhook-ca-file", "WEBHOOK_CA_FILE", "/etc/ssl/certs/ca-certificates.crt", "/etc/hostname"),
     ])
-    func badFlagValueExitsOneWithOneLineNamingTheVariable(flag: String, variable: String, good: String, bad: String) throws {
+    func badFlagValueExitsOneWithOneLineNamingTheVariable(flag: String, variable: String, good: String, bad: String) async throws {
         let data = NSTemporaryDirectory() + "cli-\(UUID().uuidString)"
-        let result = try run(["serve", "--data-dir", data, flag, bad], environment: [variable: good])
+        let result = try await run(["serve", "--data-dir", data, flag, bad], environment: [variable: good])
         #expect(result.status == 1)
         #expect(result.error.hasPrefix("clipping-worker: bad configuration: \(variable) (\(flag)): "), "\(result.error)")
         #expect(result.error.hasSuffix("\n") && result.error.dropLast().split(separator: "\n").count == 1, "\(result.error)")
@@ -131,26 +116,26 @@ struct CLITests {
     }
 
     /// The TLS and proxy settings that only make sense together, or only with an allowed address.
-    @Test func callbackNetworkSettingsAreCheckedTogetherAtStart() throws {
+    @Test func callbackNetworkSettingsAreCheckedTogetherAtStart() async throws {
         let data = NSTemporaryDirectory() + "cli-\(UUID().uuidString)"
         let certificates = try TestCertificates.make()
-        func line(_ environment: [String: String]) throws -> String {
-            let result = try run(["serve", "--data-dir", data, "--port", "0"], environment: environment)
+        func line(_ environment: [String: String]) async throws -> String {
+            let result = try await run(["serve", "--data-dir", data, "--port", "0"], environment: environment)
             #expect(result.status == 1)
             #expect(result.error.dropLast().split(separator: "\n").count == 1, "\(result.error)")
             return result.error
         }
-        #expect(try line(["WEBHOOK_CLIENT_CERT": certificates.client.certificate]).contains("WEBHOOK_CLIENT_KEY (--webhook-client-key): is required"))
-        #expect(try line(["WEBHOOK_CLIENT_KEY": certificates.client.key]).contains("WEBHOOK_CLIENT_CERT (--webhook-client-cert): is required"))
+        #expect(try await line(["WEBHOOK_CLIENT_CERT": certificates.client.certificate]).contains("WEBHOOK_CLIENT_KEY (--webhook-client-key): is required"))
+        #expect(try await line(["WEBHOOK_CLIENT_KEY": certificates.client.key]).contains("WEBHOOK_CLIENT_CERT (--webhook-client-cert): is required"))
         // A key where the certificate belongs, and the reverse.
-        #expect(try line(["WEBHOOK_CLIENT_CERT": certificates.client.key, "WEBHOOK_CLIENT_KEY": certificates.client.key]).contains("holds no PEM certificate"))
-        #expect(try line(["WEBHOOK_CLIENT_CERT": certificates.client.certificate, "WEBHOOK_CLIENT_KEY": certificates.client.certificate]).contains("holds no PEM private key"))
+        #expect(try await line(["WEBHOOK_CLIENT_CERT": certificates.client.key, "WEBHOOK_CLIENT_KEY": certificates.client.key]).contains("holds no PEM certificate"))
+        #expect(try await line(["WEBHOOK_CLIENT_CERT": certificates.client.certificate, "WEBHOOK_CLIENT_KEY": certificates.client.certificate]).contains("holds no PEM private key"))
         // The proxy's own address must be allowed.
-        #expect(try line(["WEBHOOK_PROXY": "http://10.1.2.3:3128"]).contains("WEBHOOK_PROXY (--webhook-proxy): the proxy's address is not allowed"))
+        #expect(try await line(["WEBHOOK_PROXY": "http://10.1.2.3:3128"]).contains("WEBHOOK_PROXY (--webhook-proxy): the proxy's address is not allowed"))
     }
 
-    @Test func clientCommandsReportAnUnreachableServer() throws {
-        let result = try run(["jobs", "show", "job_x", "--server", "http://127.0.0.1:9"])
+    @Test func clientCommandsReportAnUnreachableServer() async throws {
+        let result = try await run(["jobs", "show", "job_x", "--server", "http://127.0.0.1:9"])
         #expect(result.status == 1 && result.error.contains("cannot reach http://127.0.0.1:9"))
     }
 
@@ -162,22 +147,22 @@ struct CLITests {
             error: outcome == .delivered ? nil : "HTTP 503", nextAttemptAt: nil)
     }
 
-    @Test func tailFiltersAndLimits() throws {
+    @Test func tailFiltersAndLimits() async throws {
         let data = NSTemporaryDirectory() + "tail-\(UUID().uuidString)"
         let writer = try DeliveryLogWriter(directory: data + "/logs")
         for index in 1...6 { writer.record(line(index, job: index % 2 == 0 ? "job_a" : "job_b", outcome: index == 5 ? .retrying : .delivered)) }
         writer.close()
-        let all = try run(["deliveries", "tail", "--data-dir", data])
+        let all = try await run(["deliveries", "tail", "--data-dir", data])
         #expect(all.status == 0 && all.output.split(separator: "\n").count == 6)
         #expect(!all.output.contains("\u{1B}["))  // no colour when not a terminal
-        let jobA = try run(["deliveries", "tail", "--data-dir", data, "--job", "job_a", "-n", "2", "--json"])
+        let jobA = try await run(["deliveries", "tail", "--data-dir", data, "--job", "job_a", "-n", "2", "--json"])
         let lines = jobA.output.split(separator: "\n")
         #expect(lines.count == 2)
         #expect(try lines.map { try JSONDecoder().decode(DeliveryLogLine.self, from: Data($0.utf8)).sequence } == [4, 6])
-        let retrying = try run(["deliveries", "tail", "--data-dir", data, "--outcome", "retrying"])
+        let retrying = try await run(["deliveries", "tail", "--data-dir", data, "--outcome", "retrying"])
         #expect(retrying.output.contains("#5") && retrying.output.split(separator: "\n").count == 1)
-        #expect(try run(["deliveries", "tail", "--data-dir", data, "--outcome", "maybe"]).status == 64)
-        #expect(try run(["deliveries", "tail", "--data-dir", data + "/missing"]).status == 1)
+        #expect(try await run(["deliveries", "tail", "--data-dir", data, "--outcome", "maybe"]).status == 64)
+        #expect(try await run(["deliveries", "tail", "--data-dir", data + "/missing"]).status == 1)
     }
 
     @Test func tailFollowsAcrossRotation() async throws {
@@ -231,7 +216,7 @@ struct CLITests {
 extension CLITests {
     /// A torn write (`kill -9` mid-line) leaves bytes that are not UTF-8: `tail` skips that line,
     /// says so on standard error, and prints every other line, across rotated files.
-    @Test func tailSkipsUnreadableLinesAndReadsRotatedFiles() throws {
+    @Test func tailSkipsUnreadableLinesAndReadsRotatedFiles() async throws {
         let data = NSTemporaryDirectory() + "tail-\(UUID().uuidString)"
         let writer = try DeliveryLogWriter(directory: data + "/logs")
         for index in 1...3 { writer.record(line(index, job: "job_a", outcome: .delivered)) }
@@ -244,14 +229,14 @@ extension CLITests {
         let more = try DeliveryLogWriter(directory: data + "/logs")
         for index in 4...5 { more.record(line(index, job: "job_a", outcome: .delivered)) }
         more.close()
-        let result = try run(["deliveries", "tail", "--data-dir", data, "--json"])
+        let result = try await run(["deliveries", "tail", "--data-dir", data, "--json"])
         #expect(result.status == 0)
         let sequences = result.output.split(separator: "\n").compactMap {
             try? JSONDecoder().decode(DeliveryLogLine.self, from: Data($0.utf8)).sequence
         }
         #expect(sequences == [1, 2, 3, 4, 5])
         #expect(result.error.contains("skipped 1 unreadable line"))
-        let lastTwo = try run(["deliveries", "tail", "--data-dir", data, "--json", "-n", "2"])
+        let lastTwo = try await run(["deliveries", "tail", "--data-dir", data, "--json", "-n", "2"])
         #expect(lastTwo.output.split(separator: "\n").count == 2)
     }
 }

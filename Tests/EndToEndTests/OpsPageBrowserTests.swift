@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WebhookTestSupport
 
 /// The operations page in a real browser (issue #12): runs `Tests/Browser/ops_page_test.py`,
 /// which starts the built `clipping-worker serve` with a real receiver and drives Debian's
@@ -33,20 +34,15 @@ struct OpsPageBrowserTests {
     func opsPageWorksInHeadlessChromium() async throws {
         let screenshots = ProcessInfo.processInfo.environment["CLIPPING_WORKER_TEST_SCREENSHOTS"]
             ?? Self.root.appendingPathComponent(".build/ops-screenshots").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "python3", Self.root.appendingPathComponent("Tests/Browser/ops_page_test.py").path, "--binary", WorkerProcess.binary,
-            "--screenshots", screenshots,
-        ]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        // Read to the end (the script's every wait is bounded; the suite's time limit bounds it too).
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(text)")
+        // Through TestProgram: the run takes tens of seconds, and waiting for it must not hold a
+        // thread of the cooperative pool (nor wait on a pipe a browser process left behind could hold).
+        let result = try await TestProgram.run(
+            "/usr/bin/env",
+            ["python3", Self.root.appendingPathComponent("Tests/Browser/ops_page_test.py").path, "--binary", WorkerProcess.binary,
+             "--screenshots", screenshots],
+            mergeOutput: true, timeLimit: .seconds(170))
+        let text = result.output
+        #expect(result.status == 0, "\(text)")
         #expect(text.contains("checks passed"), "\(text)")
         for name in ["ops-failed-events.png", "ops-bulk-dry-run.png", "ops-sign-in.png", "ops-signed-in.png"] {
             #expect(FileManager.default.fileExists(atPath: screenshots + "/" + name), "\(name)")

@@ -13,7 +13,7 @@ struct ScratchDatabase {
     /// unless the developer opted out with `CLIPPING_WORKER_TEST_SKIP_POSTGRES=1`.
     static var enabled: Bool { ProcessInfo.processInfo.environment["CLIPPING_WORKER_TEST_SKIP_POSTGRES"] != "1" }
 
-    static func create() throws -> ScratchDatabase {
+    static func create() async throws -> ScratchDatabase {
         guard let base = ProcessInfo.processInfo.environment["CLIPPING_WORKER_TEST_DATABASE_URL"],
             let components = URLComponents(string: base), let host = components.host, let port = components.port,
             let user = components.user
@@ -23,13 +23,9 @@ struct ScratchDatabase {
                     + "scripts/pg-test-cluster.sh, or set CLIPPING_WORKER_TEST_SKIP_POSTGRES=1")
         }
         let name = "scaleout_" + UUID().uuidString.prefix(8).lowercased()
-        let psql = Process()
-        psql.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        psql.arguments = ["psql", "-h", host, "-p", "\(port)", "-U", user, "-d", "postgres", "-q", "-c", "CREATE DATABASE \(name)"]
-        psql.standardOutput = FileHandle.nullDevice
-        try psql.run()
-        psql.waitUntilExit()
-        guard psql.terminationStatus == 0 else { throw WorkerProcessError(message: "psql could not create \(name)") }
+        let psql = try await TestProgram.run(
+            "/usr/bin/env", ["psql", "-h", host, "-p", "\(port)", "-U", user, "-d", "postgres", "-q", "-c", "CREATE DATABASE \(name)"])
+        guard psql.status == 0 else { throw WorkerProcessError(message: "psql could not create \(name): \(psql.error)") }
         var url = components
         url.path = "/" + name
         return ScratchDatabase(url: url.string!)
@@ -141,7 +137,7 @@ struct ScaleOutTests {
     }
 
     @Test func threeWorkersOneKilledEveryJobEndsInOrder() async throws {
-        let database = try ScratchDatabase.create()
+        let database = try await ScratchDatabase.create()
         let receiver = try await Receiver(failShare: 0.2)
         let environment = environment(database: database.url, [
             "CLIPPING_WORKER_SIMULATED_STAGE_SECONDS": "0.1", "WEBHOOK_PROGRESS_MIN_INTERVAL_SECONDS": "0.1",
@@ -251,7 +247,7 @@ struct ScaleOutTests {
     /// `LISTEN/NOTIFY`: a job submitted to a busy worker is started by an idle one at once, not
     /// at its next poll (a third of the lease: 20 s here).
     @Test func anIdleWorkerStartsAJobSubmittedToABusyOneAtOnce() async throws {
-        let database = try ScratchDatabase.create()
+        let database = try await ScratchDatabase.create()
         let receiver = try await Receiver(failShare: 0)
         let environment = environment(database: database.url, [
             "CLIPPING_WORKER_SIMULATED_STAGE_SECONDS": "2", "CLIPPING_WORKER_LEASE_SECONDS": "60", "CLIPPING_WORKER_MAX_CONCURRENT_JOBS": "1",
@@ -391,7 +387,7 @@ struct ScaleOutTests {
     /// a worker on PostgreSQL then finishes every job and delivers every event, ids and
     /// sequences kept (one webhook-id per job and sequence before and after the move).
     @Test func anEmbeddedStoreMovesIntoPostgreSQLAndItsWorkGoesOn() async throws {
-        let database = try ScratchDatabase.create()
+        let database = try await ScratchDatabase.create()
         let receiver = try await Receiver(failShare: 1)
         let data = NSTemporaryDirectory() + "import-\(UUID().uuidString)"
         let embedded = try WorkerProcess(
@@ -417,13 +413,13 @@ struct ScaleOutTests {
         #expect(try json(try await call("GET", embedded.base + "/ai-clipping/jobs/\(ids[0])"))["status"] as? String == "completed")
 
         let cli = CLITests()
-        let refused = try cli.run(["import-sqlite", "--data-dir", data, "--database-url", database.url])
+        let refused = try await cli.run(["import-sqlite", "--data-dir", data, "--database-url", database.url])
         #expect(refused.status == 1)
         #expect(refused.error.contains("in use"), "\(refused.error)")
         #expect(try await embedded.terminate() == 0)
         let before = receiver.arrivals
 
-        let moved = try cli.run(["import-sqlite", "--data-dir", data, "--database-url", database.url])
+        let moved = try await cli.run(["import-sqlite", "--data-dir", data, "--database-url", database.url])
         #expect(moved.status == 0, "\(moved.error)")
         #expect(moved.output.contains("imported 5 jobs"), "\(moved.output)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: data).contains { $0.hasPrefix("clipping-worker.sqlite.imported-") })
@@ -472,7 +468,7 @@ struct ScaleOutTests {
     /// SPEC section 8: a local output is served by the worker that stored it; another worker
     /// answers 404 for it (it has no such file), never another job's file or an error page.
     @Test func localOutputsAreServedByTheWorkerThatStoredThem() async throws {
-        let database = try ScratchDatabase.create()
+        let database = try await ScratchDatabase.create()
         let receiver = try await Receiver(failShare: 0)
         let workers = try await startWorkers(
             2, environment(database: database.url, ["CLIPPING_WORKER_SIMULATED_STAGE_SECONDS": "0.05"]), named: "media")
@@ -498,7 +494,7 @@ struct ScaleOutTests {
     /// SPEC section 8: any worker redelivers any event. A job run and delivered by one worker has
     /// its terminal event redelivered through the other: the receiver gets it again, same id.
     @Test func aRedeliveryThroughAnotherWorkerIsDelivered() async throws {
-        let database = try ScratchDatabase.create()
+        let database = try await ScratchDatabase.create()
         let receiver = try await Receiver(failShare: 0)
         let workers = try await startWorkers(
             2, environment(database: database.url, ["CLIPPING_WORKER_SIMULATED_STAGE_SECONDS": "0.05"]), named: "redeliver")
@@ -531,7 +527,7 @@ struct ScaleOutTests {
     /// A cancel through a worker that does not run the job reaches the one that does at once
     /// (its periodic check is 20 s away here): the job ends `cancelled` with its `job.failed`.
     @Test func aCancelThroughAnotherWorkerStopsTheRunningJob() async throws {
-        let database = try ScratchDatabase.create()
+        let database = try await ScratchDatabase.create()
         let receiver = try await Receiver(failShare: 0)
         let environment = environment(database: database.url, [
             "CLIPPING_WORKER_SIMULATED_STAGE_SECONDS": "5", "CLIPPING_WORKER_LEASE_SECONDS": "60",
