@@ -24,9 +24,14 @@ import sys
 import threading
 import time
 
-# "◇ Test name() started.", "✔ Test name() passed after 1.0 seconds.", "✘ ... failed after",
-# "➜ Test name() skipped." Parameterized cases ("◇ Test case passing ...") are not tests of their own.
-PROGRESS = re.compile(r"^[◇✔✘➜]\s+Test (?!case |run )(.+?)(?: started\.$| passed after | failed after | skipped)")
+# "◇ Test name() started." opens a test; "✔ Test name() passed after 1.0 seconds.", "✘ Test name()
+# failed after ...", "➜ Test name() skipped." and "━"/"✔" "... passed after ... with N known issues"
+# close it. Parameterized cases ("◇ Test case passing ...") and the run ("◇ Test run started.") are
+# not tests of their own; issue lines ("✘ Test x() recorded an issue ...") close nothing.
+STARTED = re.compile(r"^◇ Test (?!case |run )(.+?) started\.$")
+ENDED = re.compile(r"^[✔✘➜━] Test (?!case |run )(.+?)(?: passed after | failed after | skipped)")
+# Swift Testing colours its output in some terminals; the patterns above match the plain text.
+COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def kill_session(session):
@@ -60,8 +65,18 @@ def main():
     began = time.monotonic()
     running = {}  # test name -> when it started
     lock = threading.Lock()
+    environment = dict(os.environ, NO_COLOR="1")
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, env=environment)
+
+    # The command runs in a session of its own (so that a timeout can end all of it): an
+    # interrupt or a stop of this script must end it too, or the tests would run on without it.
+    def interrupted(number, _frame):
+        kill_session(process.pid)
+        sys.exit(128 + number)
+
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, interrupted)
     timed_out = threading.Event()
     report = []
 
@@ -97,17 +112,19 @@ def main():
     def copy():
         with open(args.log, "wb") as log:
             for raw in process.stdout:
-                sys.stdout.buffer.write(raw)
-                sys.stdout.buffer.flush()
+                try:
+                    sys.stdout.buffer.write(raw)
+                    sys.stdout.buffer.flush()
+                except OSError:
+                    pass  # our own stdout went away: keep draining, or the tests would block on a full pipe
                 log.write(raw)
-                match = PROGRESS.match(raw.decode("utf-8", "replace").rstrip("\n"))
-                if match:
-                    name = match.group(1)
-                    with lock:
-                        if raw.rstrip().endswith(b"started."):
-                            running[name] = time.monotonic()
-                        else:
-                            running.pop(name, None)
+                text = COLOUR.sub("", raw.decode("utf-8", "replace")).rstrip("\n")
+                started, ended = STARTED.match(text), ENDED.match(text)
+                with lock:
+                    if started:
+                        running[started.group(1)] = time.monotonic()
+                    elif ended:
+                        running.pop(ended.group(1), None)
 
     copier = threading.Thread(target=copy, daemon=True)
     copier.start()
@@ -117,8 +134,11 @@ def main():
     copier.join(10)
     if timed_out.is_set():
         reported.wait(30)
-        print("\n".join(report), flush=True)
-        print(f"test-watchdog: stopped after {time.monotonic() - began:.0f} s", flush=True)
+        report.append(f"test-watchdog: stopped after {time.monotonic() - began:.0f} s")
+        text = "\n".join(report) + "\n"
+        print(text, end="", flush=True)
+        with open(args.log, "a") as log:
+            log.write(text)
         return 124
     return status
 

@@ -44,6 +44,12 @@ public struct SpawnPlan: Sendable {
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
         Self.freshSignals(&attributes)
+        // A group of its own (pgid = pid): a stop reaches what it starts too (a wrapper script's
+        // python, a shell's background job), through ``signal(_:_:)``.
+        posix_spawnattr_setpgroup(&attributes, 0)
+        var flags = Int16(0)
+        posix_spawnattr_getflags(&attributes, &flags)
+        posix_spawnattr_setflags(&attributes, flags | Int16(POSIX_SPAWN_SETPGROUP))
         var pid: pid_t = 0
         let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
         guard result == 0 else { throw SpawnError(reason: String(cString: strerror(result))) }
@@ -86,12 +92,24 @@ public struct SpawnPlan: Sendable {
     // Read once; a function address never changes.
     nonisolated(unsafe) private static let closeFrom: UnsafeMutableRawPointer? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np")
 
+    /// Sends `signal` to the process group `spawn()` made for `pid`: the process and everything
+    /// it started that did not leave the group.
+    ///
+    /// Safe after the process was reaped: its number stays reserved while any member of its group
+    /// lives, and with none left the call finds no group (ESRCH) and does nothing.
+    public static func signal(_ pid: pid_t, _ signal: Int32) {
+        _ = kill(-pid, signal)
+    }
+
     /// Calls `exited` with the process's status (its exit code, or 128 + the signal that ended
     /// it) from a thread of its own that waits for it.
     public static func wait(for pid: pid_t, exited: @escaping @Sendable (Int32) -> Void) {
         let thread = Thread {
             var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            var reaped: pid_t
+            repeat { reaped = waitpid(pid, &status, 0) } while reaped < 0 && errno == EINTR
+            // Not ours to wait for (reaped elsewhere): no status to report.
+            guard reaped == pid else { return exited(-1) }
             let signal = status & 0x7f
             exited(signal == 0 ? (status >> 8) & 0xff : 128 + signal)
         }

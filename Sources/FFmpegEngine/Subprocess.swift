@@ -154,10 +154,7 @@ enum Subprocess {
                     do {
                         let pid = try plan.spawn()
                         running.add(pid)
-                        SpawnPlan.wait(for: pid) { status in
-                            running.remove(pid)
-                            exits.exited(index, status: status)
-                        }
+                        SpawnPlan.wait(for: pid) { status in exits.exited(index, status: status) }
                     } catch {
                         let failure = PipelineError(
                             .internal, "A helper program could not be started", detail: "cannot run \(plan.executable): \(error)")
@@ -188,21 +185,19 @@ enum Subprocess {
     }
 }
 
-/// The pids still running, for stopping them: SIGTERM, then SIGKILL a second later.
+/// The processes a run started, for stopping them: SIGTERM to each one's process group, then
+/// SIGKILL a second later (see `SpawnPlan.signal`, which is safe after a process was reaped).
 private final class RunningProcesses: Sendable {
     private let pids = Mutex(Set<pid_t>())
 
     func add(_ pid: pid_t) { pids.withLock { _ = $0.insert(pid) } }
-    func remove(_ pid: pid_t) { pids.withLock { _ = $0.remove(pid) } }
 
     func stop() {
-        let running = pids.withLock { $0 }
-        for pid in running { kill(pid, SIGTERM) }
-        guard !running.isEmpty else { return }
+        let started = pids.withLock { $0 }
+        guard !started.isEmpty else { return }
+        for pid in started { SpawnPlan.signal(pid, SIGTERM) }
         DispatchQueue.global().asyncAfter(deadline: .now() + 1) {
-            // Only those still not reaped: a reaped pid may belong to another process by now.
-            let left = self.pids.withLock { $0 }
-            for pid in left where running.contains(pid) { kill(pid, SIGKILL) }
+            for pid in started { SpawnPlan.signal(pid, SIGKILL) }
         }
     }
 }
@@ -346,7 +341,7 @@ final class PipeEnds: Sendable {
 /// running) keeps it open. Waiting for that process could take forever.
 private final class StdoutSink: Sendable {
     /// How long the reader keeps waiting for the end of the output once the processes are gone.
-    static let exitGrace: Int32 = 2_000
+    static let exitGrace: Duration = .seconds(2)
 
     private let file: FileHandle?
     private let pipe: PipeEnds?
@@ -394,16 +389,25 @@ private final class StdoutSink: Sendable {
         var kept = Data()
         var pending = Data()
         var buffer = [UInt8](repeating: 0, count: 64 << 10)
-        var woken = false
+        var graceEnds: ContinuousClock.Instant?
         var poller = [pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0), pollfd(fd: wake, events: Int16(POLLIN), revents: 0)]
         while true {
-            let ready = poll(&poller, woken ? 1 : 2, woken ? exitGrace : -1)
+            // One grace period from the wake-up, not one per chunk: a process left behind that
+            // keeps printing must not keep the reader forever.
+            var timeout: Int32 = -1
+            if let graceEnds {
+                let left = graceEnds - .now
+                guard left > .zero else { break }
+                let (seconds, attoseconds) = left.components
+                timeout = Int32(seconds * 1000 + attoseconds / 1_000_000_000_000_000) + 1
+            }
+            let ready = poll(&poller, graceEnds == nil ? 2 : 1, timeout)
             if ready < 0 {
                 if errno == EINTR { continue }
                 break
             }
-            if ready == 0 { break }  // the grace period passed without data or an end
-            if !woken, poller[1].revents != 0 { woken = true }
+            if ready == 0 { continue }  // the deadline check above ends the loop
+            if graceEnds == nil, poller[1].revents != 0 { graceEnds = .now + exitGrace }
             guard poller[0].revents != 0 else { continue }
             let count = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
             if count < 0 {
@@ -417,6 +421,11 @@ private final class StdoutSink: Sendable {
             while let newline = pending.firstIndex(of: 0x0A) {
                 onLine(Substring(String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)))
                 pending.removeSubrange(pending.startIndex...newline)
+            }
+            // Output without line breaks is handed over in pieces rather than held without bound.
+            if pending.count >= limit {
+                onLine(Substring(String(decoding: pending, as: UTF8.self)))
+                pending.removeAll(keepingCapacity: true)
             }
         }
         if !pending.isEmpty { onLine(Substring(String(decoding: pending, as: UTF8.self))) }

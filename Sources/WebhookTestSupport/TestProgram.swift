@@ -78,8 +78,8 @@ public enum TestProgram {
         } onCancel: {
             exit.kill(timedOut: false)
         }
-        let output = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
-        let error = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        let output = String(decoding: FileManager.default.contents(atPath: outPath) ?? Data(), as: UTF8.self)
+        let error = String(decoding: FileManager.default.contents(atPath: errPath) ?? Data(), as: UTF8.self)
         try Task.checkCancellation()
         if exit.timedOut {
             throw TimedOut(command: ([executable] + arguments).joined(separator: " "), limit: timeLimit, output: output + error)
@@ -122,7 +122,7 @@ public enum TestProgram {
                 switch state.phase {
                 case .running(let pid), .waiting(let pid, _):
                     if timedOut { state.timedOut = true }
-                    _ = Glibc.kill(pid, SIGKILL)
+                    SpawnPlan.signal(pid, SIGKILL)  // its group: what it left behind too
                 case .starting, .exited:
                     break
                 }

@@ -95,3 +95,49 @@ extension SubprocessTests {
         #expect((fields["SigIgn"] ?? .max) & (term | pipe) == 0, "\(fields)")
     }
 }
+
+extension SubprocessTests {
+    /// Whether `pid` is gone or a zombie (an orphan here may wait for a reaper that never comes).
+    static func isDead(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let state = stat.split(separator: ")").last?.split(separator: " ").first
+        else { return true }
+        return state == "Z" || state == "X"
+    }
+
+    /// Ends the process group of `pid` (a shell's background loop runs in the shell's group).
+    static func killGroup(of pid: pid_t) {
+        let group = getpgid(pid)
+        if group > 0 { kill(-group, SIGKILL) } else { kill(pid, SIGKILL) }
+    }
+
+    /// A stop reaches what the program started: the time limit of a wrapper script ends the
+    /// script's background job too (its process group), not only the script.
+    @Test func aStopEndsWhatTheProgramStarted() async throws {
+        let lines = Mutex<[String]>([])
+        await #expect(throws: PipelineError.self) {
+            _ = try await Subprocess.run(
+                "/bin/sh", ["-c", "sleep 300 & echo $!; wait"], timeLimit: .milliseconds(500),
+                onLine: { line in lines.withLock { $0.append(String(line)) } })
+        }
+        let pid = try #require(lines.withLock { $0.first }.flatMap { pid_t($0) })
+        let began = ContinuousClock.now
+        while !Self.isDead(pid), ContinuousClock.now - began < .seconds(10) { try await Task.sleep(for: .milliseconds(20)) }
+        let dead = Self.isDead(pid)
+        if !dead { kill(pid, SIGKILL) }
+        #expect(dead, "the background sleep outlived the stop")
+    }
+
+    /// The grace period after the exit is one period, not one per chunk: a process left behind
+    /// that keeps printing does not keep the run.
+    @Test func aChattyGrandchildDoesNotHoldTheRun() async throws {
+        let lines = Mutex<[String]>([])
+        let began = ContinuousClock.now
+        _ = try await Subprocess.run(
+            "/bin/sh", ["-c", "(while true; do echo tick; sleep 0.3; done) & echo $!"], timeLimit: .seconds(60),
+            onLine: { line in lines.withLock { $0.append(String(line)) } })
+        let elapsed = ContinuousClock.now - began
+        if let pid = lines.withLock({ $0.first }).flatMap({ pid_t($0) }) { Self.killGroup(of: pid) }
+        #expect(elapsed < .seconds(30), "took \(elapsed)")
+    }
+}
