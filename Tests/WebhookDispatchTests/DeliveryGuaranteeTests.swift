@@ -232,7 +232,8 @@ struct DeliveryGuaranteeTests {
         ) { dispatcher in
             let result = Task { try await dispatcher.publishTerminal(H.draft(.completed, job: "j", url: server.url())) }
             try await observer.wait(where: { $0.outcome == .retrying })
-            try await clock.waitForSleeper()
+            // The retry's timer, not any sleeper (the origin pruner sleeps too).
+            try await clock.waitForSleeper(until: clock.now.advanced(by: .seconds(1)))
             clock.advance(by: .seconds(1))
             #expect(try await result.value == .delivered(attempts: 2))
         }
@@ -522,7 +523,7 @@ extension DeliveryGuaranteeTests {
         try await H.run(store: InMemoryOutboxStore(), clock: clock) { dispatcher in
             #expect(try await dispatcher.publishTerminal(H.draft(.completed, job: "j", url: server.url())) == .delivered(attempts: 1))
             #expect(await dispatcher.status.originsTracked == 1)
-            try await clock.waitForSleeper()
+            try await clock.waitForSleeper(until: clock.now.advanced(by: .seconds(601)))
             clock.advance(by: .seconds(601))
             await H.waitForStatus(dispatcher) { $0.originsTracked <= 0 }
             // First prune at +600 s from the origin's creation saw it used at +0: forgotten now.

@@ -48,7 +48,7 @@ struct LeaseTests {
             #expect(await dispatcher.status.jobsTracked == 1)
             // Another worker takes job "lost" over; the next renewal (every 0.5 s) finds out.
             store.stolen.withLock { _ = $0.insert("lost") }
-            try await clock.waitForSleeper()
+            try await clock.waitForSleeper(until: clock.now.advanced(by: .milliseconds(500)))
             clock.advance(by: .milliseconds(500))
             try await store.released.wait(count: 1)
             #expect(store.released.values == ["done"])
