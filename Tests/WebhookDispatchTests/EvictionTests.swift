@@ -142,7 +142,9 @@ struct EvictionTests {
             try await observer.wait(for: 1, where: { $0.outcome == .retrying })
             let status = await dispatcher.status
             #expect(status.pausedOrigins == 1)
-            #expect(status.jobsEvicted == 8, "\(status.jobsEvicted) of the 8 waiting jobs evicted")
+            // The 8 waiting jobs at once; the other in-flight attempt (also a 503 after 200 ms) may
+            // have ended too by the time the status is read, parking and evicting its job as well.
+            #expect((8...9).contains(status.jobsEvicted), "\(status.jobsEvicted) evicted: the 8 waiting jobs and at most the other in flight")
             #expect(status.pendingEvents == 30)
         }
         try await server.shutdown()
@@ -268,7 +270,19 @@ struct EvictionTests {
             try await clock.waitForSleeper()
             gate.open()
             // The slot frees: the probe goes, succeeds, and the origin resumes.
-            try await observer.wait(for: 2, where: { $0.outcome == .delivered })
+            do {
+                try await observer.wait(for: 2, where: { $0.outcome == .delivered })
+            } catch {
+                // Failed twice in full-suite runs (never alone): say where the probe stood.
+                let status = await dispatcher.status
+                Issue.record(
+                    """
+                    the probe did not go: \(observer.records.values.map { "\($0.jobID) \($0.outcome)" }); \
+                    status \(status); clock \(clock.now), next deadline \(String(describing: clock.nextDeadline)), \
+                    sleepers \(clock.sleeperCount)
+                    """)
+                throw error
+            }
             #expect(await dispatcher.status.pausedOrigins == 0)
         }
         try await bad.shutdown()
