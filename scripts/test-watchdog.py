@@ -83,6 +83,12 @@ def main():
     def watchdog():
         if process_done.wait(args.limit):
             return
+        try:
+            report_and_stop()
+        finally:
+            reported.set()
+
+    def report_and_stop():
         timed_out.set()
         now = time.monotonic()
         with lock:
@@ -102,12 +108,7 @@ def main():
 
     process_done = threading.Event()
     reported = threading.Event()
-
-    def watch():
-        watchdog()
-        reported.set()
-
-    threading.Thread(target=watch, daemon=True).start()
+    threading.Thread(target=watchdog, daemon=True).start()
 
     def copy():
         with open(args.log, "wb") as log:

@@ -47,9 +47,7 @@ public struct SpawnPlan: Sendable {
         // A group of its own (pgid = pid): a stop reaches what it starts too (a wrapper script's
         // python, a shell's background job), through ``signal(_:_:)``.
         posix_spawnattr_setpgroup(&attributes, 0)
-        var flags = Int16(0)
-        posix_spawnattr_getflags(&attributes, &flags)
-        posix_spawnattr_setflags(&attributes, flags | Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
         var pid: pid_t = 0
         let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
         guard result == 0 else { throw SpawnError(reason: String(cString: strerror(result))) }
@@ -72,7 +70,6 @@ public struct SpawnPlan: Sendable {
             sigaddset(&defaults, signal)
         }
         posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
     }
 
     /// `posix_spawn_file_actions_addclosefrom_np(actions, 3)` (glibc 2.34+; Swift's Glibc module

@@ -9,7 +9,7 @@ import WorkerPipeline
 /// SIGKILL after a second), so cancelling a job stops its ffmpeg or helper promptly.
 ///
 /// Output goes to files, not pipes, unless a line handler asks for it as it comes: a chatty
-/// ffmpeg then cannot block on a full pipe buffer. Every run has a time limit (``TimeLimit``
+/// ffmpeg then cannot block on a full pipe buffer. Every run has a time limit (``Limit``
 /// says how long each kind of work may take): past it the process ends the same way a cancel
 /// ends it, and the run throws ``PipelineError`` with code `timeout`. A worker that runs for
 /// months cannot afford one ffmpeg that never returns holding a job and its slot forever.

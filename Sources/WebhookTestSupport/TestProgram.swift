@@ -64,9 +64,8 @@ public enum TestProgram {
         let plan = SpawnPlan(
             executable: command.0, arguments: command.1, stdin: stdin.fileDescriptor, stdout: out.fileDescriptor,
             stderr: mergeOutput ? out.fileDescriptor : err.fileDescriptor)
-        let exit = ExitWaiter()
         let pid = try plan.spawn()
-        exit.started(pid)
+        let exit = ExitWaiter(pid: pid)
         SpawnPlan.wait(for: pid) { status in exit.exited(status) }
         let status: Int32 = await withTaskCancellationHandler {
             let timer = Task {
@@ -87,31 +86,27 @@ public enum TestProgram {
         return Result(status: status, output: output, error: error)
     }
 
-    /// The exit status, handed from the termination handler to the waiting task whichever comes
-    /// first; and the kill, only while the process runs (after its exit the pid may be another's).
+    /// The exit status, handed from the `waitpid` thread to the waiting task whichever comes
+    /// first; and the kill, only while the process has not been reported exited.
     private final class ExitWaiter: Sendable {
         private enum Phase {
-            case starting
-            case running(pid_t)
-            case waiting(pid_t, CheckedContinuation<Int32, Never>)
+            case running
+            case waiting(CheckedContinuation<Int32, Never>)
             case exited(Int32)
         }
         private struct State {
-            var phase = Phase.starting
+            var phase = Phase.running
             var timedOut = false
         }
+        private let pid: pid_t
         private let state = Mutex(State())
 
-        func started(_ pid: pid_t) {
-            state.withLock { state in
-                if case .starting = state.phase { state.phase = .running(pid) }
-            }
-        }
+        init(pid: pid_t) { self.pid = pid }
 
         func exited(_ status: Int32) {
             let waiter: CheckedContinuation<Int32, Never>? = state.withLock { state in
                 defer { state.phase = .exited(status) }
-                if case .waiting(_, let continuation) = state.phase { return continuation }
+                if case .waiting(let continuation) = state.phase { return continuation }
                 return nil
             }
             waiter?.resume(returning: status)
@@ -119,13 +114,9 @@ public enum TestProgram {
 
         func kill(timedOut: Bool) {
             state.withLock { state in
-                switch state.phase {
-                case .running(let pid), .waiting(let pid, _):
-                    if timedOut { state.timedOut = true }
-                    SpawnPlan.signal(pid, SIGKILL)  // its group: what it left behind too
-                case .starting, .exited:
-                    break
-                }
+                if case .exited = state.phase { return }
+                if timedOut { state.timedOut = true }
+                SpawnPlan.signal(pid, SIGKILL)  // its group: what it left behind too
             }
         }
 
@@ -134,15 +125,9 @@ public enum TestProgram {
         func status() async -> Int32 {
             await withCheckedContinuation { continuation in
                 let done: Int32? = state.withLock { state in
-                    switch state.phase {
-                    case .exited(let status):
-                        return status
-                    case .running(let pid), .waiting(let pid, _):
-                        state.phase = .waiting(pid, continuation)
-                        return nil
-                    case .starting:
-                        return nil  // not reached: started() comes first
-                    }
+                    if case .exited(let status) = state.phase { return status }
+                    state.phase = .waiting(continuation)
+                    return nil
                 }
                 if let done { continuation.resume(returning: done) }
             }
