@@ -27,6 +27,10 @@ public final class CurlHTTPClient: WebhookSender, Sendable {
         /// (started, rejected, finished), so the set never holds more than the requests in flight.
         var cancelledEarly: Set<UInt64> = []
         var nextID: UInt64 = 1
+        /// The last URL checked by ``CurlHTTPClient/preflightRefusal(_:policy:)`` and its verdict
+        /// (the policy is the client's for life): deliveries mostly go to one callback, and the
+        /// check is a parse.
+        var lastPreflight: (url: String, refusal: String?)?
         var shuttingDown = false
         var stopped = false
     }
@@ -252,12 +256,19 @@ public final class CurlHTTPClient: WebhookSender, Sendable {
         upload: (Int32, Int64)? = nil, signing: AWSSigV4? = nil
     ) async throws(TransportError) -> CurlOutcome {
         let policy = configuration.networkPolicy
-        if let policy, let refusal = Self.preflightRefusal(url, policy: policy) {
-            throw TransportError(.refusedByPolicy, "address refused: \(refusal)")
-        }
-        let id = shared.withLock { box in
+        let (id, checked) = shared.withLock { box in
             defer { box.nextID += 1 }
-            return box.nextID
+            return (box.nextID, box.lastPreflight.flatMap { $0.url == url ? $0 : nil })
+        }
+        if let policy {
+            let refusal: String?
+            if let checked {
+                refusal = checked.refusal
+            } else {
+                refusal = Self.preflightRefusal(url, policy: policy)
+                shared.withLock { $0.lastPreflight = (url, refusal) }
+            }
+            if let refusal { throw TransportError(.refusedByPolicy, "address refused: \(refusal)") }
         }
         let result = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Result<CurlOutcome, TransportError>, Never>) in

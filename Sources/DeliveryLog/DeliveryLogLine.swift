@@ -91,6 +91,12 @@ public struct DeliveryLogLine: Codable, Sendable, Hashable {
     /// first: the writer formats every record this way (the id and the time go straight into
     /// the buffer).
     public static func appendJSONLine(for record: DeliveryRecord, to out: inout [UInt8]) {
+        appendJSONLine(for: record, redactedURL: URLRedaction.redact(record.url), to: &out)
+    }
+
+    /// ``appendJSONLine(for:to:)`` with the record's URL already redacted (the writer keeps the
+    /// last one: a platform's deliveries mostly go to one callback, and redacting is a parse).
+    static func appendJSONLine(for record: DeliveryRecord, redactedURL: String, to out: inout [UInt8]) {
         func key(_ name: StaticString) {
             name.withUTF8Buffer { out.append(contentsOf: $0) }
         }
@@ -119,7 +125,7 @@ public struct DeliveryLogLine: Codable, Sendable, Hashable {
         key(#","attempt":"#)
         number(record.attempt)
         key(#","url":"#)
-        JSONText.appendQuoted(URLRedaction.redact(record.url), to: &out)
+        JSONText.appendQuoted(redactedURL, to: &out)
         key(#","status_code":"#)
         number(record.statusCode)
         key(#","outcome":"#)

@@ -21,6 +21,9 @@ public final class DeliveryLogWriter: DeliveryObserver, @unchecked Sendable {
     private var pending: [DeliveryRecord] = []
     private var spare: [DeliveryRecord] = []
     private var chunk: [UInt8] = []
+    /// The last record's URL and its redacted form: consecutive records mostly share a callback.
+    private var lastURL: String?
+    private var lastRedactedURL = ""
     private var scheduled = false
     private var closed = false
     private let queue = DispatchQueue(label: "delivery-log.writer")
@@ -122,7 +125,13 @@ public final class DeliveryLogWriter: DeliveryObserver, @unchecked Sendable {
             swap(&pending, &spare)
             lock.unlock()
             chunk.removeAll(keepingCapacity: true)
-            for record in spare { DeliveryLogLine.appendJSONLine(for: record, to: &chunk) }
+            for record in spare {
+                if record.url != lastURL {
+                    lastURL = record.url
+                    lastRedactedURL = URLRedaction.redact(record.url)
+                }
+                DeliveryLogLine.appendJSONLine(for: record, redactedURL: lastRedactedURL, to: &chunk)
+            }
             spare.removeAll(keepingCapacity: true)
             write(chunk)
         }

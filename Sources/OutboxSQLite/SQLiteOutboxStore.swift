@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import GRDB
+import GRDBSQLite
 public import Metrics
 public import WebhookCore
 
@@ -122,6 +123,11 @@ public final class SQLiteOutboxStore: OutboxStore, OutboxReadModel {
     public var checkpoints: (background: Int, inline: Int) {
         let counts = checkpointer.counts
         return (counts.background, counts.inline)
+    }
+
+    /// Bytes SQLite holds now and at most so far, in this process (page caches, statements).
+    public static var sqliteMemory: (current: Int64, highest: Int64) {
+        (sqlite3_memory_used(), sqlite3_memory_highwater(0))
     }
 
     /// CPU seconds the checkpointer's thread spent in checkpoints so far.

@@ -155,10 +155,12 @@ public struct JobDeliveryMachine: Sendable {
 
     /// The job whose events this machine delivers.
     public let jobID: String
-    /// Where they go (one per job).
-    public let callbackURL: String
+    /// Where they go (one per job), shared with the other jobs that name the same URL.
+    public let callback: Callback
+    /// The callback URL.
+    public var callbackURL: String { callback.url }
     /// The callback's scheme, host and port (nil for a URL without them: its events fail).
-    public let origin: Origin?
+    public var origin: Origin? { callback.origin }
     /// Pending events by sequence; the head may be in flight.
     public private(set) var queue = Deque<QueuedEvent>()
     /// The head's attempt in flight (its number and whether it is a probe; the rest is the
@@ -169,9 +171,18 @@ public struct JobDeliveryMachine: Sendable {
     /// Terminal events whose job awaits them.
     private var waiters: Set<EventID> = []
     /// The in-flight head was redelivered by an operator: a new series begins once the attempt ends.
-    private var redeliverAfterAttempt: Timestamp?
+    private var redeliverAfterAttempt: Timestamp? {
+        get { redeliverAfterAttemptMilliseconds == .min ? nil : Timestamp(milliseconds: redeliverAfterAttemptMilliseconds) }
+        set { redeliverAfterAttemptMilliseconds = newValue?.milliseconds ?? .min }
+    }
     /// The one timer the driver keeps for this job.
-    private var timerArmedAt: Timestamp?
+    private var timerArmedAt: Timestamp? {
+        get { timerArmedAtMilliseconds == .min ? nil : Timestamp(milliseconds: timerArmedAtMilliseconds) }
+        set { timerArmedAtMilliseconds = newValue?.milliseconds ?? .min }
+    }
+    // The two times above as 8 bytes each (`.min` for none) rather than 16: a machine lives per job.
+    private var redeliverAfterAttemptMilliseconds: Int64 = .min
+    private var timerArmedAtMilliseconds: Int64 = .min
     /// The highest sequence this job ever sent outside a redelivery. An event below it that
     /// arrives late (its append committed before a newer one but returned after it, or it was
     /// left pending by a crash) can no longer go in order: a progress event is superseded.
@@ -208,15 +219,14 @@ public struct JobDeliveryMachine: Sendable {
 
     /// A job with nothing pending.
     public init(jobID: String, callbackURL: String) {
-        self.init(jobID: jobID, callbackURL: callbackURL, origin: Origin(url: callbackURL))
+        self.init(jobID: jobID, callback: Callback(url: callbackURL))
     }
 
-    /// A job with nothing pending, whose callback's origin the caller parsed already (the
-    /// driver shares one URL and origin among the jobs that have the same callback).
-    public init(jobID: String, callbackURL: String, origin: Origin?) {
+    /// A job with nothing pending, whose callback the caller parsed already (the driver shares
+    /// one ``Callback`` among the jobs that name the same URL).
+    public init(jobID: String, callback: Callback) {
         self.jobID = jobID
-        self.callbackURL = callbackURL
-        self.origin = origin
+        self.callback = callback
     }
 
     /// True when nothing about this job needs remembering. A running job (no terminal event

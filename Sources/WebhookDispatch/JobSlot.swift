@@ -5,8 +5,12 @@ final class JobSlot {
     var machine: JobDeliveryMachine
     /// The job's trace (from its stored events), for each attempt's `traceparent`. Kept here, one
     /// per job, rather than in every queued event: most jobs have none, and a queued event is
-    /// the unit of the dispatcher's memory.
-    var trace: TraceContext?
+    /// the unit of the dispatcher's memory. Boxed for the same reason: 8 bytes per slot, not 48.
+    var trace: TraceContext? {
+        get { traceBox?.trace }
+        set { traceBox = newValue.map(TraceBox.init) }
+    }
+    private var traceBox: TraceBox?
     /// Operator discards of this job's events while it was evicted; nil (one pointer per job)
     /// for every job without one.
     var discards: DiscardFilter?
@@ -14,6 +18,11 @@ final class JobSlot {
     init(_ machine: JobDeliveryMachine) {
         self.machine = machine
     }
+}
+
+private final class TraceBox {
+    let trace: TraceContext
+    init(_ trace: TraceContext) { self.trace = trace }
 }
 
 /// Events an operator discarded while their job was evicted: a read-back issued before such a

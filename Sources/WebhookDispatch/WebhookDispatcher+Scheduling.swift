@@ -17,8 +17,7 @@ extension WebhookDispatcher {
         if let existing = jobs[jobID] {
             slot = existing
         } else {
-            let callback = sharedCallback(callbackURL)
-            slot = JobSlot(JobDeliveryMachine(jobID: jobID, callbackURL: callback.url, origin: callback.origin))
+            slot = JobSlot(JobDeliveryMachine(jobID: jobID, callback: sharedCallback(callbackURL)))
             jobs[jobID] = slot
         }
         let before = slot.machine.pendingCount
@@ -37,16 +36,14 @@ extension WebhookDispatcher {
         return result
     }
 
-    /// The callback URL and its parsed origin, shared by the jobs that name the same URL: a
-    /// platform's jobs mostly share one callback, and each machine then holds references to one
-    /// copy of the strings instead of a copy each (at 100,000 parked jobs, megabytes).
-    private func sharedCallback(_ url: String) -> (url: String, origin: Origin?) {
+    /// The ``Callback`` of `url`, shared by the jobs that name the same URL.
+    private func sharedCallback(_ url: String) -> Callback {
         if let known = callbacks[url] { return known }
         // Bounded: per-job URLs (a query string per job) would otherwise grow it without end.
         if callbacks.count >= 1024 { callbacks.removeAll(keepingCapacity: true) }
-        let entry = (url: url, origin: Origin(url: url))
-        callbacks[url] = entry
-        return entry
+        let callback = Callback(url: url)
+        callbacks[url] = callback
+        return callback
     }
 
     private func countPending(_ delta: Int) {

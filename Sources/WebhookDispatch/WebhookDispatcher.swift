@@ -45,7 +45,7 @@ public actor WebhookDispatcher<Store: OutboxStore, Sender: WebhookSender, Clock:
     var leases: [String: JobLease] = [:]
     var origins: [Origin: OriginState] = [:]
     /// Callback URLs seen lately with their origins (``sharedCallback(_:)``).
-    var callbacks: [String: (url: String, origin: Origin?)] = [:]
+    var callbacks: [String: Callback] = [:]
     /// Jobs whose head is due but `maxInFlight` attempts are in flight.
     var globalWaiting = JobWaitQueue()
     var timers = TimerQueue()

@@ -25,7 +25,7 @@ func residentSplitMiB() -> (anonymous: Double, files: Double) {
     var (anonymous, files) = (0.0, 0.0)
     var buffer = [CChar](repeating: 0, count: 256)
     while fgets(&buffer, Int32(buffer.count), file) != nil {
-        let line = String(cString: buffer)
+        let line = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         // "RssAnon:\t   24980 kB"
         let kib = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first.flatMap { Double($0) } ?? 0
         if line.hasPrefix("RssAnon:") { anonymous = kib / 1024 }

@@ -49,6 +49,8 @@ struct DeliveryBench {
                 path: directory + "/outbox.sqlite", durability: options.durability == "full" ? .full : .normal)
             try await measure(options, stores: [store], directory: directory)
             store.close()
+            let memory = SQLiteOutboxStore.sqliteMemory
+            print(String(format: "SQLite memory: %.1f MiB now, %.1f MiB at most", Double(memory.current) / 1_048_576, Double(memory.highest) / 1_048_576))
             print(String(format: "store transactions committed: %d, writer CPU %.2f s; WAL checkpoints: %d in the background (CPU %.2f s), %d inline",
                          store.committedTransactions, store.writerCPUSeconds, store.checkpoints.background,
                          store.checkpointerCPUSeconds, store.checkpoints.inline))
@@ -63,8 +65,16 @@ struct DeliveryBench {
         var receiver: ScriptedHTTPServer?
         var url: String
         var caFile = options.caFile
+        // `--dead-receiver`: a port bound and never listened on, so every connection is refused.
+        // No server is started: one started and stopped would leave its threads and pages in
+        // the resident set the mode measures.
+        var refusingPort: ClosedPort?
         if let external = options.url {
             url = external
+        } else if options.mode == .deadReceiver {
+            let port = try ClosedPort()
+            refusingPort = port
+            url = "http://127.0.0.1:\(port.port)/hook"
         } else {
             // `--tls`: HTTPS with a certificate of a CA made for this run (openssl).
             var tls: ScriptedHTTPServer.TLS?
@@ -82,7 +92,8 @@ struct DeliveryBench {
             receiver = server
             url = server.url()
         }
-        print("delivery-bench: receiver \(options.url == nil ? "built-in" : "external") \(url)")
+        let receiverKind = options.url != nil ? "external" : refusingPort != nil ? "refusing (no listener)" : "built-in"
+        print("delivery-bench: receiver \(receiverKind) \(url)")
         let clientConfiguration = loopbackClient(caFile: caFile)
 
         var capacity: Double?
@@ -91,12 +102,6 @@ struct DeliveryBench {
                 await receiverCapacity(client: client, url: url, concurrency: options.perOriginConcurrency)
             }
             print(String(format: "receiver capacity (bare curl loop, %d in flight): %.0f req/s", options.perOriginConcurrency, capacity!))
-        }
-
-        if options.mode == .deadReceiver, let receiver {
-            // A port nothing listens on: every connection is refused.
-            try await receiver.shutdown()
-            url = receiver.url()
         }
 
         let log = options.deliveryLog ? try DeliveryLogWriter(directory: directory + "/logs") : nil
@@ -116,7 +121,8 @@ struct DeliveryBench {
             print(String(format: "TLS handshakes at the receiver: %d for %d deliveries (%.1f per 10,000)",
                          receiver.handshakesCompleted, delivered, Double(receiver.handshakesCompleted) * 10_000 / Double(delivered)))
         }
-        if options.mode != .deadReceiver { try await receiver?.shutdown() }
+        try await receiver?.shutdown()
+        withExtendedLifetime(refusingPort) {}
     }
 
     /// Runs a dispatcher over each store (a worker each; they share `sender`) for the mode's workload.

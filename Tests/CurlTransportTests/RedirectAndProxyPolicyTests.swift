@@ -113,4 +113,30 @@ struct RedirectAndProxyPolicyTests {
         #expect(proxy.received.values.count == (reachesProxy ? 1 : 0))
         try await proxy.shutdown()
     }
+
+    /// The client keeps the last URL's pre-flight verdict: alternating URLs on one client each
+    /// still get their own.
+    @Test func eachURLGetsItsOwnPreflightVerdictWhenURLsAlternate() async throws {
+        let proxy = try await ScriptedHTTPServer.start { _ in .noContent }
+        let configuration = CurlClientConfiguration(
+            connectTimeout: .seconds(2), totalTimeout: .seconds(5), networkPolicy: Self.policy, proxy: proxy.url("/"))
+        let sequence = [
+            ("http://0xa9fea9fe/latest/meta-data", false), ("http://0xa9fea9fe/latest/meta-data", false),
+            ("http://receiver.example/hook", true), ("http://0xa9fea9fe/latest/meta-data", false),
+            ("http://receiver.example/hook", true), ("http://receiver.example/hook", true), ("http://10.1/x", false),
+        ]
+        await CurlHTTPClient.withClient(configuration: configuration) { client in
+            for (url, reachesProxy) in sequence {
+                let request = WebhookRequest(url: url, headers: ["Content-Type: application/json"], body: Array("{}".utf8))
+                do {
+                    let response = try await client.send(request)
+                    #expect(reachesProxy, "sent \(url) through the proxy (\(response.statusCode))")
+                } catch {
+                    #expect(!reachesProxy && (error as? TransportError)?.code == .refusedByPolicy, "\(url): \(error)")
+                }
+            }
+        }
+        #expect(proxy.received.values.count == sequence.filter(\.1).count)
+        try await proxy.shutdown()
+    }
 }

@@ -52,6 +52,27 @@ struct DeliveryLogWriterTests {
         #expect(String(decoding: direct, as: UTF8.self) == String(decoding: viaLine, as: UTF8.self))
     }
 
+    /// The writer redacts a URL once and reuses it while the next records share it: each line
+    /// still shows its own record's URL, redacted, when the URLs alternate.
+    @Test func eachLineShowsItsOwnURLWhenURLsAlternate() throws {
+        let writer = try DeliveryLogWriter(directory: directory, coalescing: .seconds(60))
+        let urls = [
+            "https://a.example/hook?token=first", "https://a.example/hook?token=first", "https://b.example/other",
+            "https://a.example/hook?token=first", "", "https://c.example/x?sig=third",
+        ]
+        for (index, url) in urls.enumerated() {
+            var entry = record(index)
+            entry.url = url
+            writer.record(entry)
+        }
+        writer.close()
+        let text = try String(contentsOfFile: writer.path, encoding: .utf8)
+        let logged = try text.split(separator: "\n").map { try JSONDecoder().decode(DeliveryLogLine.self, from: Data($0.utf8)).url }
+        #expect(logged == urls.map(URLRedaction.redact))
+        #expect(logged[3] == "https://a.example/hook?token=REDACTED" && logged[4] == "")
+        #expect(!text.contains("first") && !text.contains("third"))
+    }
+
     @Test func flushWritesWhatTheCoalescingWouldStillHold() throws {
         let writer = try DeliveryLogWriter(directory: directory, coalescing: .seconds(60))
         writer.record(record(1))
