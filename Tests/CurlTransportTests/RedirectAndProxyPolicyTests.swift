@@ -102,13 +102,7 @@ struct RedirectAndProxyPolicyTests {
         let configuration = CurlClientConfiguration(
             connectTimeout: .seconds(2), totalTimeout: .seconds(5), networkPolicy: Self.policy, proxy: proxy.url("/"))
         await CurlHTTPClient.withClient(configuration: configuration) { client in
-            let request = WebhookRequest(url: url, headers: ["Content-Type: application/json"], body: Array("{}".utf8))
-            do {
-                let response = try await client.send(request)
-                #expect(reachesProxy, "sent \(url) through the proxy (\(response.statusCode))")
-            } catch {
-                #expect(!reachesProxy && (error as? TransportError)?.code == .refusedByPolicy, "\(url): \(error)")
-            }
+            await Self.expectSent(url, reachesProxy: reachesProxy, by: client)
         }
         #expect(proxy.received.values.count == (reachesProxy ? 1 : 0))
         try await proxy.shutdown()
@@ -127,16 +121,22 @@ struct RedirectAndProxyPolicyTests {
         ]
         await CurlHTTPClient.withClient(configuration: configuration) { client in
             for (url, reachesProxy) in sequence {
-                let request = WebhookRequest(url: url, headers: ["Content-Type: application/json"], body: Array("{}".utf8))
-                do {
-                    let response = try await client.send(request)
-                    #expect(reachesProxy, "sent \(url) through the proxy (\(response.statusCode))")
-                } catch {
-                    #expect(!reachesProxy && (error as? TransportError)?.code == .refusedByPolicy, "\(url): \(error)")
-                }
+                await Self.expectSent(url, reachesProxy: reachesProxy, by: client)
             }
         }
         #expect(proxy.received.values.count == sequence.filter(\.1).count)
         try await proxy.shutdown()
+    }
+
+    /// Sends `url` through `client` (configured with a proxy) and expects it either to reach the
+    /// proxy or to be refused by policy before anything is sent.
+    private static func expectSent(_ url: String, reachesProxy: Bool, by client: CurlHTTPClient) async {
+        let request = WebhookRequest(url: url, headers: ["Content-Type: application/json"], body: Array("{}".utf8))
+        do {
+            let response = try await client.send(request)
+            #expect(reachesProxy, "sent \(url) through the proxy (\(response.statusCode))")
+        } catch {
+            #expect(!reachesProxy && (error as? TransportError)?.code == .refusedByPolicy, "\(url): \(error)")
+        }
     }
 }

@@ -85,7 +85,13 @@ struct LeaseTests {
         configuration.breakerFailureThreshold = 1
         configuration.perOriginConcurrency = 1
         let observer = RecordingObserver()
-        try await H.run(store: store, clock: clock, configuration: configuration, observer: observer) { dispatcher in
+        // The probe is held at the gate while the lease loop finds the takeover, which can take
+        // seconds on a loaded machine: past the harness's 2 s attempt limit the probe would time
+        // out and pause the origin again. The limit is not what is tested.
+        try await H.run(
+            store: store, clock: clock, configuration: configuration,
+            client: H.clientConfiguration(timeout: .seconds(30)), observer: observer
+        ) { dispatcher in
             // One attempt at a time: the first fails and pauses the origin; the other job parks.
             try await observer.wait(for: 1, where: { $0.outcome == .retrying })
             await H.waitForStatus(dispatcher) { $0.jobsEvicted == 1 }
