@@ -279,7 +279,7 @@ struct EvictionTests {
             do {
                 try await observer.wait(for: 2, where: { $0.outcome == .delivered })
             } catch {
-                // Say where the probe stood (it once failed in full-suite runs: see the limit above).
+                // Say where the probe stood (it failed in full-suite runs before the limit above was raised).
                 let status = await dispatcher.status
                 Issue.record(
                     """

@@ -359,9 +359,10 @@ extension PipelineRunnerTests {
                     guard ContinuousClock.now - began < .seconds(45) else { break }
                     try await Task.sleep(for: .milliseconds(20))
                 }
-                // What the job was doing if it did not end: seen twice in full-suite runs on a slow
-                // machine with 15 s here (status transcribing, one failure left: the second run had
-                // begun); alone, under two CPU hogs, it ends in 0.4 s. 45 s (the suite allows a minute) tells a stall from a slow run.
+                // What the job was doing if it did not end: seen twice in full-suite runs with 15 s
+                // here (status transcribing, one failure left: the second run had begun); alone,
+                // beside two CPU hogs, it ends in 0.4 s. 45 s (the suite allows a minute) tells a
+                // stall from a slow run.
                 let last = try await jobs.job(id)
                 #expect(
                     last?.status == .completed,
