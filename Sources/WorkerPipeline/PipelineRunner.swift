@@ -58,6 +58,13 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
     private nonisolated let metrics: JobMetrics
     private var cancelSignals: [String: CancelSignal] = [:]
     private var queued: Set<String> = []
+    /// Jobs whose run has begun and not ended. An enqueue of one of them (the start-up recovery
+    /// and the API both enqueue a job submitted as the worker starts) is ignored: a second run
+    /// beside the first would work in the same directories and, failing, delete the outputs of
+    /// the job the first run completed.
+    private var running: Set<String> = []
+    /// Jobs to run again when their current run ends: their end could not be stored.
+    private var runAgain: Set<String> = []
     /// Shared store: jobs this process claimed, from the claim until their run ends. A claim
     /// round excludes them (the store would hand this worker's own jobs back to it).
     private var claimed: Set<String> = []
@@ -96,7 +103,7 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
             eventsInput.yield(.lookForWork)
             return
         }
-        guard queued.insert(jobID).inserted else { return }
+        guard !running.contains(jobID), queued.insert(jobID).inserted else { return }
         eventsInput.yield(.enqueued(jobID))
     }
 
@@ -303,12 +310,15 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
     /// Runs one job. `slot` (nil for a cancelled queued job, which needs none) is released once:
     /// when the terminal event is stored, or when the job ends without one.
     private func runJob(_ jobID: String, slot: SlotRelease?) async {
+        running.insert(jobID)
         defer {
             slot?.release()
             if claims != nil {
                 claimed.remove(jobID)
                 claims?.endRun(jobID)
             }
+            running.remove(jobID)
+            if runAgain.remove(jobID) != nil { enqueue(jobID) }
         }
         queued.remove(jobID)
         let stored: JobRecord?
@@ -450,8 +460,7 @@ public actor PipelineRunner<Jobs: JobStore, Publisher: JobEventPublisher, Clock:
             // Still unfinished in the store: run it again later, so it ends in this process
             // once writes succeed (it never reported its end, so nothing is sent twice).
             if (try? await clock.sleep(until: clock.now.advanced(by: configuration.retryUnstoredAfter))) != nil {
-                queued.remove(job.id)
-                enqueue(job.id)
+                runAgain.insert(job.id)
             }
         }
     }

@@ -138,6 +138,28 @@ struct PipelineRunnerTests {
         }
     }
 
+    /// A job enqueued again while it runs (the start-up recovery and the API both enqueue a job
+    /// submitted as the worker starts) runs once: a second run beside it announced a second
+    /// `job.started` and, failing, deleted the outputs the first run had completed (seen in a
+    /// full-suite run of `FFmpegEngineTests.captionsAreBurnedOnlyWhenAsked`).
+    @Test func aJobEnqueuedAgainWhileItRunsRunsOnce() async throws {
+        try await Self.withPipeline(stage: .milliseconds(100)) { h in
+            let job = try await h.submit(#"{"video_url": "\#(h.server.url("/video.mp4"))", "callback_url": "\#(h.server.url("/hook"))", "max_clips": 1}"#)
+            let began = ContinuousClock.now
+            while try await h.jobs.job(job.id)?.status == .queued, ContinuousClock.now - began < .seconds(20) {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            await h.runner.enqueue(job.id)
+            await h.runner.enqueue(job.id)
+            let done = try await h.waitUntilFinished(job.id)
+            #expect(done.status == .completed)
+            try await waitForTerminalWebhook(h.server)
+            let events = try payloads(h.server)
+            #expect(events.filter { $0.event == "job.started" }.count == 1, "\(events.map(\.event))")
+            #expect(FileManager.default.fileExists(atPath: h.directory + "/media/\(job.id)/plan.json"))
+        }
+    }
+
     @Test func jobRunsThroughEveryStageAndCompletes() async throws {
         try await Self.withPipeline { h in
             let job = try await h.submit(#"{"video_url": "\#(h.server.url("/video.mp4"))", "callback_url": "\#(h.server.url("/hook"))", "max_clips": 3}"#)
